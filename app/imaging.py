@@ -1,0 +1,211 @@
+"""Opening photos: formats, EXIF orientation, draft decoding of big JPEGs, thumbnails.
+
+`load_pixels` is the first half of the contract (the second is `scenes.to_input`): the app and
+the training module both turn a file into model pixels through it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from app.scenes import INPUT_SIZE
+
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+)
+# Pixels above which a file is refused as a likely decompression bomb (a 200 MP photo passes).
+MAX_PIXELS = 250_000_000
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not grey pixels
+
+
+class ImageError(Exception):
+    """A photo that cannot be read; str() is a message fit to show the user."""
+
+
+def is_photo(path: str | os.PathLike[str]) -> bool:
+    name = os.fspath(path)
+    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS and not os.path.basename(name).startswith("._")
+
+
+def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if isinstance(source, bytes):
+                img = Image.open(io.BytesIO(source))
+            else:
+                img = Image.open(source)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except IsADirectoryError:
+        raise ImageError("is a folder, not a photo") from None
+    except UnidentifiedImageError:
+        raise ImageError("not a readable image (unknown format or corrupt file)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large, refused as a possible decompression bomb ({exc})") from None
+    except OSError as exc:
+        raise ImageError(f"cannot open: {exc}") from None
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise ImageError("image has no pixels")
+    if w * h > MAX_PIXELS:
+        img.close()
+        raise ImageError(
+            f"image too large ({w}x{h} = {w * h / 1e6:.0f} MP, limit {MAX_PIXELS / 1e6:.0f} MP), "
+            "refused as a possible decompression bomb"
+        )
+    return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB: 16-bit scaled (not clipped), alpha composited on white."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if arr.max(initial=0) <= 1.0 else max(float(arr.max()), 1.0)
+        arr = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "CMYK":
+        icc = img.info.get("icc_profile")
+        if icc:
+            try:
+                from PIL import ImageCms
+
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                dst = ImageCms.createProfile("sRGB")
+                return ImageCms.profileToProfile(img, src, dst, outputMode="RGB")
+            except Exception:
+                pass  # a broken profile: fall back to the plain conversion below
+        return img.convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+        mode = img.mode
+        if mode == "RGB":
+            return img
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def open_photo(source: str | os.PathLike[str] | bytes, min_side: int | None = None) -> Image.Image:
+    """Open, orient (EXIF) and convert to RGB.
+
+    With `min_side`, JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still keeps
+    both sides >= min_side, which makes big photos several times cheaper to read.
+    Raises ImageError with a user-readable message.
+    """
+    img = _open(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if getattr(img, "is_animated", False):
+                img.seek(0)
+            if min_side and img.format == "JPEG":
+                img.draft("RGB", (min_side, min_side))
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            return _to_rgb(img)
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        msg = str(exc) or type(exc).__name__
+        if "truncated" in msg.lower():
+            raise ImageError("file is truncated (incomplete download or copy?)") from None
+        raise ImageError(f"corrupt or unsupported image: {msg}") from None
+    except MemoryError:
+        raise ImageError("not enough memory to decode this image") from None
+
+
+def resize_for_model(img: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
+    """RGB image -> uint8 array (size, size, 3); antialiased bilinear, aspect not kept (as trained)."""
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    if arr.shape != (size, size, 3):
+        raise ImageError(f"unexpected pixel layout {arr.shape}")
+    return arr
+
+
+def load_pixels(source: str | os.PathLike[str] | bytes, size: int = INPUT_SIZE) -> np.ndarray:
+    """A photo file -> the uint8 (size, size, 3) pixels the model sees. Raises ImageError."""
+    return resize_for_model(open_photo(source, min_side=2 * size), size)
+
+
+def make_thumbnail(source: str | os.PathLike[str], max_side: int = 256) -> Image.Image:
+    """An oriented RGB thumbnail whose longer side is at most max_side. Raises ImageError."""
+    img = open_photo(source, min_side=max_side)
+    img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return img
+
+
+def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(width, height) from the header only, after EXIF orientation; None when unreadable."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            try:
+                orientation = img.getexif().get(0x0112, 1)
+            except Exception:
+                orientation = 1
+            return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    except Exception:
+        return None
+
+
+def list_photos(paths: list[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+    """Photo files under the given files/folders, sorted, without following symlink loops."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: list[Path] = []
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def walk(folder: Path) -> None:
+        try:
+            st = folder.stat()
+        except OSError:
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen_dirs:
+            return
+        seen_dirs.add(key)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir():
+                    if recursive:
+                        walk(Path(entry.path))
+                elif entry.is_file() and is_photo(entry.name):
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            walk(p)
+        elif is_photo(p) or p.exists():
+            found.append(p)
+    return found

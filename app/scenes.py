@@ -1,0 +1,356 @@
+"""The contract shared by the app and the training module.
+
+Class names and order, input size, normalization, the VGG16-scene network and the loading of
+weights through a model card all live here, so the preprocessing that trained the weights is
+exactly the preprocessing that runs them. Nothing here imports torchvision or Qt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+CLASSES: tuple[str, ...] = ("buildings", "forest", "glacier", "mountain", "sea", "street")
+NUM_CLASSES = len(CLASSES)
+INPUT_SIZE = 150  # pixels, square; every photo is resized to INPUT_SIZE x INPUT_SIZE
+
+# Normalization applied after scaling pixels to [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESCALE_ONLY_MEAN = (0.0, 0.0, 0.0)  # the study's CNNs: Keras rescale=1/255 and nothing else
+RESCALE_ONLY_STD = (1.0, 1.0, 1.0)
+
+MODEL_CARD_NAME = "model_card.json"
+
+
+@dataclass(frozen=True)
+class Normalization:
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Sequence[float]]) -> Normalization:
+        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+
+IMAGENET = Normalization(IMAGENET_MEAN, IMAGENET_STD)
+RESCALE_ONLY = Normalization(RESCALE_ONLY_MEAN, RESCALE_ONLY_STD)
+
+
+def to_input(pixels: torch.Tensor | np.ndarray, norm: Normalization) -> torch.Tensor:
+    """uint8 pixels (N,H,W,3) or (H,W,3) -> float32 (N,3,H,W), scaled to [0,1] and normalized.
+
+    The one function that turns decoded pixels into network input, in the app and in training.
+    """
+    if isinstance(pixels, np.ndarray):
+        pixels = torch.from_numpy(np.ascontiguousarray(pixels))
+    if pixels.dim() == 3:
+        pixels = pixels.unsqueeze(0)
+    if pixels.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 pixels, got {pixels.dtype}")
+    x = pixels.permute(0, 3, 1, 2).float().div_(255.0)
+    return normalize(x, norm)
+
+
+def normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
+    """Float (N,3,H,W) in [0,1] -> normalized; used directly by training after augmentation."""
+    mean = torch.tensor(norm.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(norm.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+# --------------------------------------------------------------------------------------------
+# Networks. Layer names follow torchvision's vgg16() so its ImageNet weights load strictly into
+# `features` without torchvision being imported here.
+
+VGG16_CFG: tuple[int | str, ...] = (
+    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
+)  # fmt: skip
+VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
+
+
+def vgg16_features() -> nn.Sequential:
+    layers: list[nn.Module] = []
+    in_ch = 3
+    for v in VGG16_CFG:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(in_ch, int(v), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            in_ch = int(v)
+    return nn.Sequential(*layers)
+
+
+class VGG16Scene(nn.Module):
+    """VGG16 without its top -> global average pooling -> Dense(64, relu) -> Dense(6).
+
+    14,747,910 parameters, as in the study. Returns logits.
+    """
+
+    def __init__(self, num_classes: int = NUM_CLASSES, hidden: int = 64, dropout: float = 0.0):
+        super().__init__()
+        self.features = vgg16_features()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(512, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))
+
+
+# Architecture registry: the app knows VGG16; training registers the study's two CNNs so that
+# the same card/weights loader serves every model.
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {"vgg16_scene": VGG16Scene}
+
+
+def build_network(architecture: str) -> nn.Module:
+    try:
+        return ARCHITECTURES[architecture]()
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise ModelError(f"unknown architecture {architecture!r} (known: {known})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Model card + weights
+
+
+class ModelError(RuntimeError):
+    """Weights or model card that cannot be used; the message names the file and the reason."""
+
+
+@dataclass
+class ModelCard:
+    architecture: str
+    weights_file: str
+    weights_sha256: str
+    classes: tuple[str, ...] = CLASSES
+    input_size: int = INPUT_SIZE
+    normalization: Normalization = IMAGENET
+    temperature: float = 1.0
+    name: str = "vgg16-scene"
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None  # where the card was read from
+
+    @property
+    def model_id(self) -> str:
+        """Short, stable identifier written into sidecars: name + first 12 hex of the sha256."""
+        return f"{self.name}@{self.weights_sha256[:12]}"
+
+    @property
+    def weights_path(self) -> Path:
+        base = self.path.parent if self.path else Path.cwd()
+        return base / self.weights_file
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.extra)
+        d.update(
+            name=self.name,
+            architecture=self.architecture,
+            classes=list(self.classes),
+            input_size=self.input_size,
+            normalization=self.normalization.to_dict(),
+            temperature=self.temperature,
+            weights={"file": self.weights_file, "sha256": self.weights_sha256},
+        )
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], path: Path | None = None) -> ModelCard:
+        known = {"name", "architecture", "classes", "input_size", "normalization", "temperature", "weights"}
+        try:
+            return cls(
+                name=str(d.get("name", "scene-model")),
+                architecture=str(d["architecture"]),
+                weights_file=str(d["weights"]["file"]),
+                weights_sha256=str(d["weights"]["sha256"]).lower(),
+                classes=tuple(str(c) for c in d.get("classes", CLASSES)),
+                input_size=int(d.get("input_size", INPUT_SIZE)),
+                normalization=Normalization.from_dict(d["normalization"]),
+                temperature=float(d.get("temperature", 1.0)),
+                extra={k: v for k, v in d.items() if k not in known},
+                path=path,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            where = f" {path}" if path else ""
+            raise ModelError(f"model card{where} is missing or has a bad field: {exc}") from exc
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> ModelCard:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"model card not found: {path}") from None
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read model card {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ModelError(f"model card {path} is not a JSON object")
+        return cls.from_dict(data, path=path)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        self.path = path
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resources_dir() -> Path:
+    """The bundled resources: inside a PyInstaller bundle, or beside the `app` package."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def default_card_path() -> Path:
+    return resources_dir() / MODEL_CARD_NAME
+
+
+def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read tensors without executing code: safetensors, or torch.load(weights_only=True)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelError(f"{path} is not a plain tensor file (state dict)")
+    return obj
+
+
+def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike[str], dtype: torch.dtype | None = None) -> str:
+    """Write a safetensors file atomically (optionally cast floats to `dtype`); returns sha256."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {
+        k: (v.detach().to(dtype) if dtype is not None and v.is_floating_point() else v.detach()).contiguous().cpu()
+        for k, v in state.items()
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
+def load_model(card: ModelCard | str | os.PathLike[str] | None = None) -> tuple[nn.Module, ModelCard]:
+    """Build the card's network and load its weights after checking their sha256.
+
+    Raises ModelError naming the file when the card or weights are missing, truncated, do not
+    match the card's sha256, or do not fit the architecture. The network is float32, eval mode.
+    """
+    if card is None:
+        card = default_card_path()
+    if not isinstance(card, ModelCard):
+        card = ModelCard.read(card)
+    wpath = card.weights_path
+    if not wpath.is_file():
+        raise ModelError(f"weights file not found: {wpath}")
+    actual = sha256_file(wpath)
+    if actual != card.weights_sha256:
+        raise ModelError(
+            f"weights file {wpath} does not match its model card (sha256 {actual[:12]}… expected "
+            f"{card.weights_sha256[:12]}…): truncated, corrupted or replaced"
+        )
+    if tuple(card.classes) != CLASSES:
+        raise ModelError(f"model card {card.path} lists classes {card.classes}, expected {CLASSES}")
+    try:
+        state = load_state_dict(wpath)
+    except ModelError:
+        raise
+    except Exception as exc:  # safetensors / torch raise many types for damaged files
+        raise ModelError(f"cannot read weights {wpath}: {exc}") from exc
+    net = build_network(card.architecture)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"weights {wpath} do not fit architecture {card.architecture}: {exc}") from exc
+    net.eval()
+    return net, card
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# Devices and precision (shared by the engine and the training loop)
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA, then Apple MPS, then CPU; `requested` ('cuda', 'cuda:1', 'mps', 'cpu') overrides."""
+    if requested and requested != "auto":
+        dev = torch.device(requested)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ModelError("CUDA was requested but no CUDA device is available")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ModelError("MPS was requested but is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "GPU: Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def cpu_supports_bf16() -> bool:
+    """bf16 autocast pays off on CPUs with native bf16 (AVX512-BF16/AMX) and works on AVX2 via oneDNN."""
+    try:
+        return bool(torch.backends.mkldnn.is_available())
+    except Exception:
+        return False
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """Which dtype to autocast to: None means plain float32."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_supports_bf16() else None
+    return None

@@ -1,0 +1,86 @@
+"""Shared fixtures: offscreen Qt, a tiny random model + card, small folders of generated photos."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
+
+from app import scenes  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO.parent / "shared" / "data" / "intel-scenes").resolve()
+
+
+class TinySceneNet(nn.Module):
+    """A few thousand parameters: fast enough for tests, same input/output contract as VGG16Scene."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 16, scenes.NUM_CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+scenes.ARCHITECTURES.setdefault("tiny_test", TinySceneNet)
+
+
+def write_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """Random TinySceneNet weights (fp16 safetensors) + model card in `folder`; returns the card path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    net = TinySceneNet()
+    sha = scenes.save_state_dict(net.state_dict(), folder / "tiny.safetensors", dtype=torch.float16)
+    card = scenes.ModelCard(
+        architecture="tiny_test",
+        weights_file="tiny.safetensors",
+        weights_sha256=sha,
+        normalization=scenes.IMAGENET,
+        name="tiny-test",
+    )
+    path = folder / scenes.MODEL_CARD_NAME
+    card.write(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+def make_photo(path: Path, size: tuple[int, int] = (200, 150), seed: int = 0, fmt: str | None = None) -> Path:
+    """A real, decodable photo with some structure (gradients + noise) in any Pillow format."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), ((xx + yy) * 127 // max(w + h - 2, 1))], -1)
+    arr = np.clip(base + rng.integers(-30, 30, size=(h, w, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, "RGB").save(path, format=fmt)
+    return path
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path) -> Path:
+    """Six small JPEGs in a fresh folder."""
+    folder = tmp_path / "photos"
+    for i in range(6):
+        make_photo(folder / f"IMG_{i:04d}.jpg", seed=i)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "seg_test").is_dir():
+        pytest.skip("shared data set not found at ../shared/data/intel-scenes")
+    return SHARED_DATA
