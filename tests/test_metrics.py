@@ -228,6 +228,9 @@ def test_to_dict_is_json_safe_and_round_trips(study):
     assert d["classes"] == CLASSES
     assert d["accuracy"] == pytest.approx(2227 / 3000)
     assert d["per_class"]["forest"]["sensitivity"] == pytest.approx(418 / 474)
+    back = type(study).from_dict(d)
+    assert np.array_equal(back.cm, STUDY_CM) and back.per_class == study.per_class
+    assert back.mcnemar_p == study.mcnemar_p
 
 
 def test_confusion_matrix_orientation_is_pred_by_ref():

@@ -9,7 +9,7 @@ Plus calibration (expected calibration error, reliability table). numpy + scipy 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +60,11 @@ class CaretStats:
     @property
     def n(self) -> int:
         return int(self.cm.sum())
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CaretStats:
+        """Rebuilds from `to_dict()` output (recomputed from the counts, which are exact)."""
+        return caret_stats(np.asarray(d["cm"], dtype=np.int64), d["classes"])
 
     def to_dict(self) -> dict:
         """Plain JSON-safe values: ints, floats, strings; NaN (caret's NA) becomes None."""
