@@ -1,0 +1,539 @@
+"""XMP sidecars: find both names, read keywords and our scene tag, merge our tag in, write atomically.
+
+Like darktable's writer, we parse the existing sidecar, take out only what this product put there
+(known from our provenance in the `sceneTagger` namespace), add the new tag and write the result;
+every other namespace, property, attribute and keyword is carried over untouched. Parsing goes
+through defusedxml (no DTDs, no entities) and refuses oversized files, so a hostile sidecar cannot
+hang or exhaust the app, and a sidecar we cannot parse is never overwritten. No Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import stat
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from xml.dom.minidom import Document, Element
+
+from app import xmpdoc as xd
+from app.xmpdoc import DC, DIGIKAM, LR, RDF, XMLNS
+
+NS = "http://ns.scene-tagger.org/1.0/"
+PREFIX = "sceneTagger"
+xd.register_prefix(NS, PREFIX)
+
+# (namespace, property, array type) of the keyword properties we write, in the order of
+# `_keyword_values`: flat keyword, Lightroom hierarchy ("Scene|sea"), digiKam tag path ("Scene/sea").
+KEYWORD_PROPS = (
+    (DC, "subject", "Bag"),
+    (LR, "hierarchicalSubject", "Bag"),
+    (DIGIKAM, "TagsList", "Seq"),
+)
+NAMINGS = ("ext", "base")  # IMG.jpg.xmp (darktable, digiKam, exiftool) | IMG.xmp (Adobe)
+SOURCES = ("auto", "manual")
+MAX_SIDECAR_BYTES = 10 * 1024 * 1024  # real sidecars are KBs; a darktable history rarely 1 MB
+DECIMALS = 4  # confidence and scores are written, and compared, at this precision
+_XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class SidecarError(Exception):
+    """A sidecar that cannot be read or written; str() names the file and says why."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, action: str = "read") -> None:
+        self.path, self.reason, self.action = Path(path), reason, action
+        super().__init__(f"Cannot {action} sidecar {self.path}: {reason}")
+
+    def __reduce__(self):  # picklable across worker processes
+        return (self.__class__, (self.path, self.reason, self.action))
+
+
+@dataclass(frozen=True)
+class SceneTag:
+    label: str
+    source: str = "auto"  # "auto" | "manual"
+    confidence: float | None = None
+    scores: dict[str, float] | None = None
+    model_id: str | None = None
+    time: str | None = None  # ISO 8601; filled with now() on write if None
+
+
+@dataclass
+class SidecarInfo:
+    path: Path | None  # the existing sidecar, or None
+    keywords: list[str]  # dc:subject
+    hierarchical: list[str]  # lr:hierarchicalSubject
+    scene: SceneTag | None  # our provenance, if present
+    tags_list: list[str] = field(default_factory=list)  # digiKam:TagsList
+    scene_parent: str | None = None  # keyword parent our tag was written under
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    path: Path
+    changed: bool
+    skipped_reason: str | None = None
+
+
+@dataclass
+class _Ours:
+    """Our provenance as found on disk, and where it lives."""
+
+    tag: SceneTag | None = None
+    parent: str | None = None
+    added: list[str] | None = None  # keywords we inserted (None: unknown, assume all derived ones)
+    home: Element | None = None  # the rdf:Description that held it
+
+
+# ----------------------------------------------------------------------------- naming
+
+
+def sidecar_candidates(photo: Path, naming: str = "ext") -> list[Path]:
+    """Both conventional sidecar names for `photo`, the preferred naming first."""
+    photo = Path(photo)
+    ext, base = photo.with_name(photo.name + ".xmp"), photo.with_name(photo.stem + ".xmp")
+    order = [ext, base] if _check_naming(naming) == "ext" else [base, ext]
+    return list(dict.fromkeys(order))
+
+
+def target_sidecar(photo: Path, naming: str = "ext") -> Path:
+    """Where a new sidecar goes: `IMG.jpg.xmp` ("ext", the default) or `IMG.xmp` ("base")."""
+    return sidecar_candidates(photo, naming)[0]
+
+
+def find_sidecar(photo: Path, naming: str = "ext") -> Path | None:
+    """The existing sidecar of `photo`, matching names case-insensitively (IMG.JPG.XMP, img.xmp)."""
+    return _find(Path(photo), naming, fresh=False)
+
+
+_index_lock = threading.Lock()
+_folder_index: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict()
+
+
+def _find(photo: Path, naming: str, fresh: bool) -> Path | None:
+    index = _xmp_names(photo.parent, fresh)
+    for candidate in sidecar_candidates(photo, naming):
+        names = index.get(candidate.name.lower())
+        if names:
+            name = candidate.name if candidate.name in names else sorted(names)[0]
+            return candidate.with_name(name)
+    return None
+
+
+def _xmp_names(folder: Path, fresh: bool) -> dict[str, list[str]]:
+    """Lower-cased .xmp names in `folder`, cached by the folder's mtime so that looking up the
+    sidecars of a folder of thousands of photos lists it once, not once per photo."""
+    key = os.fspath(folder) or "."
+    try:
+        mtime = os.stat(key).st_mtime_ns
+    except OSError:
+        return {}
+    with _index_lock:
+        hit = _folder_index.get(key)
+        if hit and hit[0] == mtime and not fresh:
+            _folder_index.move_to_end(key)
+            return hit[1]
+    names: dict[str, list[str]] = {}
+    try:
+        for name in os.listdir(key):
+            if name.lower().endswith(".xmp"):
+                names.setdefault(name.lower(), []).append(name)
+    except OSError:
+        return {}
+    with _index_lock:
+        _folder_index[key] = (mtime, names)
+        while len(_folder_index) > 32:
+            _folder_index.popitem(last=False)
+    return names
+
+
+def _forget_folder(folder: Path) -> None:
+    with _index_lock:
+        _folder_index.pop(os.fspath(folder) or ".", None)
+
+
+def _check_naming(naming: str) -> str:
+    if naming not in NAMINGS:
+        raise ValueError(f"sidecar naming must be one of {NAMINGS}, not {naming!r}")
+    return naming
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def read_sidecar(photo: Path, naming: str = "ext") -> SidecarInfo:
+    """Keywords and our scene tag from the photo's sidecar; an absent sidecar is an empty info."""
+    path = find_sidecar(photo, naming)
+    if path is None:
+        return SidecarInfo(None, [], [], None)
+    doc, _ = _load(path, "read")
+    if doc is None:
+        return SidecarInfo(path, [], [], None)
+    descs = xd.descriptions(doc)
+    ours = _read_ours(descs)
+    subject, hierarchical, tags = (
+        xd.array_values(descs, ns, local) for ns, local, _ in KEYWORD_PROPS
+    )
+    return SidecarInfo(path, subject, hierarchical, ours.tag, tags, ours.parent)
+
+
+_write_lock = threading.RLock()  # one read-modify-write at a time within the process
+
+
+def write_scene(
+    photo: Path,
+    tag: SceneTag,
+    *,
+    naming: str = "ext",
+    parent: str = "Scene",
+    dry_run: bool = False,
+) -> WriteResult:
+    """Merge `tag` into the photo's sidecar (the existing one, else a new one named per `naming`).
+
+    A manual label on disk is never replaced by an automatic one (skipped_reason says so). When
+    the tag on disk already says the same (time aside), nothing is written and changed is False.
+    With dry_run, nothing is written but the result says whether the file would change.
+    """
+    _validate(tag, naming)
+    with _write_lock:
+        existing = _find(Path(photo), naming, fresh=True)
+        path = existing or target_sidecar(photo, naming)
+        doc, raw = _load(existing, "update") if existing else (None, b"")
+        descs = xd.descriptions(doc) if doc is not None else []
+        ours = _read_ours(descs)
+        if ours.tag is not None and ours.tag.source == "manual" and tag.source == "auto":
+            return WriteResult(
+                path, False, "the photo has a manual label, which an automatic one never replaces"
+            )
+        if (
+            ours.tag is not None
+            and ours.parent == parent
+            and _same_tag(ours.tag, tag)
+            and _keywords_present(descs, _keyword_values(tag.label, parent))
+        ):
+            return WriteResult(path, False)
+        if tag.time is None:
+            tag = replace(
+                tag, time=datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+            )
+        declaration = doc is None or raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
+        if doc is None:
+            doc = xd.new_document("Scene Tagger")
+        _strip_ours(doc, ours, parent, keep_home=True)
+        _add_ours(doc, ours, tag, parent)
+        data = xd.serialize(doc, declaration)
+        if data == raw:
+            return WriteResult(path, False)
+        if not dry_run:
+            _atomic_write(path, data, existing)
+        return WriteResult(path, True)
+
+
+def clear_scene(photo: Path, *, parent: str = "Scene", naming: str = "ext") -> WriteResult:
+    """Remove our tag (provenance and the keywords we wrote), manual or not: an explicit user act.
+
+    `parent` is only used for a tag whose provenance does not record its parent. A sidecar left
+    with no properties at all (one we created) is deleted rather than left empty.
+    """
+    with _write_lock:
+        existing = _find(Path(photo), naming, fresh=True)
+        if existing is None:
+            return WriteResult(target_sidecar(photo, naming), False)
+        doc, raw = _load(existing, "update")
+        ours = _read_ours(xd.descriptions(doc)) if doc is not None else _Ours()
+        if doc is None or ours.home is None:
+            return WriteResult(existing, False)
+        _strip_ours(doc, ours, parent, keep_home=False)
+        if not xd.descriptions(doc) and not xd.element_children(xd.rdf_root(doc)):
+            try:
+                os.unlink(existing)
+            except OSError as e:
+                raise SidecarError(existing, _os_reason(e), "update") from e
+            _forget_folder(existing.parent)
+            return WriteResult(existing, True)
+        declaration = raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
+        data = xd.serialize(doc, declaration)
+        if data == raw:
+            return WriteResult(existing, False)
+        _atomic_write(existing, data, existing)
+        return WriteResult(existing, True)
+
+
+# ----------------------------------------------------------------------------- our tag
+
+
+def _validate(tag: SceneTag, naming: str) -> None:
+    _check_naming(naming)
+    if not tag.label or "|" in tag.label or "/" in tag.label:
+        raise ValueError(f"scene label must be non-empty without '|' or '/': {tag.label!r}")
+    if tag.source not in SOURCES:
+        raise ValueError(f"scene source must be one of {SOURCES}, not {tag.source!r}")
+    for name in tag.scores or {}:
+        if not _XML_NAME.match(name):
+            raise ValueError(f"score name {name!r} is not usable as an XMP field name")
+
+
+def _keyword_values(label: str, parent: str) -> tuple[str, str, str]:
+    """The keyword for each of KEYWORD_PROPS; a parent may itself be a path ("Auto|Scene")."""
+    parts = [p for p in re.split(r"[|/]", parent) if p]
+    return label, "|".join([*parts, label]), "/".join([*parts, label])
+
+
+def _fmt(x: float | None) -> str | None:
+    return None if x is None else f"{float(x):.{DECIMALS}f}"
+
+
+def _same_tag(a: SceneTag, b: SceneTag) -> bool:
+    """Equal for the file's purposes: time ignored, numbers compared as written."""
+
+    def scores(t: SceneTag) -> dict[str, str | None] | None:
+        return None if t.scores is None else {k: _fmt(v) for k, v in t.scores.items()}
+
+    return (a.label, a.source, a.model_id, _fmt(a.confidence), scores(a)) == (
+        b.label,
+        b.source,
+        b.model_id,
+        _fmt(b.confidence),
+        scores(b),
+    )
+
+
+def _read_ours(descs: list[Element]) -> _Ours:
+    """Our provenance, whether written as elements (by us) or as attributes (by a compacting
+    rewriter such as exiv2), possibly spread over several rdf:Description blocks."""
+    props: dict[str, str | Element] = {}
+    home = None
+    for desc in descs:
+        found = [a for a in desc.attributes.values() if a.namespaceURI == NS]
+        found_el = [c for c in xd.element_children(desc) if c.namespaceURI == NS]
+        if (found or found_el) and home is None:
+            home = desc
+        props.update({a.localName: a.value for a in found})
+        props.update({c.localName: c for c in found_el})
+    if home is None:
+        return _Ours()
+
+    def text(name: str) -> str | None:
+        v = props.get(name)
+        return v if isinstance(v, str) or v is None else xd.text_of(v).strip()
+
+    def number(s: str | None) -> float | None:
+        try:
+            return None if s is None else float(s)
+        except ValueError:
+            return None
+
+    scores = None
+    if isinstance(props.get("scores"), Element):
+        fields = _struct_fields(props["scores"])  # type: ignore[arg-type]
+        parsed = {k: number(v) for k, v in fields.items()}
+        scores = {k: v for k, v in parsed.items() if v is not None} or None
+    added = props.get("addedKeywords")
+    label = text("label")
+    tag = None
+    if label:
+        source = (text("source") or "auto").lower()
+        tag = SceneTag(
+            label=label,
+            source=source if source in SOURCES else "auto",
+            confidence=number(text("confidence")),
+            scores=scores,
+            model_id=text("modelId"),
+            time=text("time"),
+        )
+    return _Ours(
+        tag, text("parent"), xd.array_items(added) if isinstance(added, Element) else None, home
+    )
+
+
+def _struct_fields(el: Element) -> dict[str, str]:
+    """Fields of an XMP struct in any of its forms: child elements, attributes, nested rdf:Description."""
+    fields = {
+        a.localName: a.value
+        for a in el.attributes.values()
+        if a.namespaceURI not in (None, XMLNS, RDF)
+    }
+    for child in xd.element_children(el):
+        if child.namespaceURI == RDF and child.localName == "Description":
+            fields.update(_struct_fields(child))
+        elif child.namespaceURI != RDF:
+            fields[child.localName] = xd.text_of(child).strip()
+    return fields
+
+
+def _keywords_present(descs: list[Element], values: tuple[str, ...]) -> bool:
+    return all(
+        v in xd.array_values(descs, ns, local)
+        for (ns, local, _), v in zip(KEYWORD_PROPS, values, strict=True)
+    )
+
+
+def _strip_ours(doc: Document, ours: _Ours, fallback_parent: str, keep_home: bool) -> None:
+    """Take out our provenance and the keywords it says we wrote; leave everything else."""
+    descs = xd.descriptions(doc)
+    touched: set[int] = set()
+    for desc in descs:
+        for a in [a for a in desc.attributes.values() if a.namespaceURI == NS]:
+            desc.removeAttributeNode(a)
+            touched.add(id(desc))
+        for child in [c for c in xd.element_children(desc) if c.namespaceURI == NS]:
+            xd.remove(child)
+            touched.add(id(desc))
+    if ours.tag is not None:
+        parent = ours.parent if ours.parent is not None else fallback_parent
+        values = _keyword_values(ours.tag.label, parent)
+        for (ns, local, _), value in zip(KEYWORD_PROPS, values, strict=True):
+            if ours.added is not None and value not in ours.added:
+                continue  # it was there before us: not ours to remove
+            for desc in descs:
+                for prop in xd.children(desc, ns, local):
+                    container = xd.array_of(prop)
+                    if container is None:
+                        continue
+                    mine = [
+                        li for li in xd.children(container, RDF, "li") if xd.text_of(li) == value
+                    ]
+                    for li in mine:
+                        xd.remove(li)
+                        touched.add(id(desc))
+                    if mine and not xd.element_children(container):
+                        xd.remove(prop)
+    for desc in descs:
+        if id(desc) in touched and not (keep_home and desc is ours.home) and xd.is_empty(desc):
+            xd.remove(desc)
+
+
+def _add_ours(doc: Document, ours: _Ours, tag: SceneTag, parent: str) -> None:
+    rdf = xd.rdf_root(doc)
+    descs = xd.descriptions(doc)
+    home = ours.home if ours.home is not None and ours.home.parentNode is rdf else None
+    if home is None:
+        about = descs[0].getAttributeNS(RDF, "about") if descs else ""
+        home = xd.new_element(rdf, RDF, "Description")
+        xd.append(rdf, home)
+        xd.set_attr(home, RDF, "about", about)
+        descs.append(home)
+    added = []
+    for (ns, local, kind), value in zip(
+        KEYWORD_PROPS, _keyword_values(tag.label, parent), strict=True
+    ):
+        if value in xd.array_values(descs, ns, local):
+            continue
+        props = [p for d in descs for p in xd.children(d, ns, local)]
+        if props:
+            container = xd.array_of(props[0], create=kind)
+        else:
+            prop = xd.new_element(home, ns, local, declare_on=home)
+            xd.append(home, prop)
+            container = xd.new_element(prop, RDF, kind)
+            xd.append(prop, container)
+        xd.append_text(container, RDF, "li", value)
+        added.append(value)
+    for local, value in (
+        ("label", tag.label),
+        ("source", tag.source),
+        ("confidence", _fmt(tag.confidence)),
+        ("modelId", tag.model_id),
+        ("time", tag.time),
+        ("parent", parent),
+    ):
+        if value is not None:
+            xd.append_text(home, NS, local, value, declare_on=home)
+        if local == "confidence" and tag.scores:
+            scores = xd.new_element(home, NS, "scores", declare_on=home)
+            xd.append(home, scores)
+            xd.set_attr(scores, RDF, "parseType", "Resource")
+            for name, score in tag.scores.items():
+                xd.append_text(scores, NS, name, _fmt(score) or "")
+    bag_owner = xd.new_element(home, NS, "addedKeywords", declare_on=home)
+    xd.append(home, bag_owner)
+    bag = xd.new_element(bag_owner, RDF, "Bag")
+    xd.append(bag_owner, bag)
+    for value in added:
+        xd.append_text(bag, RDF, "li", value)
+
+
+# ----------------------------------------------------------------------------- XML helpers
+
+
+def _load(path: Path, action: str) -> tuple[Document | None, bytes]:
+    """Parse a sidecar safely; (None, raw) for an empty file, SidecarError for anything unsafe."""
+    try:
+        size = os.stat(path).st_size
+        if size > MAX_SIDECAR_BYTES:
+            limit = f"{size:,} bytes; the limit is {MAX_SIDECAR_BYTES:,}"
+            raise SidecarError(path, f"it is too large ({limit}){_untouched(action)}", action)
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as e:
+        raise SidecarError(path, _os_reason(e), action) from e
+    if len(raw) > MAX_SIDECAR_BYTES:
+        limit = f"over {MAX_SIDECAR_BYTES:,} bytes"
+        raise SidecarError(path, f"it is too large ({limit}){_untouched(action)}", action)
+    if not raw.strip():
+        return None, raw
+    try:
+        return xd.parse(raw), raw
+    except xd.XmpError as e:
+        raise SidecarError(path, f"{e}{_untouched(action)}", action) from None
+
+
+def _untouched(action: str) -> str:
+    return "; the file was left untouched" if action != "read" else ""
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _os_reason(e: OSError) -> str:
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the file system is read-only",
+        getattr(errno, "EDQUOT", -1): "the disk quota is exceeded",
+        errno.ENOENT: "the folder does not exist",
+    }
+    return reasons.get(e.errno, e.strerror or str(e))  # type: ignore[arg-type]
+
+
+def _atomic_write(path: Path, data: bytes, existing: Path | None) -> None:
+    """Temp file beside the target, fsync, os.replace: a crash leaves the old or the new file, never
+    half of one. The existing file's permission bits are kept; a symlinked sidecar stays a link."""
+    _forget_folder(path.parent)
+    if existing is not None:
+        path = Path(os.path.realpath(path))
+        if not os.access(path, os.W_OK):
+            raise SidecarError(path, "the file is read-only", "write")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as e:
+        raise SidecarError(path, _os_reason(e), "write") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if existing is not None:
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise SidecarError(path, _os_reason(e), "write") from e
+    _forget_folder(path.parent)
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        with contextlib.suppress(OSError):
+            dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
