@@ -1,0 +1,248 @@
+"""Classifier: device choice, a decode pool feeding batched inference, Predictions out. No Qt.
+
+Photos are decoded by a small thread pool (Pillow releases the GIL while decoding) a couple of
+batches ahead of the model, so the network never waits on I/O. A photo that cannot be read is
+a Prediction carrying an error, never an exception that stops the run.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app import imaging, scenes
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PREFETCH_BATCHES = 2  # decoded batches kept ready beyond the one the model is working on
+_POLL_S = 0.05  # how often a wait for a decode looks at the cancel flag
+
+ProgressFn = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The outcome for one photo: a label with calibrated scores, or a user-readable error."""
+
+    path: Path
+    label: str | None = None
+    confidence: float | None = None
+    scores: dict[str, float] | None = None  # softmax(logits / temperature), in CLASSES order
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.label is not None
+
+
+def _decode(path: Path, size: int) -> np.ndarray | str:
+    """Pixels, or the message explaining why there are none (runs in the decode pool)."""
+    try:
+        return imaging.load_pixels(path, size)
+    except imaging.ImageError as exc:
+        return str(exc)
+    except MemoryError:
+        return "not enough memory to decode this image"
+    except Exception as exc:  # a decoder bug must not end the run; report it on the photo
+        return f"cannot read: {type(exc).__name__}: {exc}"
+
+
+def default_decode_workers(device: torch.device) -> int:
+    """On CPU the model needs the cores, so decoding gets a share; on a GPU it gets more."""
+    cores = os.cpu_count() or 2
+    if device.type == "cpu":
+        return max(1, min(4, cores // 2))
+    return max(2, min(8, cores))
+
+
+class Classifier:
+    """A loaded model on a device, ready to classify files or pre-decoded pixels."""
+
+    def __init__(
+        self,
+        card: scenes.ModelCard | str | Path | None = None,
+        device: str | None = None,
+        precision: str = "auto",
+        batch_size: int = 32,
+        decode_workers: int | None = None,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.device: torch.device = scenes.pick_device(device)
+        net, self.card = scenes.load_model(card)  # ModelError (sha256, missing, damaged) propagates
+        self.model_id: str = self.card.model_id
+        self.precision = precision
+        self.batch_size = batch_size
+        self._autocast = scenes.autocast_dtype(self.device, precision)
+        net = net.to(self.device)
+        # NHWC pixels become channels_last input for free; keeping the weights the same way
+        # spares a layout conversion in every convolution (oneDNN on CPU, cuDNN on GPU).
+        self._channels_last = self.device.type in ("cpu", "cuda")
+        if self._channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self._net: torch.nn.Module | None = net.eval()
+        dtype_name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self._autocast, "fp32")  # type: ignore[arg-type]
+        self.device_name: str = f"{scenes.device_name(self.device)}, {dtype_name}"
+        self.decode_workers = decode_workers or default_decode_workers(self.device)
+        self._pool: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
+            max_workers=self.decode_workers, thread_name_prefix="decode"
+        )
+
+    # ----------------------------------------------------------------------------------------
+    def classify_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) pixels -> float32 (N, 6) calibrated probabilities, batch by batch."""
+        net = self._require_open()
+        pixels = np.asarray(pixels)
+        if pixels.ndim == 3:
+            pixels = pixels[None]
+        if pixels.dtype != np.uint8 or pixels.ndim != 4 or pixels.shape[-1] != 3:
+            raise ValueError(
+                f"expected uint8 (N, H, W, 3) pixels, got {pixels.dtype} {pixels.shape}"
+            )
+        out = np.empty((len(pixels), len(self.card.classes)), dtype=np.float32)
+        for start in range(0, len(pixels), self.batch_size):
+            chunk = pixels[start : start + self.batch_size]
+            out[start : start + len(chunk)] = self._forward(net, chunk)
+        return out
+
+    def _forward(self, net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch)
+        if not batch.flags.writeable:  # torch.from_numpy warns on read-only arrays
+            batch = batch.copy()
+        amp = (
+            torch.autocast(device_type=self.device.type, dtype=self._autocast)
+            if self._autocast is not None
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device)  # uint8 travels: a quarter of float32
+            x = scenes.to_input(x, self.card.normalization)  # normalized on the device
+            if self._channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with amp:
+                logits = net(x)
+            probs = torch.softmax(logits.float() / float(self.card.temperature), dim=1)
+        return probs.cpu().numpy()
+
+    # ----------------------------------------------------------------------------------------
+    def classify_paths(
+        self,
+        paths: Sequence[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Prediction]:
+        """Yield one Prediction per path, in input order; decoding runs ahead in the pool.
+
+        `progress(done, total, errors)` is called once at the start and after each photo.
+        Once `cancel` is set nothing more is submitted or yielded and the generator returns
+        within a fraction of a second (or after the model batch in flight, at worst).
+        """
+        net = self._require_open()
+        pool = self._pool
+        assert pool is not None
+        paths = [Path(p) for p in paths]
+        total = len(paths)
+        size = self.card.input_size
+        window = (PREFETCH_BATCHES + 1) * self.batch_size
+        pending: collections.deque[tuple[Path, cf.Future[np.ndarray | str]]] = collections.deque()
+        upcoming = iter(paths)
+        done = errors = 0
+
+        def cancelled() -> bool:
+            return cancel is not None and cancel.is_set()
+
+        def top_up() -> None:
+            while len(pending) < window and not cancelled():
+                path = next(upcoming, None)
+                if path is None:
+                    return
+                pending.append((path, pool.submit(_decode, path, size)))
+
+        def wait(fut: cf.Future[np.ndarray | str]) -> np.ndarray | str | None:
+            while True:
+                try:
+                    return fut.result(timeout=_POLL_S)
+                except cf.TimeoutError:
+                    if cancelled():
+                        return None
+
+        if progress:
+            progress(0, total, 0)
+        try:
+            top_up()
+            while pending and not cancelled():
+                batch = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
+                top_up()  # the pool decodes the next batches while this one is waited on and run
+                decoded: list[np.ndarray | str] = []
+                for _, fut in batch:
+                    result = wait(fut)
+                    if result is None:
+                        return
+                    decoded.append(result)
+                for pred in self._predict_batch(net, [p for p, _ in batch], decoded):
+                    if cancelled():
+                        return
+                    done += 1
+                    errors += not pred.ok
+                    if progress:
+                        progress(done, total, errors)
+                    yield pred
+        finally:
+            for _, fut in pending:
+                fut.cancel()  # queued decodes are dropped; running ones finish on their own
+
+    def _predict_batch(
+        self, net: torch.nn.Module, paths: list[Path], decoded: list[np.ndarray | str]
+    ) -> list[Prediction]:
+        good = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
+        probs: np.ndarray | None = None
+        failure: str | None = None
+        if good:
+            try:
+                probs = self._forward(net, np.stack([decoded[i] for i in good]))  # type: ignore[misc]
+            except (RuntimeError, MemoryError) as exc:
+                # e.g. out of GPU memory: the batch's photos fail, the run goes on
+                failure = f"classification failed: {exc}"
+        classes = self.card.classes
+        row = {i: k for k, i in enumerate(good)}
+        preds: list[Prediction] = []
+        for i, (path, d) in enumerate(zip(paths, decoded, strict=True)):
+            if isinstance(d, str):
+                preds.append(Prediction(path, error=d))
+            elif probs is None:
+                preds.append(Prediction(path, error=failure or "classification failed"))
+            else:
+                p = probs[row[i]]
+                best = int(p.argmax())
+                scores = {c: float(v) for c, v in zip(classes, p, strict=True)}
+                preds.append(Prediction(path, classes[best], float(p[best]), scores))
+        return preds
+
+    # ----------------------------------------------------------------------------------------
+    def _require_open(self) -> torch.nn.Module:
+        if self._net is None:
+            raise RuntimeError("the classifier is closed")
+        return self._net
+
+    def close(self) -> None:
+        """Drop queued decodes and the network; the object cannot classify afterwards."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._net = None
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
