@@ -119,11 +119,28 @@ def _missing(paths: Sequence[Path]) -> list[Path]:
     return [p for p in paths if not os.path.lexists(p)]
 
 
+def _bad_device(device: str | None) -> str | None:
+    """Why `device` is not a device name torch knows, or None when it is fine."""
+    if device in (None, "auto"):
+        return None
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError):
+        return f"unknown device {device!r} (use auto, cpu, cuda, cuda:N or mps)"
+    return None
+
+
 def _open_classifier(args: argparse.Namespace) -> Classifier | int:
-    """The classifier, or EXIT_MODEL after printing why the weights cannot be used."""
+    """The classifier, or an exit status after printing why there is none."""
     from app.engine import Classifier
     from app.scenes import ModelError
 
+    problem = _bad_device(args.device)
+    if problem:
+        _err(f"error: {problem}")
+        return EXIT_USAGE
     try:
         return Classifier(
             args.model, device=args.device, precision=args.precision, batch_size=args.batch_size
@@ -393,6 +410,10 @@ def self_test(model: Path | None, device: str | None, samples: Path | None) -> i
 
     start = time.perf_counter()
     samples = samples or resources_dir() / "samples"
+    problem = _bad_device(device)
+    if problem:
+        _out(f"self-test FAILED: {problem}")
+        return EXIT_USAGE
     try:
         clf = Classifier(model, device=device)
     except ModelError as exc:

@@ -206,6 +206,13 @@ def test_bad_usage_exits_2(capsys, argv: list[str]) -> None:
     assert code == 2 and "usage:" in err
 
 
+def test_unknown_device_exits_2(capsys, tiny_card: Path, photo_folder: Path) -> None:
+    code, lines, err = run(
+        capsys, "classify", "--device", "toaster", "--model", tiny_card, photo_folder
+    )
+    assert code == 2 and lines == [] and "unknown device 'toaster'" in err
+
+
 def test_missing_path_exits_2(capsys, tiny_card: Path, photo_folder: Path) -> None:
     code, lines, err = run(
         capsys, "classify", "--model", tiny_card, photo_folder, photo_folder / "gone.jpg"
