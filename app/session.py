@@ -1,0 +1,439 @@
+"""One folder's state: photos, predictions, corrections, what is saved and what is pending. No Qt.
+
+Two copies per photo, the way Picard keeps `orig_metadata` and `metadata`: `saved` is the scene
+tag on disk (read from the sidecar), the pending state is this session's prediction plus the
+user's manual label. A photo is dirty when what a save would write differs from what is on disk,
+so undoing a correction makes it clean again without any bookkeeping. Changes are reported
+through a callback (ids of the records that changed) so a Qt model can follow without this
+module knowing Qt.
+
+Saving is split in three so the file work can run in a worker thread: `plan_save` takes an
+immutable snapshot in the caller's thread, `execute_save` writes and re-reads sidecars (no shared
+state), `apply_saved` updates the records in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from app import imaging, sidecar
+from app.scenes import CLASSES
+
+DEFAULT_THRESHOLD = 0.80  # auto labels below this confidence are not written and need review
+DEFAULT_NAMING = "ext"  # IMG_0001.jpg.xmp (darktable, digiKam, exiftool); "base" = IMG_0001.xmp
+DEFAULT_PARENT = "Scene"  # keyword parent: Scene|sea, Scene/sea
+
+ChangeCallback = Callable[[list[int]], None]
+ProgressFn = Callable[[int, int], None]
+
+
+class PredictionLike(Protocol):
+    """What the session needs from app.engine.Prediction (kept structural: no torch import here)."""
+
+    path: Path
+    label: str | None
+    confidence: float | None
+    scores: dict[str, float] | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool: ...
+
+
+@dataclass(eq=False)
+class PhotoRecord:
+    """One photo: what is on disk (`saved`), what the model said, what the user decided."""
+
+    id: int
+    path: Path
+    saved: sidecar.SceneTag | None = None  # the scene tag in the sidecar, as last read
+    sidecar_path: Path | None = None
+    sidecar_error: str | None = None  # a sidecar that could not be read or written
+    prediction: PredictionLike | None = None  # this session's model output
+    model_id: str | None = None  # the model that made `prediction`
+    manual: str | None = None  # pending manual label; starts as the saved manual label
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def _saved_auto(self) -> sidecar.SceneTag | None:
+        s = self.saved
+        return s if s is not None and s.source == "auto" and s.label in CLASSES else None
+
+    @property
+    def auto_label(self) -> str | None:
+        """The model's label: this session's prediction, else an automatic label read from disk."""
+        p = self.prediction
+        if p is not None and p.ok:
+            return p.label
+        s = self._saved_auto
+        return s.label if s else None
+
+    @property
+    def auto_confidence(self) -> float | None:
+        p = self.prediction
+        if p is not None and p.ok:
+            return p.confidence
+        s = self._saved_auto
+        return s.confidence if s else None
+
+    @property
+    def scores(self) -> dict[str, float] | None:
+        """All six scores when known (from this run, else from the sidecar's provenance)."""
+        p = self.prediction
+        if p is not None and p.ok and p.scores:
+            return dict(p.scores)
+        s = self.saved
+        return dict(s.scores) if s is not None and s.scores else None
+
+    @property
+    def label(self) -> str | None:
+        """The effective label: a manual one always wins over the model's."""
+        return self.manual or self.auto_label
+
+    @property
+    def source(self) -> str | None:
+        if self.manual:
+            return "manual"
+        return "auto" if self.auto_label else None
+
+    @property
+    def confidence(self) -> float | None:
+        """The model's confidence in the effective label; None for manual labels."""
+        return None if self.manual else self.auto_confidence
+
+    @property
+    def classify_error(self) -> str | None:
+        p = self.prediction
+        if p is not None and not p.ok:
+            return p.error or "not classified"
+        return None
+
+    @property
+    def error(self) -> str | None:
+        """Everything that went wrong with this photo, fit to show the user; None when fine."""
+        parts = [e for e in (self.classify_error, self.sidecar_error) if e]
+        return "; ".join(parts) if parts else None
+
+    def needs_review(self, threshold: float) -> bool:
+        """Not decided by the user and the model is unsure, failed, or has not run yet."""
+        if self.manual:
+            return False
+        conf = self.auto_confidence
+        return self.auto_label is None or conf is None or conf < threshold
+
+
+@dataclass(frozen=True)
+class SaveItem:
+    """One sidecar to write, snapshot in the GUI thread; `tag=None` means remove our scene tag."""
+
+    id: int
+    path: Path
+    tag: sidecar.SceneTag | None
+    clear_first: bool = False  # a saved manual label must go before an automatic one can be written
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    id: int
+    path: Path
+    info: sidecar.SidecarInfo | None  # the sidecar re-read after writing (None when it failed)
+    error: str | None = None
+    skipped_reason: str | None = None
+
+
+@dataclass
+class SaveReport:
+    written: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: list[tuple[Path, str]] | None = None
+
+
+def _read(
+    path: Path, naming: str = DEFAULT_NAMING
+) -> tuple[sidecar.SidecarInfo | None, str | None]:
+    try:
+        return sidecar.read_sidecar(path, naming), None
+    except sidecar.SidecarError as exc:
+        return None, f"sidecar: {exc}"
+    except OSError as exc:
+        return None, f"sidecar: {exc.strerror or exc}"
+
+
+class Session:
+    """The photos of one folder and everything known or decided about them."""
+
+    def __init__(
+        self,
+        folder: Path | None,
+        photos: Sequence[Path],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        naming: str = DEFAULT_NAMING,
+        parent: str = DEFAULT_PARENT,
+        on_change: ChangeCallback | None = None,
+    ) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.records: list[PhotoRecord] = [PhotoRecord(i, Path(p)) for i, p in enumerate(photos)]
+        self._by_path = {os.path.normcase(os.fspath(r.path)): r.id for r in self.records}
+        self.threshold = threshold
+        self.naming = naming
+        self.parent = parent
+        self.on_change = on_change
+
+    # ------------------------------------------------------------------------------ loading
+    @classmethod
+    def open(
+        cls, folder: str | os.PathLike[str], *, recursive: bool = False, **kwargs: Any
+    ) -> Session:
+        """List the folder's photos and read their sidecars (slow for big folders: use a worker)."""
+        folder = Path(folder)
+        session = cls(folder, imaging.list_photos(folder, recursive=recursive), **kwargs)
+        session.read_sidecars(notify=False)
+        return session
+
+    def read_sidecars(self, ids: Iterable[int] | None = None, *, notify: bool = True) -> list[int]:
+        """(Re-)read sidecars; a saved manual label becomes the pending manual label."""
+        changed = []
+        for rid in self._ids(ids):
+            r = self.records[rid]
+            info, err = _read(r.path, self.naming)
+            self._take_info(r, info, err)
+            changed.append(rid)
+        if notify:
+            self._notify(changed)
+        return changed
+
+    @staticmethod
+    def _take_info(r: PhotoRecord, info: sidecar.SidecarInfo | None, err: str | None) -> None:
+        r.sidecar_error = err
+        if info is None:
+            return  # unreadable: keep what we knew, never guess
+        r.saved = info.scene
+        r.sidecar_path = info.path
+        if info.scene is not None and info.scene.source == "manual" and info.scene.label in CLASSES:
+            r.manual = info.scene.label
+        # otherwise a pending correction survives the re-read: it is not on disk yet
+
+    # ------------------------------------------------------------------------------ queries
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def id_for(self, path: str | os.PathLike[str]) -> int | None:
+        return self._by_path.get(os.path.normcase(os.fspath(path)))
+
+    def to_classify(self, model_id: str | None = None) -> list[int]:
+        """Photos the model should (re-)run on: never those with a manual label, and not those
+        whose sidecar already holds an automatic label with scores from this same model."""
+        out = []
+        for r in self.records:
+            if r.manual:
+                continue
+            if r.prediction is not None and r.prediction.ok and r.model_id == model_id:
+                continue
+            s = r._saved_auto
+            if s is not None and model_id is not None and s.model_id == model_id and s.scores:
+                continue
+            out.append(r.id)
+        return out
+
+    def counts(self) -> dict[str | None, int]:
+        """Photos per effective label (None = not classified), every class present."""
+        out: dict[str | None, int] = {c: 0 for c in CLASSES}
+        out[None] = 0
+        for r in self.records:
+            out[r.label if r.label in out else None] += 1
+        return out
+
+    def review_ids(self) -> list[int]:
+        return [r.id for r in self.records if r.needs_review(self.threshold)]
+
+    def error_ids(self) -> list[int]:
+        return [r.id for r in self.records if r.error]
+
+    # ------------------------------------------------------------------------------ changes
+    def set_predictions(
+        self, predictions: Iterable[PredictionLike], model_id: str | None
+    ) -> list[int]:
+        """Store model output (matched by path); manual labels are never touched."""
+        changed = []
+        for p in predictions:
+            rid = self.id_for(p.path)
+            if rid is None:
+                continue
+            r = self.records[rid]
+            r.prediction = p
+            r.model_id = model_id
+            changed.append(rid)
+        self._notify(changed)
+        return changed
+
+    def set_manual(self, ids: Iterable[int], label: str | None) -> dict[int, str | None]:
+        """Give photos a manual label (None = back to automatic); returns the previous values
+        of the records that changed, which is exactly what an undo needs."""
+        if label is not None and label not in CLASSES:
+            raise ValueError(f"unknown scene {label!r}")
+        old: dict[int, str | None] = {}
+        for rid in self._ids(ids):
+            r = self.records[rid]
+            if r.manual != label:
+                old[rid] = r.manual
+                r.manual = label
+        self._notify(list(old))
+        return old
+
+    def restore_manual(self, values: dict[int, str | None]) -> None:
+        """Put back manual labels captured by set_manual (the undo half)."""
+        for rid, label in values.items():
+            self.records[rid].manual = label
+        self._notify(list(values))
+
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold = float(threshold)
+        self._notify([r.id for r in self.records])
+
+    # ------------------------------------------------------------------------------ saving
+    def pending_tag(self, r: PhotoRecord) -> sidecar.SceneTag | None:
+        """The scene tag a save would write for this photo; None when there is none to write.
+        Its time is left empty: the sidecar writer stamps it when it really writes."""
+        scores = r.scores
+        model_id = (
+            r.model_id if r.prediction is not None else (r.saved.model_id if r.saved else None)
+        )
+        if r.manual:
+            return sidecar.SceneTag(
+                label=r.manual,
+                source="manual",
+                confidence=scores.get(r.manual) if scores else None,
+                scores=scores,
+                model_id=model_id,
+            )
+        conf = r.auto_confidence
+        if r.auto_label and conf is not None and conf >= self.threshold:
+            return sidecar.SceneTag(
+                label=r.auto_label, source="auto", confidence=conf, scores=scores, model_id=model_id
+            )
+        return None
+
+    def pending_key(self, r: PhotoRecord) -> tuple[str, str] | None:
+        """(label, source) a save would leave on disk, cheap enough to ask for every photo."""
+        if r.manual:
+            return (r.manual, "manual")
+        conf = r.auto_confidence
+        if r.auto_label and conf is not None and conf >= self.threshold:
+            return (r.auto_label, "auto")
+        return None
+
+    def is_dirty(self, r: PhotoRecord) -> bool:
+        """What a save would write differs from what is on disk."""
+        want = self.pending_key(r)
+        have = (r.saved.label, r.saved.source) if r.saved is not None else None
+        if want == have:
+            return False
+        # Nothing confident to write: only a manual label the user took back is removed; an
+        # earlier automatic label stays (a less sure run does not erase it).
+        return want is not None or (have is not None and have[1] == "manual")
+
+    def save_item(self, r: PhotoRecord) -> SaveItem | None:
+        """What saving this photo would do; None when it is not dirty."""
+        if not self.is_dirty(r):
+            return None
+        want = self.pending_tag(r)
+        if want is None:
+            return SaveItem(r.id, r.path, None)
+        have = r.saved
+        clear_first = want.source == "auto" and have is not None and have.source == "manual"
+        return SaveItem(r.id, r.path, want, clear_first)
+
+    def dirty_ids(self) -> list[int]:
+        return [r.id for r in self.records if self.is_dirty(r)]
+
+    def dirty_count(self) -> int:
+        return sum(1 for r in self.records if self.is_dirty(r))
+
+    def plan_save(self, ids: Iterable[int] | None = None) -> list[SaveItem]:
+        """An immutable snapshot of what to write: auto labels at or above the threshold and
+        every manual label, for the photos whose sidecar would change."""
+        items = []
+        for rid in self._ids(ids):
+            item = self.save_item(self.records[rid])
+            if item is not None:
+                items.append(item)
+        return items
+
+    def apply_saved(self, outcomes: Iterable[SaveOutcome]) -> SaveReport:
+        """Take the re-read sidecars into the records (in the thread that owns the session)."""
+        report = SaveReport(errors=[])
+        changed = []
+        for o in outcomes:
+            r = self.records[o.id]
+            if o.error:
+                report.failed += 1
+                report.errors.append((o.path, o.error))  # type: ignore[union-attr]
+                r.sidecar_error = o.error
+            else:
+                if o.skipped_reason:
+                    report.skipped += 1
+                else:
+                    report.written += 1
+                self._take_info(r, o.info, None)
+            changed.append(o.id)
+        self._notify(changed)
+        return report
+
+    def save(
+        self, ids: Iterable[int] | None = None, progress: ProgressFn | None = None
+    ) -> SaveReport:
+        """Plan, write and re-read in the calling thread (fine for tests, scripts, small counts)."""
+        items = self.plan_save(ids)
+        return self.apply_saved(
+            execute_save(items, naming=self.naming, parent=self.parent, progress=progress)
+        )
+
+    # ------------------------------------------------------------------------------ helpers
+    def _ids(self, ids: Iterable[int] | None) -> Iterable[int]:
+        return range(len(self.records)) if ids is None else ids
+
+    def _notify(self, ids: list[int]) -> None:
+        if ids and self.on_change is not None:
+            self.on_change(ids)
+
+
+def execute_save(
+    items: Sequence[SaveItem],
+    *,
+    naming: str = DEFAULT_NAMING,
+    parent: str = DEFAULT_PARENT,
+    progress: ProgressFn | None = None,
+    cancel: Any = None,
+) -> list[SaveOutcome]:
+    """Write each sidecar and read it back; touches no session state, so it may run in a
+    worker. A failure is an outcome for that photo, never an exception that stops the rest."""
+    outcomes = []
+    for n, item in enumerate(items, 1):
+        if cancel is not None and cancel.is_set():
+            break
+        skipped = None
+        try:
+            if item.tag is None or item.clear_first:
+                sidecar.clear_scene(item.path, parent=parent, naming=naming)
+            if item.tag is not None:
+                result = sidecar.write_scene(item.path, item.tag, naming=naming, parent=parent)
+                skipped = result.skipped_reason
+            info, err = _read(item.path, naming)
+            outcomes.append(SaveOutcome(item.id, item.path, info, err, skipped))
+        except sidecar.SidecarError as exc:
+            outcomes.append(SaveOutcome(item.id, item.path, None, f"sidecar not written: {exc}"))
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            outcomes.append(SaveOutcome(item.id, item.path, None, f"sidecar not written: {reason}"))
+        if progress:
+            progress(n, len(items))
+    return outcomes

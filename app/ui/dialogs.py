@@ -1,0 +1,94 @@
+"""Dialogs: preferences, the unsaved-changes question. Only ui/ shows dialogs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLineEdit,
+    QMessageBox,
+    QWidget,
+)
+
+from app.ui.settings import DEVICES, NAMINGS, Settings
+
+
+@dataclass(frozen=True)
+class Preferences:
+    device: str
+    threshold: float
+    naming: str
+    parent: str
+
+
+class SettingsDialog(QDialog):
+    """Device, review threshold, sidecar naming and keyword parent."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.device = QComboBox()
+        for d, text in zip(
+            DEVICES, ("Automatic (GPU when available)", "CPU", "CUDA GPU"), strict=True
+        ):
+            self.device.addItem(text, d)
+        self.device.setCurrentIndex(DEVICES.index(settings.device))
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.0, 100.0)
+        self.threshold.setDecimals(0)
+        self.threshold.setSuffix(" %")
+        self.threshold.setValue(round(settings.threshold * 100))
+        self.threshold.setToolTip(
+            "Automatic labels below this confidence need review and are not saved"
+        )
+        self.naming = QComboBox()
+        for n, text in zip(
+            NAMINGS, ("IMG_0001.jpg.xmp (darktable, digiKam)", "IMG_0001.xmp (Adobe)"), strict=True
+        ):
+            self.naming.addItem(text, n)
+        self.naming.setCurrentIndex(NAMINGS.index(settings.naming))
+        self.naming.setToolTip(
+            "Name of new sidecars; an existing sidecar of either name is updated"
+        )
+        self.parent_keyword = QLineEdit(settings.parent)
+        self.parent_keyword.setToolTip(
+            "Hierarchical keywords are written as Parent|scene (e.g. Scene|sea)"
+        )
+        form = QFormLayout(self)
+        form.addRow("Device", self.device)
+        form.addRow("Review threshold", self.threshold)
+        form.addRow("New sidecar name", self.naming)
+        form.addRow("Keyword parent", self.parent_keyword)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def preferences(self) -> Preferences:
+        return Preferences(
+            device=str(self.device.currentData()),
+            threshold=self.threshold.value() / 100.0,
+            naming=str(self.naming.currentData()),
+            parent=self.parent_keyword.text().strip() or "Scene",
+        )
+
+
+def ask_unsaved(parent: QWidget, count: int) -> QMessageBox.StandardButton:
+    """Save / Discard / Cancel for `count` unsaved labels."""
+    what = f"{count} photo" + ("s have" if count != 1 else " has")
+    return QMessageBox.question(
+        parent,
+        "Unsaved labels",
+        f"{what} labels that are not saved in their sidecars yet.\nSave them before continuing?",
+        QMessageBox.StandardButton.Save
+        | QMessageBox.StandardButton.Discard
+        | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Save,
+    )

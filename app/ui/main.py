@@ -1,0 +1,53 @@
+"""`python -m app [FOLDER]`: the application object, the icon, logging, then the main window."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from app import scenes
+from app.ui import guard
+from app.ui.compat import binding_problem
+from app.ui.window import ClassifierFactory, MainWindow
+
+APP_TITLE = "Scene Tagger"
+
+
+def app_icon() -> QIcon:
+    icons = scenes.resources_dir() / "icons"
+    icon = QIcon()
+    for name in ("scene-tagger.svg", "scene-tagger-256.png", "scene-tagger-64.png"):
+        if (icons / name).is_file():
+            icon.addFile(str(icons / name))
+    return icon
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName("scene-tagger")
+    app.setApplicationDisplayName(APP_TITLE)
+    app.setOrganizationName("scene-tagger")
+    app.setWindowIcon(app_icon())
+    return app  # type: ignore[return-value]
+
+
+def run_gui(folder: Path | None = None, classifier_factory: ClassifierFactory | None = None) -> int:
+    """Open the window (on `folder`, else on the welcome page) and run until it closes."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    problem = binding_problem()
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    app = make_app()
+    guard.install_excepthook()
+    window = MainWindow(classifier_factory=classifier_factory)
+    window.show()
+    if folder is not None:
+        window.open_folder(Path(folder))
+    return int(app.exec())

@@ -1,0 +1,344 @@
+"""Item models over a Session: one list model for every photo, proxies for the views.
+
+As in TagGUI, the list model's UserRole returns the domain record (app.session.PhotoRecord) and
+the display roles derive from it; grouping by scene, the review list and the error list are
+QSortFilterProxyModels over the same rows, so thousands of photos cost one model. The model
+never decodes: decoration starts as a placeholder and a thumbnail job fills it in later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QByteArray,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QColor, QPainter, QPixmap
+
+from app.scenes import CLASSES
+from app.session import PhotoRecord, Session
+from app.ui.thumbnails import GRID_SIDE, ThumbnailCache
+
+MIME_TYPE = "application/x-scene-tagger-photo-ids"
+
+RecordRole = Qt.ItemDataRole.UserRole
+LabelRole = RecordRole + 1
+ConfidenceRole = RecordRole + 2
+SourceRole = RecordRole + 3
+ErrorRole = RecordRole + 4
+DirtyRole = RecordRole + 5
+ReviewRole = RecordRole + 6
+PathRole = RecordRole + 7
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def placeholder(side: int = GRID_SIDE) -> QPixmap:
+    pix = QPixmap(side, side * 3 // 4)
+    pix.fill(QColor(0, 0, 0, 0))
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(128, 128, 128, 60))
+    p.drawRoundedRect(pix.rect().adjusted(2, 2, -2, -2), 6, 6)
+    p.end()
+    return pix
+
+
+def encode_ids(session: Session | None, ids: Iterable[int]) -> QByteArray:
+    return QByteArray(json.dumps({"session": id(session), "ids": list(ids)}).encode())
+
+
+def decode_ids(session: Session | None, data: QMimeData) -> list[int] | None:
+    """Row ids dragged from this very session; None for anything else (another window, stale)."""
+    if session is None or not data.hasFormat(MIME_TYPE):
+        return None
+    try:
+        payload = json.loads(bytes(data.data(MIME_TYPE).data()).decode())
+        ids = [int(i) for i in payload["ids"]]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if payload.get("session") != id(session) or not all(0 <= i < len(session) for i in ids):
+        return None
+    return ids
+
+
+class PhotoListModel(QAbstractListModel):
+    """All photos of the session, one row per record (row == record id).
+
+    Besides the records it keeps, per row, the few values the proxies filter and sort on
+    (label, needs review, has error, confidence key, name key), refreshed whenever the session
+    reports a change. The proxies read those lists directly, so filtering and sorting
+    thousands of rows costs list lookups, not data() calls.
+    """
+
+    def __init__(self, thumbnails: ThumbnailCache | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.session: Session | None = None
+        self.thumbnails = thumbnails
+        self._placeholder = placeholder()
+        self.labels: list[str | None] = []
+        self.review: list[bool] = []
+        self.errors: list[bool] = []
+        self.conf_keys: list[float] = []
+        self.name_keys: list[str] = []
+        if thumbnails is not None:
+            thumbnails.ready.connect(self._thumbnail_ready)
+
+    # ------------------------------------------------------------------------------ session
+    def set_session(self, session: Session | None) -> None:
+        self.beginResetModel()
+        if self.session is not None:
+            self.session.on_change = None
+        self.session = session
+        n = len(session) if session is not None else 0
+        self.labels, self.review, self.errors = [None] * n, [False] * n, [False] * n
+        self.conf_keys = [0.0] * n
+        self.name_keys = [r.name.lower() for r in session.records] if session is not None else []
+        self._update_keys(range(n))
+        if session is not None:
+            session.on_change = self.records_changed
+        self.endResetModel()
+
+    def record(self, row: int) -> PhotoRecord | None:
+        s = self.session
+        return s.records[row] if s is not None and 0 <= row < len(s.records) else None
+
+    def _update_keys(self, ids: Iterable[int]) -> None:
+        s = self.session
+        if s is None:
+            return
+        threshold = s.threshold
+        for i in ids:
+            r = s.records[i]
+            self.labels[i] = r.label
+            self.review[i] = r.needs_review(threshold)
+            self.errors[i] = bool(r.error)
+            conf = r.confidence
+            self.conf_keys[i] = 2.0 if r.manual else (conf if conf is not None else -1.0)
+
+    def records_changed(self, ids: list[int], roles: list[int] | None = None) -> None:
+        """One dataChanged per run of consecutive rows (a batch of 50 predictions is one signal)."""
+        if not ids:
+            return
+        ordered = sorted(set(ids))
+        self._update_keys(ordered)
+        start = prev = ordered[0]
+        for i in [*ordered[1:], None]:
+            if i is not None and i == prev + 1:
+                prev = i
+                continue
+            self.dataChanged.emit(self.index(start), self.index(prev), roles or [])
+            if i is not None:
+                start = prev = i
+
+    @Slot(str, int)
+    def _thumbnail_ready(self, path: str, side: int) -> None:
+        if side != GRID_SIDE or self.session is None:
+            return
+        rid = self.session.id_for(path)
+        if rid is not None:
+            idx = self.index(rid)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    # ------------------------------------------------------------------------------ Qt API
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.labels)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self.record(index.row())
+        if r is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return r.name
+        if role == RecordRole:
+            return r
+        if role == Qt.ItemDataRole.DecorationRole:
+            pix = self.thumbnails.get(r.path, GRID_SIDE) if self.thumbnails is not None else None
+            return pix if pix is not None else self._placeholder
+        if role == LabelRole:
+            return r.label
+        if role == ConfidenceRole:
+            return r.confidence
+        if role == SourceRole:
+            return r.source
+        if role == ErrorRole:
+            return r.error
+        if role == DirtyRole:
+            return self.session.is_dirty(r) if self.session is not None else False
+        if role == ReviewRole:
+            return self.session is not None and r.needs_review(self.session.threshold)
+        if role == PathRole:
+            return os.fspath(r.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip(r)
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemIsDragEnabled
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def mimeTypes(self) -> list[str]:
+        return [MIME_TYPE]
+
+    def mimeData(self, indexes: Any) -> QMimeData:
+        data = QMimeData()
+        ids = sorted({i.row() for i in indexes if i.isValid()})
+        data.setData(MIME_TYPE, encode_ids(self.session, ids))
+        return data
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+
+def tooltip(r: PhotoRecord) -> str:
+    lines = [os.fspath(r.path)]
+    if r.label:
+        conf = f" {r.confidence:.0%}" if r.confidence is not None else ""
+        lines.append(f"{r.label}{conf} ({r.source})")
+    if r.error:
+        lines.append(f"Error: {r.error}")
+    return "\n".join(lines)
+
+
+class _RecordProxy(QSortFilterProxyModel):
+    """Base for the proxies: filters and sorts on the model's per-row keys (no data() calls)."""
+
+    def __init__(self, source: PhotoListModel, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setSourceModel(source)
+        self.setDynamicSortFilter(True)
+        self.photos = source
+        self.sort_mode = "confidence"
+
+    def accepts(self, row: int) -> bool:  # pragma: no cover - overridden
+        return True
+
+    def filterAcceptsRow(self, row: int, parent: AnyIndex) -> bool:
+        return row < len(self.photos.labels) and self.accepts(row)
+
+    def lessThan(self, left: AnyIndex, right: AnyIndex) -> bool:
+        a, b = left.row(), right.row()
+        names = self.photos.name_keys
+        if self.sort_mode != "name":
+            ka, kb = self.photos.conf_keys[a], self.photos.conf_keys[b]
+            if ka != kb:
+                return ka < kb
+        return (names[a], a) < (names[b], b)
+
+    def set_sort_mode(self, mode: str) -> None:
+        """'confidence' (most sure first in groups) or 'name'."""
+        self.sort_mode = mode
+        order = self.default_order()
+        self.invalidate()
+        self.sort(0, order)
+
+    def default_order(self) -> Qt.SortOrder:
+        return (
+            Qt.SortOrder.AscendingOrder
+            if self.sort_mode == "name"
+            else Qt.SortOrder.DescendingOrder
+        )
+
+    def ids(self, indexes: Iterable[AnyIndex]) -> list[int]:
+        return sorted({self.mapToSource(i).row() for i in indexes if i.isValid()})
+
+    def refilter(self) -> None:
+        self.invalidateFilter()
+
+
+class SceneGroupProxy(_RecordProxy):
+    """The photos whose effective label is `label`; dropping photos here assigns that label."""
+
+    drop_requested = Signal(object, str)  # ids, label
+
+    def __init__(self, source: PhotoListModel, label: str, parent: Any = None) -> None:
+        super().__init__(source, parent)
+        if label not in CLASSES:
+            raise ValueError(f"unknown scene {label!r}")
+        self.label = label
+        self.sort(0, self.default_order())
+
+    def accepts(self, row: int) -> bool:
+        return self.photos.labels[row] == self.label
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        return super().flags(index) | Qt.ItemFlag.ItemIsDropEnabled
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
+
+    def canDropMimeData(
+        self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: AnyIndex
+    ) -> bool:
+        return decode_ids(self.photos.session, data) is not None
+
+    def dropMimeData(
+        self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: AnyIndex
+    ) -> bool:
+        """Photos dropped on this group: ask (via the signal) for them to get this label."""
+        if action == Qt.DropAction.IgnoreAction:
+            return True
+        ids = decode_ids(self.photos.session, data)
+        if not ids:
+            return False
+        if all(self.photos.labels[i] == self.label for i in ids):
+            return False  # dropped back where it came from: nothing to do
+        self.drop_requested.emit(ids, self.label)
+        return True
+
+
+class ReviewProxy(_RecordProxy):
+    """Photos the model is unsure about (below the threshold), failed on, or has not seen."""
+
+    def __init__(self, source: PhotoListModel, parent: Any = None) -> None:
+        super().__init__(source, parent)
+        self.sort(0, self.default_order())
+
+    def accepts(self, row: int) -> bool:
+        return self.photos.review[row]
+
+    def default_order(self) -> Qt.SortOrder:
+        return Qt.SortOrder.AscendingOrder  # least sure first
+
+
+class ErrorProxy(_RecordProxy):
+    """Every photo with a problem, as one line of text each, for the errors list."""
+
+    def __init__(self, source: PhotoListModel, parent: Any = None) -> None:
+        super().__init__(source, parent)
+        self.sort_mode = "name"
+        self.sort(0, Qt.SortOrder.AscendingOrder)
+
+    def accepts(self, row: int) -> bool:
+        return self.photos.errors[row]
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole:
+            r = self.photos.record(self.mapToSource(index).row())
+            return f"{r.name}: {r.error}" if r is not None else None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return None
+        return super().data(index, role)

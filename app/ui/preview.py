@@ -1,0 +1,125 @@
+"""The preview pane: the selected photo larger, its label and source, all six scores as bars."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSize, Qt, Slot
+from PySide6.QtGui import QPixmap, QResizeEvent
+from PySide6.QtWidgets import QFormLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+
+from app.scenes import CLASSES
+from app.session import PhotoRecord
+from app.ui.thumbnails import PREVIEW_SIDE, ThumbnailCache
+from app.ui.views import SCENE_COLORS, badge_text
+
+
+class _ImageLabel(QLabel):
+    """Scales its pixmap to the space it has, keeping the aspect ratio."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(QSize(200, 150))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._pixmap: QPixmap | None = None
+
+    def set_image(self, pixmap: QPixmap | None, text: str = "") -> None:
+        self._pixmap = pixmap
+        if pixmap is None:
+            self.setPixmap(QPixmap())
+            self.setText(text)
+        else:
+            self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is not None:
+            self.setPixmap(
+                self._pixmap.scaled(
+                    self.size(),
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._rescale()
+
+
+class PreviewPane(QWidget):
+    def __init__(self, thumbnails: ThumbnailCache, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumbnails = thumbnails
+        self.record: PhotoRecord | None = None
+        self.image = _ImageLabel()
+        self.title = QLabel()
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.badge = QLabel()
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #c62828")
+        self.bars: dict[str, QProgressBar] = {}
+        form = QFormLayout()
+        for name in CLASSES:
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setTextVisible(True)
+            bar.setStyleSheet(f"QProgressBar::chunk {{ background: {SCENE_COLORS[name].name()}; }}")
+            self.bars[name] = bar
+            form.addRow(name, bar)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.image, 1)
+        layout.addWidget(self.title)
+        layout.addWidget(self.badge)
+        layout.addWidget(self.error)
+        layout.addLayout(form)
+        thumbnails.ready.connect(self._thumbnail_ready)
+        self.show_record(None)
+
+    def show_record(self, r: PhotoRecord | None) -> None:
+        self.record = r
+        if r is None:
+            self.image.set_image(None, "Select a photo")
+            self.title.setText("")
+            self.badge.setText("")
+            self.error.setText("")
+            for bar in self.bars.values():
+                bar.setValue(0)
+                bar.setFormat("")
+            return
+        self.title.setText(r.name)
+        self.title.setToolTip(os.fspath(r.path))
+        self.badge.setText(
+            badge_text(r) + (f" (model said {r.auto_label})" if r.manual and r.auto_label else "")
+        )
+        self.error.setText(r.error or "")
+        self.error.setVisible(bool(r.error))
+        scores = r.scores or {}
+        for name, bar in self.bars.items():
+            value = scores.get(name)
+            bar.setValue(round((value or 0.0) * 1000))
+            bar.setFormat(f"{value * 100:.1f} %" if value is not None else "–")
+        self._load_image()
+
+    def refresh(self) -> None:
+        self.show_record(self.record)
+
+    def _load_image(self) -> None:
+        r = self.record
+        if r is None:
+            return
+        pix = self.thumbnails.get(r.path, PREVIEW_SIDE)
+        if pix is not None:
+            self.image.set_image(pix)
+        else:
+            err = self.thumbnails.error(r.path, PREVIEW_SIDE)
+            self.image.set_image(None, f"Cannot show this photo:\n{err}" if err else "Loading…")
+
+    @Slot(str, int)
+    def _thumbnail_ready(self, path: str, side: int) -> None:
+        if side == PREVIEW_SIDE and self.record is not None and os.fspath(self.record.path) == path:
+            self._load_image()

@@ -1,0 +1,114 @@
+"""The window's preferences: defaults and typed accessors over QSettings, in one place.
+
+QSettings stores strings on some platforms, so every accessor converts and validates; a bad or
+missing value falls back to its default instead of breaking the window. Tests pass their own
+QSettings (an ini file in a temporary folder) so they never touch the user's preferences.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QByteArray, QSettings
+
+from app.session import DEFAULT_NAMING, DEFAULT_PARENT, DEFAULT_THRESHOLD
+
+APP_NAME = "scene-tagger"
+DEVICES = ("auto", "cpu", "cuda")
+NAMINGS = ("ext", "base")
+MAX_RECENT = 8
+
+
+def default_cache_dir() -> Path:
+    """Thumbnails go to the user's cache folder (safe to delete at any time)."""
+    return Path(platformdirs.user_cache_dir(APP_NAME)) / "thumbnails"
+
+
+class Settings:
+    """Typed view of the stored preferences; every setter writes through immediately."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else QSettings(APP_NAME, "Scene Tagger")
+
+    # ------------------------------------------------------------------------- plain values
+    def _str(self, key: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
+        value = self.store.value(key, default)
+        value = str(value) if value is not None else default
+        return value if allowed is None or value in allowed else default
+
+    @property
+    def device(self) -> str:
+        return self._str("model/device", "auto", DEVICES)
+
+    @device.setter
+    def device(self, value: str) -> None:
+        if value not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}")
+        self.store.setValue("model/device", value)
+
+    @property
+    def threshold(self) -> float:
+        try:
+            value = float(self.store.value("review/threshold", DEFAULT_THRESHOLD))
+        except (TypeError, ValueError):
+            return DEFAULT_THRESHOLD
+        return value if 0.0 <= value <= 1.0 else DEFAULT_THRESHOLD
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.store.setValue("review/threshold", min(1.0, max(0.0, float(value))))
+
+    @property
+    def naming(self) -> str:
+        return self._str("sidecar/naming", DEFAULT_NAMING, NAMINGS)
+
+    @naming.setter
+    def naming(self, value: str) -> None:
+        if value not in NAMINGS:
+            raise ValueError(f"naming must be one of {NAMINGS}")
+        self.store.setValue("sidecar/naming", value)
+
+    @property
+    def parent(self) -> str:
+        value = self._str("sidecar/parent", DEFAULT_PARENT).strip()
+        return value or DEFAULT_PARENT
+
+    @parent.setter
+    def parent(self, value: str) -> None:
+        self.store.setValue("sidecar/parent", value.strip() or DEFAULT_PARENT)
+
+    # ------------------------------------------------------------------------- recent folders
+    @property
+    def recent_folders(self) -> list[Path]:
+        raw = self.store.value("recent/folders", [])
+        if isinstance(raw, str):  # QSettings collapses a one-item list into a string
+            raw = [raw]
+        if not isinstance(raw, list):
+            return []
+        return [Path(p) for p in raw if isinstance(p, str) and p][:MAX_RECENT]
+
+    def add_recent(self, folder: str | os.PathLike[str]) -> None:
+        folder = Path(folder).resolve()
+        items = [folder] + [p for p in self.recent_folders if p != folder]
+        self.store.setValue("recent/folders", [str(p) for p in items[:MAX_RECENT]])
+
+    def clear_recent(self) -> None:
+        self.store.remove("recent/folders")
+
+    # ------------------------------------------------------------------------- window state
+    def geometry(self) -> QByteArray | None:
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def window_state(self) -> QByteArray | None:
+        value = self.store.value("window/state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def save_window(self, geometry: QByteArray, state: QByteArray) -> None:
+        self.store.setValue("window/geometry", geometry)
+        self.store.setValue("window/state", state)
+
+    def sync(self) -> None:
+        self.store.sync()

@@ -1,0 +1,832 @@
+"""The main window: six scene groups, a review list, the preview, errors, scanning and saving.
+
+The window owns the session (the GUI thread is the only one that touches it), the item models
+over it, an undo stack of label changes, and the background machinery: the scan worker, a
+single-thread task runner for file work (model, folder, sidecars) and the thumbnail pool.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QUndoStack,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QGridLayout,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from app import scenes
+from app.scenes import CLASSES
+from app.session import SaveReport, Session, execute_save
+from app.ui import dialogs, guard
+from app.ui.commands import AssignSceneCommand
+from app.ui.guard import guarded
+from app.ui.models import ErrorProxy, PhotoListModel, ReviewProxy, SceneGroupProxy
+from app.ui.preview import PreviewPane
+from app.ui.settings import Settings, default_cache_dir
+from app.ui.thumbnails import ThumbnailCache
+from app.ui.views import GroupPane, PhotoDelegate, PhotoView, ProgressStrip
+from app.ui.welcome import WelcomePage, samples_dir
+from app.ui.workers import ScanJob, TaskRunner
+
+log = logging.getLogger("app.ui")
+
+ClassifierFactory = Callable[[str], Any]  # device ("auto", "cpu", "cuda") -> app.engine.Classifier
+SYNC_SAVE_LIMIT = 200  # up to this many sidecars are written without leaving the GUI thread
+# Predictions arrive faster than views can follow on a slow machine; they are applied in slices
+# of about APPLY_BUDGET_S of GUI-thread work every APPLY_INTERVAL_MS, so input and painting
+# always get their turn (the event loop never stalls, whatever the scan rate).
+APPLY_INTERVAL_MS = 30
+APPLY_BUDGET_S = 0.015
+PROGRESS_INTERVAL_S = 0.2
+
+
+def default_classifier_factory(device: str) -> Any:
+    """The bundled model (resources/model_card.json) on the chosen device."""
+    from app.engine import Classifier
+
+    return Classifier(card=None, device=None if device == "auto" else device)
+
+
+def settle_heap() -> None:
+    """Move every object alive now (torch, the model, the folder's records) out of the cyclic
+    collector's reach: a full collection over the hundreds of thousands of objects torch
+    brings takes a few hundred milliseconds, long enough to freeze the window mid-scan."""
+    gc.freeze()
+
+
+def _eta(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class MainWindow(QMainWindow):
+    folder_opened = Signal(object)  # Path, once the photos are listed and sidecars read
+    scan_finished = Signal(bool)  # cancelled?
+    saved = Signal(object)  # SaveReport
+    classifier_changed = Signal(bool)  # a model is loaded (False: it failed)
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        classifier_factory: ClassifierFactory | None = None,
+        cache_dir: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else Settings()
+        self.classifier_factory = classifier_factory or default_classifier_factory
+        self.thumbnails = ThumbnailCache(
+            cache_dir if cache_dir is not None else default_cache_dir(), parent=self
+        )
+        self.tasks = TaskRunner(self)
+        self.undo_stack = QUndoStack(self)
+        self.photos = PhotoListModel(self.thumbnails, self)
+        self.session: Session | None = None
+        self.classifier: Any = None
+        self.classifier_error: str | None = None
+        self.messages: list[str] = []  # every error shown to the user (tests read it)
+        self._loading_folder: Path | None = None
+        self._scan: ScanJob | None = None
+        self._scan_number = 0
+        self._scan_wanted = False
+        self._done_jobs: list[ScanJob] = []
+        self._saving = False
+        self._active_view: PhotoView | None = None
+        self._refresh_timer = QTimer(self, singleShot=True, interval=100)
+        self._refresh_timer.timeout.connect(self._refresh_status)
+        self._incoming: deque[Any] = deque()  # predictions received, not yet applied
+        self._apply_cost = 0.002  # seconds of GUI work per prediction, measured as we go
+        self._apply_timer = QTimer(self, interval=APPLY_INTERVAL_MS)
+        self._apply_timer.timeout.connect(self._apply_some)
+        self._scan_end: bool | None = None  # the worker finished (cancelled?), still applying
+        self._last_progress = 0.0
+
+        self.setWindowTitle("Scene Tagger")
+        self.setAcceptDrops(True)
+        self._build_central()
+        self._build_docks()
+        self._build_actions()
+        self._build_status()
+        self.resize(1400, 900)
+        if (geometry := self.settings.geometry()) is not None:
+            self.restoreGeometry(geometry)
+        if (state := self.settings.window_state()) is not None:
+            self.restoreState(state)
+        guard.set_reporter(self.show_error)
+        self.undo_stack.indexChanged.connect(self._schedule_refresh)
+        self.photos.dataChanged.connect(self._photos_changed)
+        QApplication.instance().focusChanged.connect(self._focus_changed)
+        self.load_classifier()
+
+    # ---------------------------------------------------------------------------------- layout
+    def _make_view(self, proxy: Any, accept_drops: bool) -> PhotoView:
+        view = PhotoView(self.delegate, accept_drops)
+        view.assign_requested.connect(partial(self._assign_from_view, view))
+        view.activated_record.connect(self._show_preview)
+        return view
+
+    def _build_central(self) -> None:
+        self.delegate = PhotoDelegate(lambda: self.threshold, self)
+        self.group_proxies = {c: SceneGroupProxy(self.photos, c, self) for c in CLASSES}
+        self.review_proxy = ReviewProxy(self.photos, self)
+        self.error_proxy = ErrorProxy(self.photos, self)
+        self.group_panes: dict[str, GroupPane] = {}
+        grid_page = QWidget()
+        grid = QGridLayout(grid_page)
+        grid.setContentsMargins(2, 2, 2, 2)
+        for n, label in enumerate(CLASSES):
+            proxy = self.group_proxies[label]
+            proxy.drop_requested.connect(self._drop_requested)
+            pane = GroupPane(f"{n + 1}  {label}", proxy, self._make_view(proxy, accept_drops=True))
+            self.group_panes[label] = pane
+            grid.addWidget(pane, n // 3, n % 3)
+        self.review_pane = GroupPane(
+            "Needs review", self.review_proxy, self._make_view(self.review_proxy, False)
+        )
+        self.threshold_box = QDoubleSpinBox()
+        self.threshold_box.setRange(0, 100)
+        self.threshold_box.setDecimals(0)
+        self.threshold_box.setSuffix(" %")
+        self.threshold_box.setPrefix("below ")
+        self.threshold_box.setValue(round(self.settings.threshold * 100))
+        self.threshold_box.setToolTip(
+            "Automatic labels below this confidence need review and are not saved"
+        )
+        self.threshold_box.valueChanged.connect(self._threshold_changed)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(grid_page, "Scenes")
+        self.tabs.addTab(self.review_pane, "Needs review")
+        self.welcome = WelcomePage(self.settings)
+        self.welcome.open_requested.connect(self._open_from_welcome)
+        self.welcome.browse_requested.connect(self.choose_folder)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+
+    def _build_docks(self) -> None:
+        self.preview = PreviewPane(self.thumbnails)
+        dock = QDockWidget("Preview", self)
+        dock.setObjectName("preview")
+        dock.setWidget(self.preview)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.preview_dock = dock
+        self.errors_view = QListView()
+        self.errors_view.setModel(self.error_proxy)
+        self.errors_view.setUniformItemSizes(True)
+        self.errors_view.activated.connect(self._error_activated)
+        self.errors_view.clicked.connect(self._error_activated)
+        dock = QDockWidget("Errors", self)
+        dock.setObjectName("errors")
+        dock.setWidget(self.errors_view)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.errors_dock = dock
+
+    def _action(
+        self, text: str, slot: Callable[..., Any], shortcut: Any = None, tip: str = ""
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip or text)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action(
+            "&Open Folder…", self.choose_folder, QKeySequence.StandardKey.Open
+        )
+        self.samples_action = self._action("Open the &Sample Photos", self.open_samples)
+        self.samples_action.setEnabled(samples_dir() is not None)
+        self.save_action = self._action("&Save Labels", self.save, QKeySequence.StandardKey.Save)
+        self.classify_action = self._action("&Classify Remaining", self.start_scan, "F5")
+        self.classify_action.setToolTip(
+            "Classify photos that have no automatic label yet (or failed)"
+        )
+        self.cancel_action = self._action("Cancel Scan", self.cancel_scan, "Esc")
+        self.settings_action = self._action(
+            "Se&ttings…", self.edit_settings, QKeySequence.StandardKey.Preferences
+        )
+        quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        self.scene_actions = {}
+        for n, label in enumerate(CLASSES, 1):
+            self.scene_actions[label] = self._action(
+                f"{n}  {label}", partial(self.assign_selected, label), str(n)
+            )
+        revert = self._action("0  Automatic label", partial(self.assign_selected, None), "0")
+        self.recent_menu = None
+
+        menu = self.menuBar().addMenu("&File")
+        for a in (self.open_action, self.samples_action):
+            menu.addAction(a)
+        self.recent_menu = menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        menu.addSeparator()
+        menu.addAction(self.save_action)
+        menu.addSeparator()
+        menu.addAction(quit_action)
+        menu = self.menuBar().addMenu("&Edit")
+        menu.addAction(self.undo_action)
+        menu.addAction(self.redo_action)
+        menu.addSeparator()
+        menu.addAction(self.settings_action)
+        menu = self.menuBar().addMenu("&Scene")
+        for a in self.scene_actions.values():
+            menu.addAction(a)
+        menu.addAction(revert)
+        menu = self.menuBar().addMenu("&View")
+        menu.addAction(self.preview_dock.toggleViewAction())
+        menu.addAction(self.errors_dock.toggleViewAction())
+        menu = self.menuBar().addMenu("&Tools")
+        menu.addAction(self.classify_action)
+        menu.addAction(self.cancel_action)
+
+        bar = QToolBar("Main")
+        bar.setObjectName("main-toolbar")
+        bar.setIconSize(QSize(16, 16))
+        for a in (
+            self.open_action,
+            self.save_action,
+            self.undo_action,
+            self.redo_action,
+            self.classify_action,
+        ):
+            bar.addAction(a)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" Needs review: "))
+        bar.addWidget(self.threshold_box)
+        bar.addWidget(QLabel("  Sort: "))
+        self.sort_box = QComboBox()
+        self.sort_box.addItem("by confidence", "confidence")
+        self.sort_box.addItem("by name", "name")
+        self.sort_box.currentIndexChanged.connect(self._sort_changed)
+        bar.addWidget(self.sort_box)
+        bar.addSeparator()
+        bar.addAction(self.settings_action)
+        self.addToolBar(bar)
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.progress = ProgressStrip()
+        self.progress.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_scan)
+        self.cancel_button.setVisible(False)
+        self.unsaved_label = QLabel()
+        self.device_label = QLabel("Loading model…")
+        for w in (self.progress, self.cancel_button, self.unsaved_label, self.device_label):
+            sb.addPermanentWidget(w)
+
+    # ---------------------------------------------------------------------------------- state
+    @property
+    def threshold(self) -> float:
+        return self.session.threshold if self.session is not None else self.settings.threshold
+
+    def views(self) -> list[PhotoView]:
+        return [p.view for p in self.group_panes.values()] + [self.review_pane.view]  # type: ignore[misc]
+
+    def group_count(self, label: str) -> int:
+        return self.group_proxies[label].rowCount()
+
+    def dirty_count(self) -> int:
+        return self.session.dirty_count() if self.session is not None else 0
+
+    def is_scanning(self) -> bool:
+        return self._scan is not None
+
+    def show_error(self, summary: str, details: str = "") -> None:
+        """Show an error without blocking the event loop (a modal exec() would stall scans)."""
+        self.messages.append(summary)
+        self.statusBar().showMessage(summary, 10000)
+        box = QMessageBox(
+            QMessageBox.Icon.Critical, "Scene Tagger", summary, QMessageBox.StandardButton.Ok, self
+        )
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # ---------------------------------------------------------------------------------- model
+    def load_classifier(self) -> None:
+        """Load the model in the background; the status bar says which device runs it."""
+        self._close_classifier()
+        self.classifier_error = None
+        self.device_label.setText("Loading model…")
+        device = self.settings.device
+        factory = self.classifier_factory
+        self.tasks.submit(lambda: factory(device), self._classifier_loaded, self._classifier_failed)
+
+    @guarded
+    def _classifier_loaded(self, classifier: Any) -> None:
+        self.classifier = classifier
+        settle_heap()
+        self.device_label.setText(f"{classifier.device_name} · {classifier.model_id}")
+        self.classifier_changed.emit(True)
+        if self._scan_wanted:
+            self.start_scan()
+
+    @guarded
+    def _classifier_failed(self, message: str) -> None:
+        self.classifier_error = message
+        self.device_label.setText("No model")
+        self._scan_wanted = False
+        self.show_error(
+            f"The scene model could not be loaded:\n{message}\n\n"
+            "Photos can still be sorted by hand (keys 1–6 or drag and drop) and saved."
+        )
+        self.classifier_changed.emit(False)
+
+    def _close_classifier(self) -> None:
+        self._stop_scan()
+        if self.classifier is not None:
+            close = getattr(self.classifier, "close", None)
+            if close is not None:
+                close()
+            self.classifier = None
+
+    # ---------------------------------------------------------------------------------- folders
+    @guarded
+    def choose_folder(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        start = (
+            str(self.session.folder) if self.session and self.session.folder else str(Path.home())
+        )
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", start)
+        if folder:
+            self.open_folder(Path(folder))
+
+    @guarded
+    def open_samples(self) -> None:
+        folder = samples_dir()
+        if folder is None:
+            self.show_error("The sample photos are not installed.")
+            return
+        self.open_folder(folder)
+
+    def _open_from_welcome(self, folder: Path) -> None:
+        self.open_folder(folder)
+
+    @guarded
+    def open_folder(self, folder: str | os.PathLike[str]) -> bool:
+        """Read the folder's photos and sidecars in the background, then classify what needs it.
+        Returns False when nothing happens (not a folder, or the user kept unsaved work)."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            self.show_error(f"Not a folder: {folder}")
+            return False
+        if not self.confirm_unsaved():
+            return False
+        self._stop_scan()
+        self.thumbnails.clear_queue()
+        self.undo_stack.clear()
+        self.preview.show_record(None)
+        self.photos.set_session(None)
+        self.session = None
+        self.settings.add_recent(folder)
+        self.welcome.refresh()
+        self._loading_folder = folder
+        self.stack.setCurrentWidget(self.tabs)
+        self.setWindowTitle(f"Scene Tagger — {folder.name} (reading…)")
+        self.statusBar().showMessage(f"Reading {folder}…")
+        kwargs = {
+            "threshold": self.settings.threshold,
+            "naming": self.settings.naming,
+            "parent": self.settings.parent,
+        }
+        self.tasks.submit(
+            lambda: Session.open(folder, **kwargs),
+            partial(self._folder_loaded, folder),
+            partial(self._folder_failed, folder),
+        )
+        return True
+
+    @guarded
+    def _folder_loaded(self, folder: Path, session: Session) -> None:
+        if folder != self._loading_folder:
+            return  # another folder was opened meanwhile
+        self._loading_folder = None
+        self.session = session
+        self.photos.set_session(session)
+        self.threshold_box.blockSignals(True)
+        self.threshold_box.setValue(round(session.threshold * 100))
+        self.threshold_box.blockSignals(False)
+        self.statusBar().showMessage(f"{len(session)} photos in {folder}", 5000)
+        settle_heap()
+        self._refresh_status()
+        self.folder_opened.emit(folder)
+        self.start_scan()
+
+    @guarded
+    def _folder_failed(self, folder: Path, message: str) -> None:
+        if folder == self._loading_folder:
+            self._loading_folder = None
+            self.show_error(f"Cannot read {folder}: {message}")
+
+    def confirm_unsaved(self) -> bool:
+        """Ask Save/Discard/Cancel when labels are unsaved; True when it is fine to go on."""
+        count = self.dirty_count()
+        if count == 0:
+            return True
+        answer = dialogs.ask_unsaved(self, count)
+        if answer == QMessageBox.StandardButton.Save:
+            report = self.save(synchronous=True)
+            return report is not None and report.failed == 0
+        return answer == QMessageBox.StandardButton.Discard
+
+    # ---------------------------------------------------------------------------------- scanning
+    @guarded
+    def start_scan(self) -> bool:
+        """Classify the session's photos that need the model (never those labelled by hand)."""
+        if self.session is None or self._scan is not None:
+            return False
+        if self.classifier is None:
+            self._scan_wanted = self.classifier_error is None  # still loading: scan when ready
+            if self.classifier_error is not None:
+                self.statusBar().showMessage(
+                    "No model loaded: photos can be labelled by hand", 5000
+                )
+            return False
+        self._scan_wanted = False
+        self._done_jobs = [j for j in self._done_jobs if j.is_running()]
+        ids = self.session.to_classify(self.classifier.model_id)
+        if not ids:
+            self.statusBar().showMessage("Every photo already has a label", 5000)
+            self.scan_finished.emit(False)
+            return False
+        self._scan_number += 1
+        job = ScanJob(
+            self._scan_number, self.classifier, [self.session.records[i].path for i in ids], self
+        )
+        job.worker.predictions_ready.connect(self._on_predictions)
+        job.worker.progress.connect(self._on_progress)
+        job.worker.failed.connect(self._on_scan_failed)
+        job.worker.finished.connect(self._on_scan_finished)
+        self._scan = job
+        self.progress.set_progress(0, len(ids), f"0/{len(ids)}")
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.classify_action.setEnabled(False)
+        job.start()
+        return True
+
+    def _current(self, number: int) -> bool:
+        return self._scan is not None and self._scan.number == number
+
+    def _check_gui_thread(self) -> None:
+        if QThread.currentThread() != self.thread():
+            raise RuntimeError("a worker signal reached the window outside the GUI thread")
+
+    @Slot(int, object)
+    @guarded
+    def _on_predictions(self, number: int, predictions: list[Any]) -> None:
+        self._check_gui_thread()
+        if self._current(number) and self.session is not None:
+            self._incoming.extend(predictions)
+            if not self._apply_timer.isActive():
+                self._apply_timer.start()
+
+    @guarded
+    def _apply_some(self) -> None:
+        """Apply as many waiting predictions as fit in the time budget, then yield."""
+        if self.session is None or self.classifier is None or not self._incoming:
+            self._apply_timer.stop()
+            self._incoming.clear()
+            self._maybe_end_scan()
+            return
+        n = max(4, min(200, int(APPLY_BUDGET_S / self._apply_cost)))
+        batch = [self._incoming.popleft() for _ in range(min(n, len(self._incoming)))]
+        start = time.perf_counter()
+        self.session.set_predictions(batch, self.classifier.model_id)
+        per_item = (time.perf_counter() - start) / len(batch)
+        # quick to grow, slow to shrink: one slow slice must not be followed by a bigger one
+        self._apply_cost = max(1e-5, per_item, 0.8 * self._apply_cost + 0.2 * per_item)
+        self._schedule_refresh()
+        if not self._incoming:
+            self._apply_timer.stop()
+            self._maybe_end_scan()
+
+    @Slot(int, int, int, int)
+    @guarded
+    def _on_progress(self, number: int, done: int, total: int, errors: int) -> None:
+        if not self._current(number):
+            return
+        assert self._scan is not None
+        now = time.monotonic()
+        if done < total and now - self._last_progress < PROGRESS_INTERVAL_S:
+            return  # a progress bar repaints on every change: five times a second is enough
+        self._last_progress = now
+        elapsed = max(time.monotonic() - self._scan.started_at, 1e-6)
+        rate = done / elapsed
+        text = f"{done}/{total}"
+        if done:
+            text += f" · {rate:.0f} photos/s · ETA {_eta((total - done) / rate)}"
+        if errors:
+            text += f" · {errors} errors"
+        self.progress.set_progress(done, total, text)
+
+    @Slot(int, str)
+    @guarded
+    def _on_scan_failed(self, number: int, message: str) -> None:
+        if self._current(number):
+            self.show_error(f"Classification stopped: {message}")
+
+    @Slot(int, bool)
+    @guarded
+    def _on_scan_finished(self, number: int, cancelled: bool) -> None:
+        if not self._current(number):
+            return
+        self._scan_end = cancelled  # its thread ends on its own; never wait for it here
+        self._maybe_end_scan()
+
+    def _maybe_end_scan(self) -> None:
+        """The scan is over once the worker finished and every prediction is applied."""
+        job, cancelled = self._scan, self._scan_end
+        if job is None or cancelled is None or self._incoming:
+            return
+        self._done_jobs.append(job)  # released at the next scan: not inside its own signal
+        self._scan, self._scan_end = None, None
+        self._end_scan_ui()
+        took = time.monotonic() - job.started_at
+        self.statusBar().showMessage(
+            "Scan cancelled" if cancelled else f"Classified {job.total} photos in {took:.1f} s",
+            8000,
+        )
+        self._refresh_status()
+        self.scan_finished.emit(cancelled)
+
+    def _end_scan_ui(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.classify_action.setEnabled(True)
+
+    @guarded
+    def cancel_scan(self) -> None:
+        if self._scan is not None:
+            self._scan.cancel()
+            p = self.progress
+            p.set_progress(p.done, p.total, p.text + " · cancelling…")
+
+    def _stop_scan(self) -> None:
+        """Cancel and wait (opening another folder, closing): late signals are then ignored."""
+        job, self._scan, self._scan_end = self._scan, None, None
+        self._apply_timer.stop()
+        self._incoming.clear()
+        if job is not None:
+            job.stop()
+            self._done_jobs.append(job)
+            self._end_scan_ui()
+            self.scan_finished.emit(True)
+
+    # ---------------------------------------------------------------------------------- labels
+    def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        while new is not None and not isinstance(new, PhotoView):
+            new = new.parentWidget()
+        if isinstance(new, PhotoView):
+            self._active_view = new
+
+    def _assign_from_view(self, view: PhotoView, label: str | None) -> None:
+        self._active_view = view
+        self.assign_selected(label)
+
+    @guarded
+    def assign_selected(self, label: str | None) -> int:
+        """Keys 1-6 (0 = automatic): label the selection of the active view; one undo step."""
+        view = self._active_view
+        ids = view.selected_ids() if view is not None else []
+        if not ids:
+            self.statusBar().showMessage("Select photos first, then press 1–6", 4000)
+            return 0
+        return self.assign(ids, label)
+
+    def assign(self, ids: list[int], label: str | None) -> int:
+        """Give photos a manual label through the undo stack; returns how many changed."""
+        if self.session is None:
+            return 0
+        command = AssignSceneCommand(self.session, ids, label)
+        if command.is_noop():
+            return 0
+        self.undo_stack.push(command)
+        return len(command.old)
+
+    @guarded
+    def _drop_requested(self, ids: list[int], label: str) -> None:
+        self.assign(ids, label)
+
+    # ---------------------------------------------------------------------------------- saving
+    @guarded
+    def save(self, synchronous: bool = False) -> SaveReport | None:
+        """Write sidecars for auto labels at or above the threshold and every manual label.
+        Small saves (and the one on closing) run here; big ones in the task thread."""
+        session = self.session
+        if session is None or self._saving:
+            return None
+        items = session.plan_save()
+        if not items:
+            self.statusBar().showMessage("Nothing to save", 4000)
+            return SaveReport(errors=[])
+        naming, parent = session.naming, session.parent
+        if synchronous or len(items) <= SYNC_SAVE_LIMIT:
+            return self._saved(session, execute_save(items, naming=naming, parent=parent))
+        self._saving = True
+        self.save_action.setEnabled(False)
+        self.statusBar().showMessage(f"Saving {len(items)} sidecars…")
+        self.tasks.submit(
+            lambda: execute_save(items, naming=naming, parent=parent),
+            partial(self._saved, session),
+            self._save_failed,
+        )
+        return None
+
+    @guarded
+    def _saved(self, session: Session, outcomes: list[Any]) -> SaveReport:
+        self._saving = False
+        self.save_action.setEnabled(True)
+        report = session.apply_saved(outcomes)
+        if session is self.session:
+            msg = f"Saved {report.written} sidecars"
+            if report.skipped:
+                msg += f", {report.skipped} kept their manual label"
+            if report.failed:
+                msg += f", {report.failed} failed (see Errors)"
+                self.errors_dock.show()
+                self.show_error(
+                    f"{report.failed} sidecars could not be written; see the Errors list."
+                )
+            self.statusBar().showMessage(msg, 8000)
+            self._refresh_status()
+        self.saved.emit(report)
+        return report
+
+    @guarded
+    def _save_failed(self, message: str) -> None:
+        self._saving = False
+        self.save_action.setEnabled(True)
+        self.show_error(f"Saving failed: {message}")
+
+    # ---------------------------------------------------------------------------------- settings
+    @guarded
+    def edit_settings(self) -> None:
+        dialog = dialogs.SettingsDialog(self.settings, self)
+        if dialog.exec() == dialogs.QDialog.DialogCode.Accepted:
+            self.apply_preferences(dialog.preferences())
+
+    def apply_preferences(self, prefs: dialogs.Preferences) -> None:
+        device_changed = prefs.device != self.settings.device
+        self.settings.device = prefs.device
+        self.settings.naming = prefs.naming
+        self.settings.parent = prefs.parent
+        if self.session is not None:
+            self.session.naming, self.session.parent = prefs.naming, prefs.parent
+        self.threshold_box.setValue(round(prefs.threshold * 100))  # applies it
+        if device_changed:
+            self.load_classifier()
+
+    @guarded
+    def _threshold_changed(self, percent: float) -> None:
+        self.settings.threshold = percent / 100.0
+        if self.session is not None:
+            self.session.set_threshold(percent / 100.0)
+        for view in self.views():
+            view.viewport().update()
+        self._schedule_refresh()
+
+    @guarded
+    def _sort_changed(self, _index: int) -> None:
+        mode = self.sort_box.currentData()
+        for proxy in self.group_proxies.values():
+            proxy.set_sort_mode(mode)
+
+    # ---------------------------------------------------------------------------------- display
+    @guarded
+    def _show_preview(self, record: Any) -> None:
+        if record is not None:
+            self.preview.show_record(record)
+
+    def _photos_changed(self, top: QModelIndex, bottom: QModelIndex, roles: list[int]) -> None:
+        r = self.preview.record
+        if (
+            r is not None
+            and top.row() <= r.id <= bottom.row()
+            and Qt.ItemDataRole.DecorationRole not in roles
+        ):
+            self.preview.refresh()
+
+    def _error_activated(self, index: QModelIndex) -> None:
+        r = self.photos.record(self.error_proxy.mapToSource(index).row())
+        if r is not None:
+            self.preview.show_record(r)
+
+    def _schedule_refresh(self, *_: Any) -> None:
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    @guarded
+    def _refresh_status(self) -> None:
+        """Title, unsaved count and list counts; coalesced so a scan does not redo it per batch."""
+        session = self.session
+        dirty = self.dirty_count()
+        name = session.folder.name if session is not None and session.folder else ""
+        self.setWindowTitle(f"Scene Tagger — {name}[*]" if name else "Scene Tagger[*]")
+        self.setWindowModified(dirty > 0)
+        self.unsaved_label.setText(f"{dirty} unsaved" if dirty else "All saved" if session else "")
+        self.tabs.setTabText(1, f"Needs review · {self.review_proxy.rowCount()}")
+        errors = self.error_proxy.rowCount()
+        self.errors_dock.setWindowTitle(f"Errors · {errors}" if errors else "Errors")
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        assert menu is not None
+        menu.clear()
+        for folder in self.settings.recent_folders:
+            menu.addAction(str(folder), partial(self.open_folder, folder))
+        if menu.isEmpty():
+            menu.addAction("(none)").setEnabled(False)
+
+    # ---------------------------------------------------------------------------------- events
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if _dropped_folder(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        folder = _dropped_folder(event.mimeData())
+        if folder is not None:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, partial(self.open_folder, folder))  # not inside the drag loop
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        try:
+            if not self.confirm_unsaved():
+                event.ignore()
+                return
+            self.settings.save_window(self.saveGeometry(), self.saveState())
+            self.settings.sync()
+            self.shutdown()
+        except Exception as exc:
+            guard.report_exception(exc, "closing")
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop every background job and release the model; safe to call twice."""
+        self._stop_scan()
+        self.thumbnails.clear_queue()
+        self.thumbnails.wait(5000)
+        self.tasks.wait(30000)
+        self._close_classifier()
+        for job in self._done_jobs:
+            job.stop(2000)
+        self._done_jobs.clear()
+        guard.set_reporter(None)
+
+
+def _dropped_folder(data: Any) -> Path | None:
+    """A folder from a drag (a dropped photo opens its folder)."""
+    if not data.hasUrls():
+        return None
+    for url in data.urls():
+        if url.isLocalFile():
+            path = Path(url.toLocalFile())
+            if path.is_dir():
+                return path
+            if path.is_file():
+                return path.parent
+    return None
+
+
+def model_available() -> bool:
+    return scenes.default_card_path().is_file()

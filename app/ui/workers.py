@@ -1,0 +1,196 @@
+"""Work off the GUI thread: the scan (a QObject worker in a QThread) and one-off tasks.
+
+Workers get a snapshot (paths, settings values) and talk back only through queued signals
+named as events; they never touch widgets, item models or the session. The scan batches its
+predictions (every ~100 ms), so a thousand photos are a few dozen signals, not a thousand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+
+log = logging.getLogger("app.ui")
+
+BATCH_SECONDS = 0.1  # how often predictions and progress are posted to the GUI thread
+
+
+def lower_thread_priority(niceness: int = 5) -> None:
+    """Let the GUI thread win when the CPU is contended: on Linux a thread has its own nice
+    value; elsewhere (or without permission) this quietly does nothing."""
+    if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + niceness))
+    except OSError:
+        pass
+
+
+class ScanWorker(QObject):
+    """Runs `classifier.classify_paths` over a snapshot of paths; cancellable at every photo."""
+
+    # Every signal carries the scan's number, so a late signal from a scan that was replaced
+    # (a new folder opened meanwhile) is recognised and dropped by the window.
+    predictions_ready = Signal(int, object)  # scan, list[Prediction] in input order
+    progress = Signal(int, int, int, int)  # scan, done, total, errors
+    failed = Signal(int, str)  # scan, why the whole scan failed (a photo's failure is a Prediction)
+    finished = Signal(int, bool)  # scan, cancelled?
+
+    def __init__(
+        self, number: int, classifier: Any, paths: Sequence[Path], cancel: threading.Event
+    ) -> None:
+        super().__init__()
+        self.number = number
+        self.classifier = classifier
+        self.paths = list(paths)
+        self.cancel = cancel
+
+    @Slot()
+    def run(self) -> None:
+        batch: list[Any] = []
+        last_post = time.monotonic()
+        counts = [0, len(self.paths), 0]
+
+        def on_progress(done: int, total: int, errors: int) -> None:
+            counts[:] = [done, total, errors]
+
+        def post(force: bool = False) -> None:
+            nonlocal batch, last_post
+            now = time.monotonic()
+            if batch and (force or now - last_post >= BATCH_SECONDS):
+                self.predictions_ready.emit(self.number, batch)
+                self.progress.emit(self.number, *counts)
+                batch = []
+                last_post = now
+
+        thread = QThread.currentThread()
+        lower_thread_priority()
+        try:
+            self.progress.emit(self.number, 0, len(self.paths), 0)
+            for pred in self.classifier.classify_paths(
+                self.paths, progress=on_progress, cancel=self.cancel
+            ):
+                batch.append(pred)
+                post()
+                if thread.isInterruptionRequested():
+                    self.cancel.set()
+                if self.cancel.is_set():
+                    break
+            post(force=True)
+        except Exception as exc:  # the scan as a whole failed (model closed, device lost)
+            log.exception("scan failed")
+            post(force=True)
+            self.failed.emit(self.number, f"{type(exc).__name__}: {exc}")
+        self.finished.emit(self.number, self.cancel.is_set())
+
+
+class ScanJob(QObject):
+    """Owns one scan's thread and worker; `stop()` cancels and waits (bounded) for the thread."""
+
+    def __init__(
+        self, number: int, classifier: Any, paths: Sequence[Path], parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.number = number
+        self.cancel_event = threading.Event()
+        self.worker = ScanWorker(number, classifier, paths, self.cancel_event)
+        self.thread = QThread()
+        self.thread.setObjectName("scan")
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self.thread.quit)
+        self.started_at = 0.0
+        self.total = len(paths)
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+        self.thread.requestInterruption()
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()
+
+    def stop(self, wait_ms: int = 10000) -> bool:
+        """Cancel and wait for the thread to end; True when it did."""
+        self.cancel()
+        if self.thread.isRunning():
+            return self.thread.wait(wait_ms)
+        return True
+
+
+class _TaskSignals(QObject):
+    done = Signal(int, object)  # task id, result
+    failed = Signal(int, str)  # task id, message
+
+
+class _Task(QRunnable):
+    def __init__(self, signals: _TaskSignals, task_id: int, fn: Callable[[], Any]) -> None:
+        super().__init__()
+        self.signals, self.task_id, self.fn = signals, task_id, fn
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as exc:
+            log.exception("background task failed")
+            self.signals.failed.emit(self.task_id, str(exc) or type(exc).__name__)
+            return
+        self.signals.done.emit(self.task_id, result)
+
+
+class TaskRunner(QObject):
+    """One background thread for file work (load a folder, save sidecars, load the model),
+    like Picard's single-thread save pool: two writes never race, results come back queued."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._signals = _TaskSignals(self)
+        self._signals.done.connect(self._done)
+        self._signals.failed.connect(self._failed)
+        self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[str], None]]] = {}
+        self._next = 0
+
+    def submit(
+        self,
+        fn: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_failed: Callable[[str], None],
+    ) -> int:
+        """Run `fn()` in the background; exactly one callback runs later in this (GUI) thread."""
+        self._next += 1
+        self._callbacks[self._next] = (on_done, on_failed)
+        self.pool.start(_Task(self._signals, self._next, fn))
+        return self._next
+
+    def busy(self) -> bool:
+        return bool(self._callbacks)
+
+    def wait(self, msecs: int = 30000) -> bool:
+        return self.pool.waitForDone(msecs)
+
+    @Slot(int, object)
+    def _done(self, task_id: int, result: Any) -> None:
+        callbacks = self._callbacks.pop(task_id, None)
+        if callbacks:
+            callbacks[0](result)
+
+    @Slot(int, str)
+    def _failed(self, task_id: int, message: str) -> None:
+        callbacks = self._callbacks.pop(task_id, None)
+        if callbacks:
+            callbacks[1](message)

@@ -1,0 +1,375 @@
+"""The window, offscreen, on folders of generated photos with the tiny test model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QModelIndex, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from app import sidecar  # noqa: E402
+from app.engine import Classifier  # noqa: E402
+from app.scenes import CLASSES, ModelError  # noqa: E402
+from app.ui import dialogs, guard  # noqa: E402
+from app.ui.compat import binding_problem  # noqa: E402
+from app.ui.settings import Settings  # noqa: E402
+from app.ui.views import badge_text  # noqa: E402
+from app.ui.window import MainWindow  # noqa: E402
+from tests.conftest import make_photo  # noqa: E402
+
+pytestmark = pytest.mark.skipif(bool(binding_problem()), reason=str(binding_problem()))
+SCAN_TIMEOUT = 60_000
+
+
+class Recording:
+    """A real Classifier that remembers which photos it was asked about (and can be slowed)."""
+
+    def __init__(self, inner: Classifier, delay: float = 0.0) -> None:
+        self.inner, self.delay, self.seen = inner, delay, []
+        self.device_name, self.model_id = inner.device_name, inner.model_id
+
+    def classify_paths(self, paths: Any, progress: Any = None, cancel: Any = None) -> Any:
+        self.seen.extend(Path(p) for p in paths)
+        for pred in self.inner.classify_paths(paths, progress=progress, cancel=cancel):
+            if self.delay:
+                time.sleep(self.delay)
+            yield pred
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def make_window(
+    qtbot: Any, tmp_path: Path, tiny_card: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """Build windows with their own settings file and cache; dialogs never block."""
+    monkeypatch.setattr(
+        dialogs, "ask_unsaved", lambda parent, count: QMessageBox.StandardButton.Discard
+    )
+    guard.caught.clear()
+    made: list[MainWindow] = []
+
+    def make(delay: float = 0.0, factory: Any = None) -> MainWindow:
+        classifiers: list[Recording] = []
+
+        def default_factory(device: str) -> Recording:
+            clf = Recording(Classifier(card=tiny_card, device="cpu", batch_size=16), delay)
+            classifiers.append(clf)
+            return clf
+
+        settings = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+        win = MainWindow(
+            settings=settings,
+            classifier_factory=factory or default_factory,
+            cache_dir=tmp_path / "cache",
+        )
+        win.classifiers = classifiers  # type: ignore[attr-defined]
+        qtbot.addWidget(win)
+        win.show()
+        made.append(win)
+        return win
+
+    yield make
+    for win in made:
+        win.shutdown()
+    assert guard.caught == [], f"a slot raised: {guard.caught!r}"
+
+
+def open_and_scan(qtbot: Any, win: MainWindow, folder: Path) -> None:
+    with qtbot.waitSignal(win.scan_finished, timeout=SCAN_TIMEOUT):
+        assert win.open_folder(folder)
+
+
+def proxy_index(win: MainWindow, label: str, rid: int) -> QModelIndex:
+    proxy = win.group_proxies[label]
+    return proxy.mapFromSource(win.photos.index(rid))
+
+
+def test_open_folder_puts_every_photo_in_one_group(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    session = win.session
+    assert session is not None and len(session) == 6
+    for r in session.records:
+        assert r.label in CLASSES and r.confidence is not None and 0 < r.confidence <= 1
+        homes = [c for c in CLASSES if proxy_index(win, c, r.id).isValid()]
+        assert homes == [r.label]
+        assert badge_text(r) == f"{r.label} {r.confidence * 100:.0f} %"
+    assert sum(win.group_count(c) for c in CLASSES) == 6
+    for c in CLASSES:
+        assert win.group_panes[c].header.text().endswith(f"· {win.group_count(c)}")
+    assert "CPU" in win.device_label.text()
+    assert not win.progress.isVisible()
+    assert win.settings.recent_folders[0] == photo_folder.resolve()
+
+
+def test_drop_on_another_group_marks_manual_and_undo_restores(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    session = win.session
+    assert session is not None
+    first = session.records[0]
+    source, auto_label = first.label, first.label
+    assert source is not None
+    ids = [r.id for r in session.records if r.label == source][:3]
+    target = next(c for c in CLASSES if c != source)
+    src_proxy = win.group_proxies[source]
+    mime = src_proxy.mimeData([proxy_index(win, source, i) for i in ids])
+    before = win.group_count(target)
+    assert win.group_proxies[target].canDropMimeData(
+        mime, Qt.DropAction.MoveAction, -1, -1, QModelIndex()
+    )
+    assert win.group_proxies[target].dropMimeData(
+        mime, Qt.DropAction.MoveAction, -1, -1, QModelIndex()
+    )
+    assert win.group_count(target) == before + len(ids)
+    for i in ids:
+        r = session.records[i]
+        assert (r.label, r.source) == (target, "manual")
+        assert badge_text(r) == f"✎ {target} · manual"
+    assert win.undo_stack.count() == 1  # the whole drop is one step
+    win._refresh_status()
+    assert win.isWindowModified() and f"{len(ids)} unsaved" in win.unsaved_label.text()
+
+    win.undo_stack.undo()
+    assert all(
+        session.records[i].label == auto_label and session.records[i].source == "auto" for i in ids
+    )
+    assert win.group_count(target) == before
+    win.undo_stack.redo()
+    assert all(session.records[i].label == target for i in ids)
+    # a drop from another session (or anything else) is refused
+    stranger = QMimeData()
+    stranger.setText("hello")
+    assert not win.group_proxies[source].canDropMimeData(
+        stranger, Qt.DropAction.MoveAction, -1, -1, QModelIndex()
+    )
+
+
+def test_keys_1_to_6_label_the_selection(qtbot: Any, make_window: Any, photo_folder: Path) -> None:
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    session = win.session
+    assert session is not None
+    label = session.records[0].label
+    assert label is not None
+    view = win.group_panes[label].view
+    view.setFocus()
+    view.selectAll()
+    chosen = view.selected_ids()
+    assert len(chosen) == win.group_count(label) > 0
+    qtbot.keyClick(view, Qt.Key.Key_3)
+    assert all(
+        session.records[i].label == "glacier" and session.records[i].source == "manual"
+        for i in chosen
+    )
+    view = win.group_panes["glacier"].view
+    view.setFocus()
+    view.selectAll()
+    qtbot.keyClick(view, Qt.Key.Key_0)  # back to the model's label
+    assert all(session.records[i].source == "auto" for i in chosen)
+    assert win.undo_stack.count() == 2
+    win.undo_stack.undo()
+    assert all(session.records[i].label == "glacier" for i in chosen)
+
+
+def test_save_writes_sidecars_and_reopen_skips_manual(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    win = make_window()
+    win.threshold_box.setValue(0)  # every automatic label is saved too
+    open_and_scan(qtbot, win, photo_folder)
+    session = win.session
+    assert session is not None
+    manual = session.records[2]
+    new_label = next(c for c in CLASSES if c != manual.label)
+    win.assign([manual.id], new_label)
+    with qtbot.waitSignal(win.saved, timeout=10_000) as blocker:
+        win.save()
+    assert blocker.args[0].written == 6 and blocker.args[0].failed == 0
+    info = sidecar.read_sidecar(manual.path)
+    assert info.scene is not None and (info.scene.label, info.scene.source) == (new_label, "manual")
+    assert new_label in info.keywords
+    assert win.dirty_count() == 0 and not win.isWindowModified()
+    assert win.unsaved_label.text() == "All saved"
+
+    other = make_window()
+    with qtbot.waitSignal(other.folder_opened, timeout=SCAN_TIMEOUT):
+        other.open_folder(photo_folder)
+    qtbot.waitUntil(lambda: not other.is_scanning(), timeout=SCAN_TIMEOUT)
+    reopened = other.session
+    assert reopened is not None
+    r = reopened.records[2]
+    assert (r.label, r.source) == (new_label, "manual")
+    assert proxy_index(other, new_label, r.id).isValid()
+    seen = [p for c in other.classifiers for p in c.seen]  # type: ignore[attr-defined]
+    assert manual.path not in seen  # never re-classified
+    assert other.dirty_count() == 0
+
+
+def test_cancel_stops_a_scan(qtbot: Any, make_window: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    for i in range(200):
+        make_photo(folder / f"p{i:03d}.jpg", size=(48, 36), seed=i)
+    win = make_window(delay=0.01)
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.open_folder(folder)
+    assert win.is_scanning() and win.progress.isVisible() and win.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: win.progress.done > 0, timeout=SCAN_TIMEOUT)
+    with qtbot.waitSignal(win.scan_finished, timeout=10_000) as blocker:
+        win.cancel_button.click()
+    assert blocker.args == [True]
+    assert not win.is_scanning() and not win.progress.isVisible()
+    session = win.session
+    assert session is not None
+    classified = sum(r.prediction is not None for r in session.records)
+    assert 0 < classified < 200
+
+
+def test_event_loop_never_stalls_during_a_big_scan(
+    qtbot: Any, make_window: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "thousand"
+    for i in range(1000):
+        make_photo(folder / f"p{i:04d}.png", size=(40, 30), seed=i, fmt="PNG")
+    win = make_window()
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.open_folder(folder)
+    last[0] = time.perf_counter()
+    timer.start()
+    with qtbot.waitSignal(win.scan_finished, timeout=120_000):
+        pass
+    timer.stop()
+    session = win.session
+    assert session is not None
+    assert sum(r.label is not None for r in session.records) == 1000
+    assert len(gaps) > 10
+    assert max(gaps) < 0.1, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+
+
+def test_unreadable_photo_shows_in_the_errors_list(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    (photo_folder / "broken.jpg").write_bytes(b"\xff\xd8 this is not really a jpeg")
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    session = win.session
+    assert session is not None and len(session) == 7
+    rid = session.id_for(photo_folder / "broken.jpg")
+    assert rid is not None
+    r = session.records[rid]
+    assert r.label is None and r.error
+    assert badge_text(r) == "⚠ error"
+    assert win.error_proxy.rowCount() == 1
+    line = win.error_proxy.index(0, 0).data()
+    assert line.startswith("broken.jpg: ")
+    assert all(not proxy_index(win, c, rid).isValid() for c in CLASSES)
+    assert win.review_proxy.mapFromSource(win.photos.index(rid)).isValid()
+    win._refresh_status()
+    assert win.errors_dock.windowTitle() == "Errors · 1"
+    # it can still be labelled by hand
+    win.assign([rid], "street")
+    assert proxy_index(win, "street", rid).isValid()
+
+
+def test_missing_model_is_reported_and_hand_labelling_still_works(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    def broken(device: str) -> Any:
+        raise ModelError("model card not found: resources/model_card.json")
+
+    win = make_window(factory=broken)
+    with qtbot.waitSignal(win.classifier_changed, timeout=10_000) as blocker:
+        pass
+    assert blocker.args == [False]
+    assert any("could not be loaded" in m and "model_card.json" in m for m in win.messages)
+    assert win.device_label.text() == "No model"
+    with qtbot.waitSignal(win.folder_opened, timeout=10_000):
+        win.open_folder(photo_folder)
+    assert not win.is_scanning()
+    assert win.review_proxy.rowCount() == 6
+    win.assign([0, 1], "sea")
+    assert win.group_count("sea") == 2
+    guard.caught.clear()
+
+
+def test_closing_with_unsaved_labels_asks(
+    qtbot: Any, make_window: Any, photo_folder: Path, monkeypatch: Any
+) -> None:
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    win.assign([1], "mountain")
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save]
+    asked: list[int] = []
+
+    def ask(parent: Any, count: int) -> QMessageBox.StandardButton:
+        asked.append(count)
+        return answers.pop(0)
+
+    monkeypatch.setattr(dialogs, "ask_unsaved", ask)
+    assert not win.close()  # Cancel keeps the window
+    assert win.isVisible()
+    assert win.close()  # Save writes, then closes
+    assert asked == [1, 1]
+    scene = sidecar.read_sidecar(photo_folder / "IMG_0001.jpg").scene
+    assert scene is not None and (scene.label, scene.source) == ("mountain", "manual")
+    assert win.settings.geometry() is not None
+
+
+def test_threshold_moves_photos_in_and_out_of_review(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    win.threshold_box.setValue(0)
+    assert win.review_proxy.rowCount() == 0
+    assert win.dirty_count() == 6  # every automatic label would be saved
+    win.threshold_box.setValue(100)
+    assert win.review_proxy.rowCount() == 6
+    assert win.dirty_count() == 0
+    assert win.settings.threshold == 1.0
+    win.assign([4], "forest")  # a manual label never needs review
+    assert win.review_proxy.rowCount() == 5
+
+
+def test_dropping_a_folder_on_the_window_opens_it(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDropEvent
+
+    win = make_window()
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(photo_folder))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.dropEvent(event)
+    assert win.session is not None and win.session.folder == photo_folder
