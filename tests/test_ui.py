@@ -289,6 +289,7 @@ def test_unreadable_photo_shows_in_the_errors_list(
     assert win.review_proxy.mapFromSource(win.photos.index(rid)).isValid()
     win._refresh_status()
     assert win.errors_dock.windowTitle() == "Errors · 1"
+    assert win.errors_dock.isVisible()
     # it can still be labelled by hand
     win.assign([rid], "street")
     assert proxy_index(win, "street", rid).isValid()
@@ -373,3 +374,24 @@ def test_dropping_a_folder_on_the_window_opens_it(
     with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
         win.dropEvent(event)
     assert win.session is not None and win.session.folder == photo_folder
+
+
+def test_screenshot_script_saves_the_window(
+    qapp: Any, tiny_card: Path, photo_folder: Path, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    from PySide6.QtGui import QImage
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("screenshot", REPO / "docs" / "screenshot.py")
+    assert spec is not None and spec.loader is not None
+    screenshot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshot)
+    out = tmp_path / "shot.png"
+    args = [str(photo_folder), "-o", str(out), "--model", str(tiny_card), "--device", "cpu"]
+    assert screenshot.main([*args, "--size", "900x600", "--correct", "1"]) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (900, 600)
+    assert not list(photo_folder.glob("*.xmp"))  # a screenshot never writes sidecars

@@ -68,7 +68,11 @@ class PreviewPane(QWidget):
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
-            bar.setStyleSheet(f"QProgressBar::chunk {{ background: {SCENE_COLORS[name].name()}; }}")
+            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            bar.setStyleSheet(
+                "QProgressBar { border: 1px solid palette(mid); border-radius: 3px; text-align: center; }"
+                f" QProgressBar::chunk {{ background: {SCENE_COLORS[name].name()}; }}"
+            )
             self.bars[name] = bar
             form.addRow(name, bar)
         layout = QVBoxLayout(self)

@@ -209,7 +209,9 @@ class MainWindow(QMainWindow):
         dock.setObjectName("errors")
         dock.setWidget(self.errors_view)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        dock.hide()  # shown as soon as there is an error to list
         self.errors_dock = dock
+        self._error_count = 0
 
     def _action(
         self, text: str, slot: Callable[..., Any], shortcut: Any = None, tip: str = ""
@@ -766,6 +768,9 @@ class MainWindow(QMainWindow):
         self.tabs.setTabText(1, f"Needs review · {self.review_proxy.rowCount()}")
         errors = self.error_proxy.rowCount()
         self.errors_dock.setWindowTitle(f"Errors · {errors}" if errors else "Errors")
+        if errors > self._error_count:
+            self.errors_dock.show()  # a new problem is never silent
+        self._error_count = errors
 
     def _fill_recent_menu(self) -> None:
         menu = self.recent_menu
@@ -789,9 +794,14 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             QTimer.singleShot(0, partial(self.open_folder, folder))  # not inside the drag loop
 
+    def close_discarding(self) -> bool:
+        """Close without asking about unsaved labels (scripts, screenshots)."""
+        self._discard_on_close = True
+        return self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         try:
-            if not self.confirm_unsaved():
+            if not getattr(self, "_discard_on_close", False) and not self.confirm_unsaved():
                 event.ignore()
                 return
             self.settings.save_window(self.saveGeometry(), self.saveState())

@@ -1,0 +1,262 @@
+"""The window's parts on their own: item models (qtmodeltester), thumbnails, settings, guards."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QByteArray, QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QWidget  # noqa: E402
+
+from app.engine import Prediction  # noqa: E402
+from app.scenes import CLASSES  # noqa: E402
+from app.session import Session  # noqa: E402
+from app.ui import guard  # noqa: E402
+from app.ui.compat import binding_problem  # noqa: E402
+from app.ui.dialogs import Preferences, SettingsDialog  # noqa: E402
+from app.ui.models import (  # noqa: E402
+    MIME_TYPE,
+    ConfidenceRole,
+    ErrorProxy,
+    LabelRole,
+    PhotoListModel,
+    RecordRole,
+    ReviewProxy,
+    SceneGroupProxy,
+)
+from app.ui.settings import MAX_RECENT, Settings  # noqa: E402
+from app.ui.thumbnails import ThumbnailCache, cache_key  # noqa: E402
+from app.ui.views import CELL, PhotoDelegate, PhotoView, ProgressStrip  # noqa: E402
+from tests.conftest import make_photo  # noqa: E402
+
+pytestmark = pytest.mark.skipif(bool(binding_problem()), reason=str(binding_problem()))
+
+
+def pred(path: Path, label: str, conf: float) -> Prediction:
+    return Prediction(
+        path, label, conf, {c: conf if c == label else (1 - conf) / 5 for c in CLASSES}
+    )
+
+
+@pytest.fixture
+def session(qapp: Any, photo_folder: Path) -> Session:
+    s = Session.open(photo_folder, threshold=0.8)
+    labels = [
+        ("sea", 0.97),
+        ("sea", 0.6),
+        ("forest", 0.9),
+        ("street", 0.3),
+        ("sea", 0.85),
+        ("glacier", 0.99),
+    ]
+    s.set_predictions(
+        [pred(r.path, lab, c) for r, (lab, c) in zip(s.records, labels, strict=True)], "m@1"
+    )
+    return s
+
+
+@pytest.mark.parametrize("which", ["list", "group", "review", "errors"])
+def test_models_pass_qtmodeltester(qtmodeltester: Any, session: Session, which: str) -> None:
+    """One model per test: a ModelTester follows the signals of every model it was given."""
+    model = PhotoListModel()
+    model.set_session(session)
+    proxy = {
+        "list": lambda: model,
+        "group": lambda: SceneGroupProxy(model, "sea"),
+        "review": lambda: ReviewProxy(model),
+        "errors": lambda: ErrorProxy(model),
+    }[which]()
+    qtmodeltester.check(proxy, force_py=True)
+    session.set_manual([0, 3], "street")  # rows move between proxies under the tester's eyes
+    session.set_predictions([Prediction(session.records[2].path, error="unreadable")], "m@1")
+    session.set_threshold(0.5)
+    model.set_session(None)
+    assert proxy.rowCount() == 0
+
+
+def test_roles_derive_from_the_record(session: Session) -> None:
+    model = PhotoListModel()
+    model.set_session(session)
+    idx = model.index(0)
+    r = idx.data(RecordRole)
+    assert r is session.records[0]
+    assert idx.data() == "IMG_0000.jpg"
+    assert idx.data(LabelRole) == "sea" and idx.data(ConfidenceRole) == pytest.approx(0.97)
+    assert "sea 97%" in idx.data(Qt.ItemDataRole.ToolTipRole)
+    assert not idx.data(Qt.ItemDataRole.DecorationRole).isNull()  # a placeholder, never decoding
+
+
+def test_group_proxy_sorts_by_confidence_and_follows_changes(qtbot: Any, session: Session) -> None:
+    model = PhotoListModel()
+    model.set_session(session)
+    sea = SceneGroupProxy(model, "sea")
+    review = ReviewProxy(model)
+    names = [sea.index(i, 0).data() for i in range(sea.rowCount())]
+    assert names == ["IMG_0000.jpg", "IMG_0004.jpg", "IMG_0001.jpg"]  # 97, 85, 60 %
+    assert [review.index(i, 0).data() for i in range(review.rowCount())] == [
+        "IMG_0003.jpg",
+        "IMG_0001.jpg",
+    ]
+    with qtbot.waitSignal(sea.rowsRemoved, timeout=1000):
+        session.set_manual([4], "forest")
+    assert sea.rowCount() == 2
+    session.set_manual([1], "sea")  # confirmed by hand: first in its group, out of review
+    assert sea.index(0, 0).data() == "IMG_0001.jpg"
+    assert review.rowCount() == 1
+    sea.set_sort_mode("name")
+    assert [sea.index(i, 0).data() for i in range(sea.rowCount())] == [
+        "IMG_0000.jpg",
+        "IMG_0001.jpg",
+    ]
+    session.set_threshold(0.95)
+    assert [review.index(i, 0).data() for i in range(review.rowCount())] == [
+        "IMG_0003.jpg",
+        "IMG_0002.jpg",  # 90 % is unsure now too
+    ]
+
+
+def test_mime_carries_row_ids_and_drop_emits_the_request(qtbot: Any, session: Session) -> None:
+    model = PhotoListModel()
+    model.set_session(session)
+    sea, forest = SceneGroupProxy(model, "sea"), SceneGroupProxy(model, "forest")
+    mime = sea.mimeData([sea.index(0, 0), sea.index(1, 0)])
+    assert mime.hasFormat(MIME_TYPE)
+    assert sea.flags(sea.index(0, 0)) & Qt.ItemFlag.ItemIsDragEnabled
+    assert forest.flags(forest.index(0, 0).parent()) & Qt.ItemFlag.ItemIsDropEnabled
+    with qtbot.waitSignal(forest.drop_requested, timeout=1000) as blocker:
+        assert forest.dropMimeData(
+            mime, Qt.DropAction.MoveAction, -1, -1, forest.index(0, 0).parent()
+        )
+    assert blocker.args == [[0, 4], "forest"]
+    assert not sea.dropMimeData(
+        mime, Qt.DropAction.MoveAction, -1, -1, sea.index(0, 0).parent()
+    )  # same group
+    other = PhotoListModel()
+    other.set_session(Session(None, [session.records[0].path]))
+    assert not SceneGroupProxy(other, "forest").canDropMimeData(
+        mime, Qt.DropAction.MoveAction, -1, -1, sea.index(0, 0).parent()
+    )
+
+
+def test_photo_view_keys_ask_for_scenes(qtbot: Any, session: Session) -> None:
+    model = PhotoListModel()
+    model.set_session(session)
+    view = PhotoView(PhotoDelegate(lambda: 0.8), accept_drops=True)
+    qtbot.addWidget(view)
+    view.setModel(SceneGroupProxy(model, "sea"))
+    view.selectAll()
+    assert view.selected_ids() == [0, 1, 4]
+    asked: list[Any] = []
+    view.assign_requested.connect(asked.append)
+    for key in (Qt.Key.Key_1, Qt.Key.Key_6, Qt.Key.Key_0):
+        qtbot.keyClick(view, key)
+    qtbot.keyClick(view, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)  # not ours
+    assert asked == ["buildings", "street", None]
+    assert view.itemDelegate().sizeHint(None, model.index(0)) == CELL  # type: ignore[arg-type]
+
+
+def test_thumbnails_are_made_in_the_background_and_cached_on_disk(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    photo = make_photo(tmp_path / "p" / "a.jpg", size=(400, 300))
+    broken = tmp_path / "p" / "b.jpg"
+    broken.write_bytes(b"nope")
+    cache = ThumbnailCache(tmp_path / "cache")
+    assert cache.get(photo, 64) is None  # queued, not decoded here
+    with qtbot.waitSignal(cache.ready, timeout=10_000) as blocker:
+        pass
+    assert blocker.args == [os.fspath(photo), 64]
+    pix = cache.get(photo, 64)
+    assert pix is not None and max(pix.width(), pix.height()) == 64
+    key = cache_key(photo, 64)
+    assert key is not None and (tmp_path / "cache" / key[:2] / f"{key}.jpg").is_file()
+    # a fresh cache (a new session) reads the disk copy; an edited photo gets a new key
+    again = ThumbnailCache(tmp_path / "cache")
+    with qtbot.waitSignal(again.ready, timeout=10_000):
+        assert again.get(photo, 64) is None
+    assert again.get(photo, 64) is not None
+    time.sleep(0.01)
+    make_photo(photo, size=(300, 300), seed=3)
+    assert cache_key(photo, 64) != key
+    with qtbot.waitSignal(cache.ready, timeout=10_000):
+        assert cache.get(broken, 64) is None
+    assert cache.get(broken, 64) is None and cache.error(broken, 64)
+    assert cache.pending() == 0
+
+
+def test_settings_are_typed_and_persist(qapp: Any, tmp_path: Path) -> None:
+    path = str(tmp_path / "s.ini")
+    s = Settings(QSettings(path, QSettings.Format.IniFormat))
+    assert (s.device, s.threshold, s.naming, s.parent) == ("auto", 0.8, "ext", "Scene")
+    s.device, s.threshold, s.naming, s.parent = "cpu", 0.65, "base", " Places "
+    for i in range(MAX_RECENT + 2):
+        (tmp_path / f"f{i}").mkdir()
+        s.add_recent(tmp_path / f"f{i}")
+    s.add_recent(tmp_path / "f3")
+    s.save_window(QByteArray(b"geom"), QByteArray(b"state"))
+    s.sync()
+    again = Settings(QSettings(path, QSettings.Format.IniFormat))
+    assert (again.device, again.threshold, again.naming, again.parent) == (
+        "cpu",
+        0.65,
+        "base",
+        "Places",
+    )
+    assert again.recent_folders[0] == (tmp_path / "f3").resolve()
+    assert len(again.recent_folders) == MAX_RECENT
+    assert bytes(again.geometry().data()) == b"geom"  # type: ignore[union-attr]
+    again.store.setValue("review/threshold", "rubbish")
+    again.store.setValue("model/device", "tpu")
+    assert again.threshold == 0.8 and again.device == "auto"
+    with pytest.raises(ValueError):
+        again.naming = "sideways"
+
+
+def test_settings_dialog_reports_preferences(qtbot: Any, tmp_path: Path) -> None:
+    s = Settings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    dialog = SettingsDialog(s)
+    qtbot.addWidget(dialog)
+    assert dialog.preferences() == Preferences("auto", 0.8, "ext", "Scene")
+    dialog.device.setCurrentIndex(1)
+    dialog.threshold.setValue(70)
+    dialog.naming.setCurrentIndex(1)
+    dialog.parent_keyword.setText("Places")
+    assert dialog.preferences() == Preferences("cpu", 0.7, "base", "Places")
+
+
+def test_guarded_slot_reports_instead_of_raising() -> None:
+    guard.caught.clear()
+    shown: list[str] = []
+    guard.set_reporter(lambda summary, details: shown.append(summary))
+
+    @guard.guarded
+    def slot(x: int) -> int:
+        return 10 // x
+
+    try:
+        assert slot(2) == 5
+        assert slot(0) is None
+        assert shown == ["ZeroDivisionError: integer division or modulo by zero"]
+        assert len(guard.caught) == 1
+    finally:
+        guard.set_reporter(None)
+        guard.caught.clear()
+
+
+def test_progress_strip_paints_without_blocking(qtbot: Any) -> None:
+    strip = ProgressStrip()
+    qtbot.addWidget(strip)
+    strip.set_progress(25, 100, "25/100 · 50 photos/s · ETA 0:02")
+    assert strip.fraction() == 0.25 and strip.toolTip().startswith("25/100")
+    strip.resize(300, 24)
+    image = strip.grab().toImage()
+    assert image.pixelColor(10, 12) != image.pixelColor(
+        290, 12
+    )  # filled part differs from the rest
+    assert isinstance(strip, QWidget)
