@@ -395,3 +395,67 @@ def test_screenshot_script_saves_the_window(
     image = QImage(str(out))
     assert (image.width(), image.height()) == (900, 600)
     assert not list(photo_folder.glob("*.xmp"))  # a screenshot never writes sidecars
+
+
+def test_big_saves_run_in_the_background_with_the_chosen_naming(
+    qtbot: Any, make_window: Any, photo_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.ui import window as window_module
+    from app.ui.dialogs import Preferences
+
+    monkeypatch.setattr(window_module, "SYNC_SAVE_LIMIT", 2)
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    win.apply_preferences(Preferences(device="auto", threshold=0.0, naming="base", parent="Places"))
+    assert win.dirty_count() == 6
+    with qtbot.waitSignal(win.saved, timeout=10_000) as blocker:
+        assert win.save() is None  # started in the task thread
+        assert not win.save_action.isEnabled()
+    assert blocker.args[0].written == 6
+    assert win.save_action.isEnabled() and win.dirty_count() == 0
+    info = sidecar.read_sidecar(photo_folder / "IMG_0000.jpg")
+    assert info.path == photo_folder / "IMG_0000.xmp"
+    assert info.hierarchical == [f"Places|{info.scene.label}"]  # type: ignore[union-attr]
+    assert (win.settings.naming, win.settings.parent, win.settings.threshold) == (
+        "base",
+        "Places",
+        0.0,
+    )
+
+
+def test_digits_typed_in_the_threshold_box_are_not_scene_keys(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    label = win.session.records[0].label  # type: ignore[union-attr]
+    win.group_panes[label].view.selectAll()
+    box = win.threshold_box
+    box.setFocus()
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box, "5")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert box.value() == 5  # the key reached the box...
+    assert win.undo_stack.count() == 0  # ...and was not taken as "5 = sea"
+    assert all(r.source == "auto" for r in win.session.records)  # type: ignore[union-attr]
+
+
+def test_opening_another_folder_mid_scan_stops_the_first(
+    qtbot: Any, make_window: Any, tmp_path: Path, photo_folder: Path
+) -> None:
+    first = tmp_path / "first"
+    for i in range(100):
+        make_photo(first / f"q{i:03d}.jpg", size=(48, 36), seed=i)
+    win = make_window(delay=0.02)
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.open_folder(first)
+    assert win.is_scanning()
+    start = time.perf_counter()
+    win.classifiers[0].delay = 0.0  # type: ignore[attr-defined]
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.open_folder(photo_folder)
+    assert time.perf_counter() - start < 3  # the first scan was cancelled, not waited out
+    qtbot.waitUntil(lambda: not win.is_scanning(), timeout=SCAN_TIMEOUT)
+    session = win.session
+    assert session is not None and session.folder == photo_folder
+    assert all(r.label is not None for r in session.records)

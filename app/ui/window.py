@@ -10,63 +10,42 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import time
-from collections import deque
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QKeySequence,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
-    QDockWidget,
-    QDoubleSpinBox,
-    QGridLayout,
-    QLabel,
-    QListView,
     QMainWindow,
     QMessageBox,
-    QPushButton,
-    QStackedWidget,
-    QTabWidget,
-    QToolBar,
     QWidget,
 )
 
-from app import scenes
-from app.scenes import CLASSES
 from app.session import SaveReport, Session, execute_save
 from app.ui import dialogs, guard
 from app.ui.commands import AssignSceneCommand
 from app.ui.guard import guarded
-from app.ui.models import ErrorProxy, PhotoListModel, ReviewProxy, SceneGroupProxy
-from app.ui.preview import PreviewPane
+from app.ui.layout import WindowLayout
+from app.ui.models import PhotoListModel
+from app.ui.scanning import ScanController
 from app.ui.settings import Settings, default_cache_dir
 from app.ui.thumbnails import ThumbnailCache
-from app.ui.views import GroupPane, PhotoDelegate, PhotoView, ProgressStrip
-from app.ui.welcome import WelcomePage, samples_dir
-from app.ui.workers import ScanJob, TaskRunner
+from app.ui.views import PhotoView
+from app.ui.welcome import samples_dir
+from app.ui.workers import TaskRunner
 
 log = logging.getLogger("app.ui")
 
 ClassifierFactory = Callable[[str], Any]  # device ("auto", "cpu", "cuda") -> app.engine.Classifier
 SYNC_SAVE_LIMIT = 200  # up to this many sidecars are written without leaving the GUI thread
-# Predictions arrive faster than views can follow on a slow machine; they are applied in slices
-# of about APPLY_BUDGET_S of GUI-thread work every APPLY_INTERVAL_MS, so input and painting
-# always get their turn (the event loop never stalls, whatever the scan rate).
-APPLY_INTERVAL_MS = 30
-APPLY_BUDGET_S = 0.015
-PROGRESS_INTERVAL_S = 0.2
 
 
 def default_classifier_factory(device: str) -> Any:
@@ -83,12 +62,7 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def _eta(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class MainWindow(QMainWindow):
+class MainWindow(WindowLayout, QMainWindow):
     folder_opened = Signal(object)  # Path, once the photos are listed and sidecars read
     scan_finished = Signal(bool)  # cancelled?
     saved = Signal(object)  # SaveReport
@@ -115,20 +89,16 @@ class MainWindow(QMainWindow):
         self.classifier_error: str | None = None
         self.messages: list[str] = []  # every error shown to the user (tests read it)
         self._loading_folder: Path | None = None
-        self._scan: ScanJob | None = None
-        self._scan_number = 0
         self._scan_wanted = False
-        self._done_jobs: list[ScanJob] = []
         self._saving = False
         self._active_view: PhotoView | None = None
-        self._refresh_timer = QTimer(self, singleShot=True, interval=100)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=200)
         self._refresh_timer.timeout.connect(self._refresh_status)
-        self._incoming: deque[Any] = deque()  # predictions received, not yet applied
-        self._apply_cost = 0.002  # seconds of GUI work per prediction, measured as we go
-        self._apply_timer = QTimer(self, interval=APPLY_INTERVAL_MS)
-        self._apply_timer.timeout.connect(self._apply_some)
-        self._scan_end: bool | None = None  # the worker finished (cancelled?), still applying
-        self._last_progress = 0.0
+        self.scanner = ScanController(self)
+        self.scanner.progress.connect(self._scan_progress)
+        self.scanner.applied.connect(self._schedule_refresh)
+        self.scanner.failed.connect(self._scan_failed)
+        self.scanner.finished.connect(self._scan_ended)
 
         self.setWindowTitle("Scene Tagger")
         self.setAcceptDrops(True)
@@ -147,171 +117,6 @@ class MainWindow(QMainWindow):
         QApplication.instance().focusChanged.connect(self._focus_changed)
         self.load_classifier()
 
-    # ---------------------------------------------------------------------------------- layout
-    def _make_view(self, proxy: Any, accept_drops: bool) -> PhotoView:
-        view = PhotoView(self.delegate, accept_drops)
-        view.assign_requested.connect(partial(self._assign_from_view, view))
-        view.activated_record.connect(self._show_preview)
-        return view
-
-    def _build_central(self) -> None:
-        self.delegate = PhotoDelegate(lambda: self.threshold, self)
-        self.group_proxies = {c: SceneGroupProxy(self.photos, c, self) for c in CLASSES}
-        self.review_proxy = ReviewProxy(self.photos, self)
-        self.error_proxy = ErrorProxy(self.photos, self)
-        self.group_panes: dict[str, GroupPane] = {}
-        grid_page = QWidget()
-        grid = QGridLayout(grid_page)
-        grid.setContentsMargins(2, 2, 2, 2)
-        for n, label in enumerate(CLASSES):
-            proxy = self.group_proxies[label]
-            proxy.drop_requested.connect(self._drop_requested)
-            pane = GroupPane(f"{n + 1}  {label}", proxy, self._make_view(proxy, accept_drops=True))
-            self.group_panes[label] = pane
-            grid.addWidget(pane, n // 3, n % 3)
-        self.review_pane = GroupPane(
-            "Needs review", self.review_proxy, self._make_view(self.review_proxy, False)
-        )
-        self.threshold_box = QDoubleSpinBox()
-        self.threshold_box.setRange(0, 100)
-        self.threshold_box.setDecimals(0)
-        self.threshold_box.setSuffix(" %")
-        self.threshold_box.setPrefix("below ")
-        self.threshold_box.setValue(round(self.settings.threshold * 100))
-        self.threshold_box.setToolTip(
-            "Automatic labels below this confidence need review and are not saved"
-        )
-        self.threshold_box.valueChanged.connect(self._threshold_changed)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(grid_page, "Scenes")
-        self.tabs.addTab(self.review_pane, "Needs review")
-        self.welcome = WelcomePage(self.settings)
-        self.welcome.open_requested.connect(self._open_from_welcome)
-        self.welcome.browse_requested.connect(self.choose_folder)
-        self.stack = QStackedWidget()
-        self.stack.addWidget(self.welcome)
-        self.stack.addWidget(self.tabs)
-        self.setCentralWidget(self.stack)
-
-    def _build_docks(self) -> None:
-        self.preview = PreviewPane(self.thumbnails)
-        dock = QDockWidget("Preview", self)
-        dock.setObjectName("preview")
-        dock.setWidget(self.preview)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.preview_dock = dock
-        self.errors_view = QListView()
-        self.errors_view.setModel(self.error_proxy)
-        self.errors_view.setUniformItemSizes(True)
-        self.errors_view.activated.connect(self._error_activated)
-        self.errors_view.clicked.connect(self._error_activated)
-        dock = QDockWidget("Errors", self)
-        dock.setObjectName("errors")
-        dock.setWidget(self.errors_view)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-        dock.hide()  # shown as soon as there is an error to list
-        self.errors_dock = dock
-        self._error_count = 0
-
-    def _action(
-        self, text: str, slot: Callable[..., Any], shortcut: Any = None, tip: str = ""
-    ) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(tip or text)
-        action.triggered.connect(lambda _checked=False: slot())
-        return action
-
-    def _build_actions(self) -> None:
-        self.open_action = self._action(
-            "&Open Folder…", self.choose_folder, QKeySequence.StandardKey.Open
-        )
-        self.samples_action = self._action("Open the &Sample Photos", self.open_samples)
-        self.samples_action.setEnabled(samples_dir() is not None)
-        self.save_action = self._action("&Save Labels", self.save, QKeySequence.StandardKey.Save)
-        self.classify_action = self._action("&Classify Remaining", self.start_scan, "F5")
-        self.classify_action.setToolTip(
-            "Classify photos that have no automatic label yet (or failed)"
-        )
-        self.cancel_action = self._action("Cancel Scan", self.cancel_scan, "Esc")
-        self.settings_action = self._action(
-            "Se&ttings…", self.edit_settings, QKeySequence.StandardKey.Preferences
-        )
-        quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
-        self.scene_actions = {}
-        for n, label in enumerate(CLASSES, 1):
-            self.scene_actions[label] = self._action(
-                f"{n}  {label}", partial(self.assign_selected, label), str(n)
-            )
-        revert = self._action("0  Automatic label", partial(self.assign_selected, None), "0")
-        self.recent_menu = None
-
-        menu = self.menuBar().addMenu("&File")
-        for a in (self.open_action, self.samples_action):
-            menu.addAction(a)
-        self.recent_menu = menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        menu.addSeparator()
-        menu.addAction(self.save_action)
-        menu.addSeparator()
-        menu.addAction(quit_action)
-        menu = self.menuBar().addMenu("&Edit")
-        menu.addAction(self.undo_action)
-        menu.addAction(self.redo_action)
-        menu.addSeparator()
-        menu.addAction(self.settings_action)
-        menu = self.menuBar().addMenu("&Scene")
-        for a in self.scene_actions.values():
-            menu.addAction(a)
-        menu.addAction(revert)
-        menu = self.menuBar().addMenu("&View")
-        menu.addAction(self.preview_dock.toggleViewAction())
-        menu.addAction(self.errors_dock.toggleViewAction())
-        menu = self.menuBar().addMenu("&Tools")
-        menu.addAction(self.classify_action)
-        menu.addAction(self.cancel_action)
-
-        bar = QToolBar("Main")
-        bar.setObjectName("main-toolbar")
-        bar.setIconSize(QSize(16, 16))
-        for a in (
-            self.open_action,
-            self.save_action,
-            self.undo_action,
-            self.redo_action,
-            self.classify_action,
-        ):
-            bar.addAction(a)
-        bar.addSeparator()
-        bar.addWidget(QLabel(" Needs review: "))
-        bar.addWidget(self.threshold_box)
-        bar.addWidget(QLabel("  Sort: "))
-        self.sort_box = QComboBox()
-        self.sort_box.addItem("by confidence", "confidence")
-        self.sort_box.addItem("by name", "name")
-        self.sort_box.currentIndexChanged.connect(self._sort_changed)
-        bar.addWidget(self.sort_box)
-        bar.addSeparator()
-        bar.addAction(self.settings_action)
-        self.addToolBar(bar)
-
-    def _build_status(self) -> None:
-        sb = self.statusBar()
-        self.progress = ProgressStrip()
-        self.progress.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_scan)
-        self.cancel_button.setVisible(False)
-        self.unsaved_label = QLabel()
-        self.device_label = QLabel("Loading model…")
-        for w in (self.progress, self.cancel_button, self.unsaved_label, self.device_label):
-            sb.addPermanentWidget(w)
-
     # ---------------------------------------------------------------------------------- state
     @property
     def threshold(self) -> float:
@@ -327,7 +132,7 @@ class MainWindow(QMainWindow):
         return self.session.dirty_count() if self.session is not None else 0
 
     def is_scanning(self) -> bool:
-        return self._scan is not None
+        return self.scanner.is_running()
 
     def show_error(self, summary: str, details: str = "") -> None:
         """Show an error without blocking the event loop (a modal exec() would stall scans)."""
@@ -441,6 +246,7 @@ class MainWindow(QMainWindow):
         if folder != self._loading_folder:
             return  # another folder was opened meanwhile
         self._loading_folder = None
+        self._stop_scan()  # a scan of a session being replaced (the same folder opened twice)
         self.session = session
         self.photos.set_session(session)
         self.threshold_box.blockSignals(True)
@@ -473,7 +279,7 @@ class MainWindow(QMainWindow):
     @guarded
     def start_scan(self) -> bool:
         """Classify the session's photos that need the model (never those labelled by hand)."""
-        if self.session is None or self._scan is not None:
+        if self.session is None or self.scanner.is_running():
             return False
         if self.classifier is None:
             self._scan_wanted = self.classifier_error is None  # still loading: scan when ready
@@ -483,135 +289,49 @@ class MainWindow(QMainWindow):
                 )
             return False
         self._scan_wanted = False
-        self._done_jobs = [j for j in self._done_jobs if j.is_running()]
         ids = self.session.to_classify(self.classifier.model_id)
         if not ids:
             self.statusBar().showMessage("Every photo already has a label", 5000)
             self.scan_finished.emit(False)
             return False
-        self._scan_number += 1
-        job = ScanJob(
-            self._scan_number, self.classifier, [self.session.records[i].path for i in ids], self
-        )
-        job.worker.predictions_ready.connect(self._on_predictions)
-        job.worker.progress.connect(self._on_progress)
-        job.worker.failed.connect(self._on_scan_failed)
-        job.worker.finished.connect(self._on_scan_finished)
-        self._scan = job
-        self.progress.set_progress(0, len(ids), f"0/{len(ids)}")
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         self.classify_action.setEnabled(False)
-        job.start()
+        self.scanner.start(self.classifier, self.session, ids)
         return True
-
-    def _current(self, number: int) -> bool:
-        return self._scan is not None and self._scan.number == number
-
-    def _check_gui_thread(self) -> None:
-        if QThread.currentThread() != self.thread():
-            raise RuntimeError("a worker signal reached the window outside the GUI thread")
-
-    @Slot(int, object)
-    @guarded
-    def _on_predictions(self, number: int, predictions: list[Any]) -> None:
-        self._check_gui_thread()
-        if self._current(number) and self.session is not None:
-            self._incoming.extend(predictions)
-            if not self._apply_timer.isActive():
-                self._apply_timer.start()
-
-    @guarded
-    def _apply_some(self) -> None:
-        """Apply as many waiting predictions as fit in the time budget, then yield."""
-        if self.session is None or self.classifier is None or not self._incoming:
-            self._apply_timer.stop()
-            self._incoming.clear()
-            self._maybe_end_scan()
-            return
-        n = max(4, min(200, int(APPLY_BUDGET_S / self._apply_cost)))
-        batch = [self._incoming.popleft() for _ in range(min(n, len(self._incoming)))]
-        start = time.perf_counter()
-        self.session.set_predictions(batch, self.classifier.model_id)
-        per_item = (time.perf_counter() - start) / len(batch)
-        # quick to grow, slow to shrink: one slow slice must not be followed by a bigger one
-        self._apply_cost = max(1e-5, per_item, 0.8 * self._apply_cost + 0.2 * per_item)
-        self._schedule_refresh()
-        if not self._incoming:
-            self._apply_timer.stop()
-            self._maybe_end_scan()
-
-    @Slot(int, int, int, int)
-    @guarded
-    def _on_progress(self, number: int, done: int, total: int, errors: int) -> None:
-        if not self._current(number):
-            return
-        assert self._scan is not None
-        now = time.monotonic()
-        if done < total and now - self._last_progress < PROGRESS_INTERVAL_S:
-            return  # a progress bar repaints on every change: five times a second is enough
-        self._last_progress = now
-        elapsed = max(time.monotonic() - self._scan.started_at, 1e-6)
-        rate = done / elapsed
-        text = f"{done}/{total}"
-        if done:
-            text += f" · {rate:.0f} photos/s · ETA {_eta((total - done) / rate)}"
-        if errors:
-            text += f" · {errors} errors"
-        self.progress.set_progress(done, total, text)
-
-    @Slot(int, str)
-    @guarded
-    def _on_scan_failed(self, number: int, message: str) -> None:
-        if self._current(number):
-            self.show_error(f"Classification stopped: {message}")
-
-    @Slot(int, bool)
-    @guarded
-    def _on_scan_finished(self, number: int, cancelled: bool) -> None:
-        if not self._current(number):
-            return
-        self._scan_end = cancelled  # its thread ends on its own; never wait for it here
-        self._maybe_end_scan()
-
-    def _maybe_end_scan(self) -> None:
-        """The scan is over once the worker finished and every prediction is applied."""
-        job, cancelled = self._scan, self._scan_end
-        if job is None or cancelled is None or self._incoming:
-            return
-        self._done_jobs.append(job)  # released at the next scan: not inside its own signal
-        self._scan, self._scan_end = None, None
-        self._end_scan_ui()
-        took = time.monotonic() - job.started_at
-        self.statusBar().showMessage(
-            "Scan cancelled" if cancelled else f"Classified {job.total} photos in {took:.1f} s",
-            8000,
-        )
-        self._refresh_status()
-        self.scan_finished.emit(cancelled)
-
-    def _end_scan_ui(self) -> None:
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
-        self.classify_action.setEnabled(True)
 
     @guarded
     def cancel_scan(self) -> None:
-        if self._scan is not None:
-            self._scan.cancel()
+        if self.scanner.is_running():
+            self.scanner.cancel()
             p = self.progress
             p.set_progress(p.done, p.total, p.text + " · cancelling…")
 
     def _stop_scan(self) -> None:
         """Cancel and wait (opening another folder, closing): late signals are then ignored."""
-        job, self._scan, self._scan_end = self._scan, None, None
-        self._apply_timer.stop()
-        self._incoming.clear()
-        if job is not None:
-            job.stop()
-            self._done_jobs.append(job)
-            self._end_scan_ui()
-            self.scan_finished.emit(True)
+        self.scanner.stop()
+
+    def _scan_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.set_progress(done, total, text)
+
+    @guarded
+    def _scan_failed(self, message: str) -> None:
+        self.show_error(f"Classification stopped: {message}")
+
+    @guarded
+    def _scan_ended(self, cancelled: bool) -> None:
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
+        self.classify_action.setEnabled(True)
+        s = self.scanner
+        self.statusBar().showMessage(
+            "Scan cancelled"
+            if cancelled
+            else f"Classified {s.last_total} photos in {s.last_seconds:.1f} s",
+            8000,
+        )
+        self._refresh_status()
+        self.scan_finished.emit(cancelled)
 
     # ---------------------------------------------------------------------------------- labels
     def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
@@ -772,15 +492,6 @@ class MainWindow(QMainWindow):
             self.errors_dock.show()  # a new problem is never silent
         self._error_count = errors
 
-    def _fill_recent_menu(self) -> None:
-        menu = self.recent_menu
-        assert menu is not None
-        menu.clear()
-        for folder in self.settings.recent_folders:
-            menu.addAction(str(folder), partial(self.open_folder, folder))
-        if menu.isEmpty():
-            menu.addAction("(none)").setEnabled(False)
-
     # ---------------------------------------------------------------------------------- events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if _dropped_folder(event.mimeData()) is not None:
@@ -818,9 +529,7 @@ class MainWindow(QMainWindow):
         self.thumbnails.wait(5000)
         self.tasks.wait(30000)
         self._close_classifier()
-        for job in self._done_jobs:
-            job.stop(2000)
-        self._done_jobs.clear()
+        self.scanner.shutdown()
         guard.set_reporter(None)
 
 
@@ -836,7 +545,3 @@ def _dropped_folder(data: Any) -> Path | None:
             if path.is_file():
                 return path.parent
     return None
-
-
-def model_available() -> bool:
-    return scenes.default_card_path().is_file()

@@ -92,6 +92,9 @@ class ScanWorker(QObject):
             post(force=True)
             self.failed.emit(self.number, f"{type(exc).__name__}: {exc}")
         self.finished.emit(self.number, self.cancel.is_set())
+        # End the thread's event loop from here: a quit() queued to the GUI thread would never
+        # run while the GUI thread is blocked in ScanJob.stop() waiting for this thread.
+        thread.quit()
 
 
 class ScanJob(QObject):
@@ -108,7 +111,6 @@ class ScanJob(QObject):
         self.thread.setObjectName("scan")
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
-        self.worker.finished.connect(self.thread.quit)
         self.started_at = 0.0
         self.total = len(paths)
 
