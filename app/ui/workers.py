@@ -146,8 +146,9 @@ class _Task(QRunnable):
     def run(self) -> None:
         try:
             result = self.fn()
-        except Exception as exc:
-            log.exception("background task failed")
+        except Exception as exc:  # shown to the user by the failure callback
+            log.warning("background task failed: %s", exc)
+            log.debug("background task failed", exc_info=True)
             self.signals.failed.emit(self.task_id, str(exc) or type(exc).__name__)
             return
         self.signals.done.emit(self.task_id, result)
