@@ -1,0 +1,175 @@
+"""Build the one-folder app dist/SceneTagger/ with PyInstaller, from a CPU-only build venv.
+
+    python3.11 packaging/build.py [--resources DIR] [--venv DIR] [--fresh] [--torch SPEC]
+
+The build venv (default: <tmp>/scene-tagger-build-venv, never in the repo) gets exactly the
+app's runtime (packaging/requirements-build.txt) plus a CPU-only torch, so nothing CUDA,
+torchvision or training-related can end up in the bundle; the script refuses a venv that has
+them. PyInstaller runs niced (the build is heavy and the machine may be busy). The bundle's
+size is printed at the end. Works the same on Linux, macOS and Windows (see docs/packaging.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGING = REPO / "packaging"
+SPEC = PACKAGING / "scene_tagger.spec"
+REQUIREMENTS = PACKAGING / "requirements-build.txt"
+NAME = "SceneTagger"
+TORCH = "torch==2.13.0"
+# On Linux, PyPI's torch wheel is the CUDA build (2+ GB of nvidia-* packages); the CPU build
+# comes from PyTorch's own index. macOS and Windows wheels on PyPI are already CPU-only.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+STAMP = ".scene-tagger-build-stamp"
+FORBIDDEN = ("torchvision", "torchaudio", "triton", "nvidia-", "matplotlib", "scipy", "PyQt")
+LINUX_EXTRAS = ("linux/scene-tagger.desktop", "linux/install.sh")
+
+
+def default_venv() -> Path:
+    return Path(tempfile.gettempdir()) / "scene-tagger-build-venv"
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run(cmd: list[str | Path], **kwargs: object) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, **kwargs)  # type: ignore[call-overload]
+
+
+def ensure_venv(venv: Path, torch: str, torch_index: str | None, fresh: bool) -> Path:
+    """The build venv with the pinned requirements; reinstalls only when they changed."""
+    wanted = hashlib.sha256(
+        f"{sys.version}\n{torch}\n{torch_index}\n{REQUIREMENTS.read_text()}".encode()
+    ).hexdigest()
+    stamp = venv / STAMP
+    if fresh and venv.exists():
+        shutil.rmtree(venv)
+    python = venv_python(venv)
+    if python.exists() and stamp.is_file() and stamp.read_text().strip() == wanted:
+        return python
+    if not python.exists():
+        run([sys.executable, "-m", "venv", venv])
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    run(pip + ([torch, "--extra-index-url", torch_index] if torch_index else [torch]))
+    run(pip + ["-r", REQUIREMENTS])
+    check_venv(python)
+    stamp.write_text(wanted + "\n")
+    return python
+
+
+def check_venv(python: Path) -> None:
+    """Refuse a venv whose packages would make the bundle big or pull in training code."""
+    probe = (
+        "import importlib.metadata as m, torch, json;"
+        "print(json.dumps([torch.version.cuda, [d.metadata['Name'] for d in m.distributions()]]))"
+    )
+    out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
+    import json
+
+    cuda, names = json.loads(out.stdout.strip().splitlines()[-1])
+    bad = sorted(n for n in names if n.lower().startswith(tuple(f.lower() for f in FORBIDDEN)))
+    if cuda is not None or bad:
+        raise SystemExit(
+            f"the build venv is not CPU-only/minimal (torch CUDA {cuda}, unwanted: {bad}); "
+            f"rebuild it with --fresh, on Linux with --torch-index {TORCH_CPU_INDEX}"
+        )
+
+
+def folder_size(path: Path) -> tuple[int, int]:
+    """(bytes, files) of a folder, not following links."""
+    total = count = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            st = os.lstat(os.path.join(root, name))
+            total += st.st_size
+            count += 1
+    return total, count
+
+
+def make_readable(path: Path) -> None:
+    """Everyone may read the bundle (weights written by safetensors can be 0600)."""
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            mode = os.lstat(p).st_mode
+            if not stat.S_ISLNK(mode):
+                extra = stat.S_IRGRP | stat.S_IROTH
+                if stat.S_ISDIR(mode) or mode & stat.S_IXUSR:
+                    extra |= stat.S_IXGRP | stat.S_IXOTH
+                os.chmod(p, mode | extra)
+
+
+def build(args: argparse.Namespace) -> Path:
+    python = ensure_venv(args.venv, args.torch, args.torch_index, args.fresh)
+    env = dict(os.environ)
+    if args.resources:
+        env["SCENE_TAGGER_RESOURCES"] = str(args.resources.resolve())
+    dist = args.distpath.resolve()
+    cmd: list[str | Path] = [python, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN"]
+    cmd += ["--distpath", dist, "--workpath", args.workpath.resolve(), SPEC]
+    if not args.keep_cache:
+        cmd.insert(3, "--clean")
+    if args.nice and hasattr(os, "nice"):
+        cmd = ["nice", "-n", str(args.nice), *cmd]
+    start = time.monotonic()
+    run(cmd, env=env, cwd=REPO)
+    bundle = dist / NAME
+    if sys.platform.startswith("linux"):
+        for rel in LINUX_EXTRAS:
+            shutil.copy2(PACKAGING / rel, bundle / Path(rel).name)
+    make_readable(bundle)
+    size, files = folder_size(bundle)
+    print(
+        f"built {bundle} in {time.monotonic() - start:.0f} s: "
+        f"{size / 2**20:.0f} MiB ({size / 1e9:.2f} GB), {files} files"
+    )
+    return bundle
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--resources",
+        type=Path,
+        help="folder bundled as resources/ (default: resources/); "
+        "must hold model_card.json and its weights",
+    )
+    p.add_argument(
+        "--venv", type=Path, default=default_venv(), help="build venv (default: %(default)s)"
+    )
+    p.add_argument("--fresh", action="store_true", help="delete and recreate the build venv")
+    p.add_argument(
+        "--torch", default=TORCH, help="torch requirement or wheel (default: %(default)s)"
+    )
+    p.add_argument(
+        "--torch-index",
+        metavar="URL",
+        help=f"extra index for torch, e.g. {TORCH_CPU_INDEX} on Linux when no CPU wheel is at hand",
+    )
+    p.add_argument("--distpath", type=Path, default=REPO / "dist", help="default: dist/")
+    p.add_argument("--workpath", type=Path, default=REPO / "build" / "pyinstaller")
+    p.add_argument("--keep-cache", action="store_true", help="skip --clean (faster rebuilds)")
+    p.add_argument("--nice", type=int, default=10, help="niceness of PyInstaller (default: 10)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    build(parser().parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""What goes into the SceneTagger bundle, in one place the spec and the tests both read.
+
+The app's runtime needs torch (CPU), numpy, Pillow, defusedxml, platformdirs, safetensors and
+three Qt modules (QtCore, QtGui, QtWidgets). Everything listed here was checked against
+sys.modules after a self-test and a window session; tests/test_packaging.py re-checks that
+nothing the app imports is excluded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "SceneTagger"
+QT_USED = ("QtCore", "QtGui", "QtWidgets")
+QT_UNUSED = (
+    "Qt3DAnimation", "Qt3DCore", "Qt3DExtras", "Qt3DInput", "Qt3DLogic", "Qt3DRender",
+    "QtBluetooth", "QtCharts", "QtConcurrent", "QtDataVisualization", "QtDBus", "QtDesigner",
+    "QtGraphs", "QtHelp", "QtHttpServer", "QtLocation", "QtMultimedia", "QtMultimediaWidgets",
+    "QtNetwork", "QtNetworkAuth", "QtNfc", "QtOpenGL", "QtOpenGLWidgets", "QtPdf",
+    "QtPdfWidgets", "QtPositioning", "QtPrintSupport", "QtQml", "QtQuick", "QtQuick3D",
+    "QtQuickControls2", "QtQuickTest", "QtQuickWidgets", "QtRemoteObjects", "QtScxml",
+    "QtSensors", "QtSerialBus", "QtSerialPort", "QtSpatialAudio", "QtSql", "QtStateMachine",
+    "QtSvgWidgets", "QtTest", "QtTextToSpeech", "QtUiTools", "QtWebChannel", "QtWebEngineCore",
+    "QtWebEngineQuick", "QtWebEngineWidgets", "QtWebSockets", "QtWebView", "QtXml",
+)  # fmt: skip
+
+# Modules the frozen app must never contain: training code and tests, torchvision and the
+# scientific stack, torch's compiler (needs sympy, networkx, jinja2) and test suites, other Qt
+# bindings, and the Qt modules the window does not use.
+EXCLUDES = (
+    "training", "tests", "conftest", "bench", "torchvision", "torchaudio", "triton", "nvidia",
+    "matplotlib", "scipy", "pandas", "sklearn", "sympy", "mpmath", "networkx", "jinja2",
+    "IPython", "jupyter", "notebook", "tkinter", "_tkinter", "pytest", "pytestqt",
+    "tensorboard", "onnx", "onnxruntime", "PyQt5", "PyQt6", "PySide2",
+    "torch._inductor", "torch.utils.tensorboard", "torch.onnx", "torch.utils.benchmark",
+    # torch.utils.checkpoint imports torch.testing._internal.logging_tensor: keep the package,
+    # drop its test suites.
+    "torch.testing._internal.distributed", "torch.testing._internal.opinfo",
+    "torch.testing._internal.common_methods_invocations", "torch.testing._internal.generated",
+) + tuple(f"PySide6.{m}" for m in QT_UNUSED)  # fmt: skip
+
+# Files the torch and Qt hooks collect that nothing loads at run time: C++ test programs and
+# test libraries, headers and cmake files, and the QML/Quick/WebEngine/3D/Multimedia/PDF
+# libraries with the plugins that would drag them in. `import torch` checks that
+# torch/bin/torch_shm_manager exists, so that one program stays.
+KEEP = ("torch/bin/torch_shm_manager",)
+DROP_PREFIXES = ("torch/bin/", "torch/test/", "torch/include/", "torch/share/")
+DROP_NAMES = (
+    "libtorchbind_test", "libjitbackend_test", "libaoti_custom_ops", "libbackend_with_compiler",
+)  # fmt: skip
+QT_DROP = (
+    "Qt6Quick", "Qt6Qml", "Qt6WebEngine", "Qt63D", "Qt6Multimedia", "Qt6Pdf", "Qt6Designer",
+    "Qt6Labs", "Qt6VirtualKeyboard", "Qt6ShaderTools", "Qt6Lottie", "Qt6Charts", "Qt6Graphs",
+    "Qt6DataVisualization", "Qt6Sql", "Qt6Test", "Qt6Help", "Qt6Positioning", "Qt6Location",
+    "Qt6Sensors", "Qt6Bluetooth", "Qt6SpatialAudio", "Qt6TextToSpeech", "Qt6RemoteObjects",
+    "Qt6Scxml", "Qt6StateMachine", "Qt6WebChannel", "Qt6WebSockets", "Qt6WebView",
+    "/qmltooling/", "/qml/", "/sqldrivers/", "/designer/", "/multimedia/", "/sceneparser/",
+    "/renderers/", "/geometryloaders/", "/position/", "/texttospeech/", "/qmllint/",
+    "/vectorimageformats/", "qtvirtualkeyboard",
+)  # fmt: skip
+RESOURCE_JUNK = frozenset({"__pycache__", ".DS_Store", "Thumbs.db", ".gitkeep"})
+
+
+def wanted(dest: str) -> bool:
+    """Whether a collected file (its path inside the bundle) belongs in the app."""
+    d = dest.replace("\\", "/")
+    if d.startswith(KEEP):
+        return True
+    if d.startswith(DROP_PREFIXES) or any(n in d for n in DROP_NAMES):
+        return False
+    return not ("PySide6/" in d and any(q in d for q in QT_DROP))
+
+
+def resource_datas(resources: Path) -> list[tuple[str, str]]:
+    """(source file, folder in the bundle) for every file under `resources`, as resources/…."""
+    return [
+        (str(f), str(Path("resources") / f.relative_to(resources).parent))
+        for f in sorted(resources.rglob("*"))
+        if f.is_file()
+        and not RESOURCE_JUNK.intersection(f.relative_to(resources).parts)
+        and not f.name.endswith(".tmp")
+    ]

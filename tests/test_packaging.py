@@ -1,0 +1,326 @@
+"""Packaging: what the bundle keeps and drops, the placeholder model, the desktop entry, the
+startup probe and its timer. Building the bundle itself is the manual packaging/check.sh."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+from conftest import REPO, make_photo
+
+from app import scenes
+
+PACKAGING = REPO / "packaging"
+
+
+def load(name: str) -> types.ModuleType:
+    """A script from packaging/, by path (`build` would clash with PyPI's build package)."""
+    spec = importlib.util.spec_from_file_location(f"packaging_{name}", PACKAGING / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+build = load("build")
+bundle_contents = load("bundle_contents")
+measure_startup = load("measure_startup")
+placeholder_resources = load("placeholder_resources")
+
+
+def excluded(module: str) -> str | None:
+    """The exclude rule that would keep `module` out of the bundle, if any."""
+    for rule in bundle_contents.EXCLUDES:
+        if module == rule or module.startswith(rule + "."):
+            return rule
+    return None
+
+
+# --- what goes in ---------------------------------------------------------------------------
+
+
+def test_excludes_spare_everything_the_app_imports(tiny_card: Path, tmp_path: Path) -> None:
+    """Classify with the CLI and import every window module in a fresh interpreter: nothing
+    that ends up in sys.modules may be on the bundle's exclude list."""
+    folder = tmp_path / "photos"
+    make_photo(folder / "a.jpg")
+    driver = textwrap.dedent(
+        f"""
+        import json, sys
+        from torch import nn
+        from app import scenes
+
+        class Tiny(nn.Module):  # same layout as conftest.TinySceneNet, without pytest
+            def __init__(self):
+                super().__init__()
+                self.features = nn.Sequential(
+                    nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4))
+                self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 16, scenes.NUM_CLASSES))
+            def forward(self, x):
+                return self.head(self.features(x))
+
+        scenes.ARCHITECTURES["tiny_test"] = Tiny
+        from app import cli
+        rc = cli.main(["classify", "--json", "--model", {str(tiny_card)!r}, {str(folder)!r}])
+        import app.ui.main, app.ui.window, app.ui.dialogs  # noqa: F401
+        print(json.dumps([rc, sorted(sys.modules)]))
+        """
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="1")
+    out = subprocess.run(
+        [sys.executable, "-c", driver],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rc, modules = json.loads(out.stdout.strip().splitlines()[-1])
+    assert rc == 0
+    assert '"label"' in out.stdout
+    assert {"torch", "PySide6.QtWidgets", "safetensors", "defusedxml", "platformdirs"} <= set(
+        modules
+    )
+    assert {m: excluded(m) for m in modules if excluded(m)} == {}
+    qt = {m.split(".")[1] for m in modules if m.startswith("PySide6.Qt")}
+    assert qt <= set(bundle_contents.QT_USED)
+
+
+@pytest.mark.parametrize(
+    ("dest", "keep"),
+    [
+        ("torch/lib/libtorch_cpu.so", True),
+        ("torch/lib/libtorchbind_test.so", False),
+        ("torch/bin/test_api", False),
+        ("torch/bin/torch_shm_manager", True),
+        ("torch\\bin\\torch_shm_manager.exe", True),
+        ("torch/include/ATen/ATen.h", False),
+        ("torch/_C.cpython-311-x86_64-linux-gnu.so", True),
+        ("PySide6/Qt/lib/libQt6Widgets.so.6", True),
+        ("PySide6/Qt/lib/libQt6Svg.so.6", True),
+        ("PySide6/Qt/plugins/platforms/libqxcb.so", True),
+        ("PySide6/Qt/plugins/platforms/libqoffscreen.so", True),
+        ("PySide6/Qt/lib/libQt6Quick.so.6", False),
+        ("PySide6/Qt/lib/libQt6QmlModels.so.6", False),
+        ("PySide6/Qt/lib/libQt6WebEngineCore.so.6", False),
+        ("PySide6/Qt/lib/libQt6Pdf.so.6", False),
+        ("PySide6\\Qt6Multimedia.dll", False),
+        ("PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", False),
+        ("resources/scene_vgg16.safetensors", True),
+    ],
+)
+def test_wanted(dest: str, keep: bool) -> None:
+    assert bundle_contents.wanted(dest) is keep
+
+
+def test_resource_datas_maps_every_file_under_resources(tmp_path: Path) -> None:
+    res = tmp_path / "res"
+    for rel in ("model_card.json", "w.safetensors", "icons/a.png", "samples/sea_1.jpg"):
+        (res / rel).parent.mkdir(parents=True, exist_ok=True)
+        (res / rel).write_text("x")
+    for junk in ("__pycache__/x.pyc", "w.safetensors.tmp", "icons/.DS_Store"):
+        (res / junk).parent.mkdir(parents=True, exist_ok=True)
+        (res / junk).write_text("x")
+    got = {
+        Path(src).relative_to(res).as_posix(): dest
+        for src, dest in bundle_contents.resource_datas(res)
+    }
+    assert got == {
+        "icons/a.png": str(Path("resources/icons")),
+        "model_card.json": "resources",
+        "samples/sea_1.jpg": str(Path("resources/samples")),
+        "w.safetensors": "resources",
+    }
+
+
+def test_the_spec_uses_the_shared_lists_and_the_probe() -> None:
+    spec = (PACKAGING / "scene_tagger.spec").read_text(encoding="utf-8")
+    for needed in (
+        "bundle_contents.EXCLUDES",
+        "bundle_contents.wanted",
+        "bundle_contents.resource_datas",
+        "rthook_probe.py",
+        "scene_tagger_main.py",
+        "SCENE_TAGGER_RESOURCES",
+        "upx=False",
+    ):
+        assert needed in spec
+    assert build.NAME == bundle_contents.NAME == "SceneTagger"
+
+
+# --- the stand-in model ---------------------------------------------------------------------
+
+
+def test_placeholder_resources_load_like_the_real_ones(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    make_photo(source / "samples" / "sea_1.jpg")
+    (source / "icons").mkdir()
+    (source / "icons" / "scene-tagger-64.png").write_bytes(b"png")
+    (source / scenes.MODEL_CARD_NAME).write_text("{}")  # a stale card is replaced, not copied
+    card_path = placeholder_resources.write_placeholder(tmp_path / "out", source)
+    out = tmp_path / "out"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "icons/scene-tagger-64.png",
+        "model_card.json",
+        "samples/sea_1.jpg",
+        "scene_vgg16.safetensors",
+    ]
+    net, card = scenes.load_model(card_path)  # sha256 checked, strict state dict
+    assert card.name == placeholder_resources.PLACEHOLDER_NAME
+    assert card.architecture == "vgg16_scene"
+    assert scenes.count_parameters(net) == 14_747_910
+    assert 28e6 < card.weights_path.stat().st_size < 31e6  # fp16, as the real weights
+
+
+# --- desktop entry --------------------------------------------------------------------------
+
+
+def test_desktop_entry_and_installer_match_the_app() -> None:
+    entry = configparser.ConfigParser(interpolation=None, strict=True)
+    entry.optionxform = str  # type: ignore[assignment,method-assign]
+    entry.read(PACKAGING / "linux" / "scene-tagger.desktop", encoding="utf-8")
+    de = entry["Desktop Entry"]
+    assert de["Type"] == "Application" and de["Name"] == "Scene Tagger"
+    assert de["Exec"].split()[0] == bundle_contents.NAME and de["Exec"].split()[1] in ("%f", "%F")
+    assert de["Terminal"] == "false" and de["Categories"].endswith(";")
+    assert de["Icon"] == "scene-tagger"
+    # The icon files the installer copies are the ones the window itself looks for.
+    installer = (PACKAGING / "linux" / "install.sh").read_text(encoding="utf-8")
+    ui_main = (REPO / "app" / "ui" / "main.py").read_text(encoding="utf-8")
+    app_icons = set(re.findall(r'"(scene-tagger[\w-]*\.(?:svg|png))"', ui_main))
+    assert app_icons == {"scene-tagger.svg", "scene-tagger-256.png", "scene-tagger-64.png"}
+    assert "scene-tagger-$size.png" in installer and "for size in 256 64" in installer
+    assert "scene-tagger.svg" in installer and "_internal/resources/icons" in installer
+    assert os.access(PACKAGING / "linux" / "install.sh", os.X_OK)
+    assert os.access(PACKAGING / "check.sh", os.X_OK)
+
+
+# --- startup probe and timer ----------------------------------------------------------------
+
+
+def test_probe_reports_window_and_model_then_quits() -> None:
+    """The runtime hook, run in a plain interpreter before a stand-in window."""
+    driver = textwrap.dedent(
+        f"""
+        import runpy, sys
+        runpy.run_path({str(PACKAGING / "rthook_probe.py")!r})
+        from PySide6.QtCore import QTimer, Signal
+        from PySide6.QtWidgets import QApplication, QMainWindow
+
+        class Window(QMainWindow):
+            classifier_changed = Signal(bool)
+            classifier = None
+
+        app = QApplication([])
+        w = Window()
+        w.show()
+        QTimer.singleShot(50, lambda: w.classifier_changed.emit(True))
+        sys.exit(app.exec())
+        """
+    )
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SCENE_TAGGER_PROBE="0.3")
+    out = subprocess.run(
+        [sys.executable, "-c", driver], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("probe:")]
+    assert len(lines) == 2, out.stderr
+    assert re.fullmatch(
+        r"probe: window shown after \d+\.\d\d s \(torch imported before the window: no\)", lines[0]
+    )
+    assert re.fullmatch(r"probe: model loaded \(ok\) after \d+\.\d\d s", lines[1])
+
+
+def test_probe_is_inert_without_its_variable() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SCENE_TAGGER_PROBE"}
+    code = f"import runpy, sys; runpy.run_path({str(PACKAGING / 'rthook_probe.py')!r}); print('PySide6' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "False"
+
+
+def fake_bundle(folder: Path, stderr_lines: list[str], status: int = 0) -> Path:
+    folder.mkdir()
+    exe = folder / measure_startup.EXE
+    body = "".join(f"echo '{line}' >&2\nsleep 0.05\n" for line in stderr_lines)
+    exe.write_text(f'#!/bin/sh\n[ -n "$SCENE_TAGGER_PROBE" ] || exit 9\n{body}exit {status}\n')
+    exe.chmod(0o755)
+    return folder
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the fake bundle is a shell script")
+def test_measure_startup_times_each_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = fake_bundle(
+        tmp_path / "ok",
+        [
+            "INFO app.ui: whatever",
+            "probe: window shown after 0.10 s (torch imported before the window: yes)",
+            "probe: model loaded (ok) after 0.20 s",
+        ],
+    )
+    assert measure_startup.main(["--bundle", str(bundle), "--runs", "2", "--target", "30"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("torch before window: yes, exit 0") == 2
+    assert re.search(
+        r"window shown 0\.\d\d s \(within the 30 s target\), model loaded 0\.\d\d s", out
+    )
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the fake bundle is a shell script")
+@pytest.mark.parametrize(
+    ("lines", "status", "problem"),
+    [
+        (["probe: window shown after 0.1 s (torch imported before the window: no)"], 0, "the model did not load"),
+        (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (FAILED) after 1 s"], 0, "the model did not load"),
+        (["Traceback (most recent call last):"], 1, "the window was never shown"),
+        (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (ok) after 1 s"], 3, "exit status 3"),
+    ],
+)  # fmt: skip
+def test_measure_startup_fails_a_bad_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], status: int, problem: str
+) -> None:
+    bundle = fake_bundle(tmp_path / "bad", lines, status)
+    assert measure_startup.main(["--bundle", str(bundle), "--runs", "1"]) == 1
+    assert f"problem: {problem}" in capsys.readouterr().out
+
+
+# --- build script helpers -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+def test_make_readable_and_folder_size(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir(mode=0o700)
+    weights = tmp_path / "sub" / "w.safetensors"
+    weights.write_bytes(b"x" * 1000)
+    weights.chmod(0o600)
+    exe = tmp_path / "SceneTagger"
+    exe.write_bytes(b"y" * 24)
+    exe.chmod(0o700)
+    build.make_readable(tmp_path)
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o755
+    assert stat.S_IMODE(exe.stat().st_mode) == 0o755
+    assert build.folder_size(tmp_path) == (1024, 2)
+
+
+def test_build_defaults_keep_the_venv_out_of_the_repo() -> None:
+    args = build.parser().parse_args([])
+    assert REPO not in args.venv.resolve().parents
+    assert args.torch == "torch==2.13.0" and args.nice == 10
+    assert args.distpath == REPO / "dist"
+    assert args.workpath == REPO / "build" / "pyinstaller"
+    reqs = (PACKAGING / "requirements-build.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in reqs if line and not line.startswith("#"))
+    assert {"PySide6-Essentials", "pyinstaller", "safetensors", "defusedxml"} <= set(pins)
+    assert not pins["PySide6-Essentials"].startswith("6.12.0")  # see app/ui/compat.py
+    assert not {"torchvision", "PySide6", "scipy", "matplotlib"} & set(pins)
