@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         if win.thumbnails.pending() == 0:
             break
         time.sleep(0.02)
+    win._refresh_status()  # title and unsaved count now, not after the next timer tick
     for _ in range(10):
         app.processEvents()
-    win._refresh_status()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if not win.grab().save(str(args.output)):
         print(f"error: cannot write {args.output}", file=sys.stderr)
