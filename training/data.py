@@ -168,6 +168,8 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
         idx = np.flatnonzero(labels == c)
         rng.shuffle(idx)
         k = int(round(len(idx) * fraction))
+        if fraction > 0 and len(idx) > 1:
+            k = max(k, 1)  # every class is represented, even in tiny data sets
         hold_idx.append(idx[:k])
         train_idx.append(idx[k:])
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(hold_idx))

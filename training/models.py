@@ -120,7 +120,7 @@ RECIPES: dict[str, Recipe] = {
         key="vgg16", title="VGG16 (bundled recipe)", architecture="vgg16_scene", normalization=IMAGENET,
         phases=[
             Phase("head on frozen base", 10, 1e-3, train="head", augment=NO_AUGMENT, cached_features=True),
-            Phase("fine-tune block 5 + head", 3, 3e-5, train="from:24", augment=NO_AUGMENT, cached_features=True,
+            Phase("fine-tune block 5 + head", 2, 3e-5, train="from:24", augment=NO_AUGMENT, cached_features=True,
                   schedule="cosine", warmup_fraction=0.05, head_lr=1e-4),
         ],
         imagenet_init=True, steps_per_epoch=None, holdout_fraction=0.1, label_smoothing=0.1,
@@ -130,7 +130,7 @@ RECIPES: dict[str, Recipe] = {
         "(stratified, seed 42) for epoch selection and temperature scaling, never seg_test. Blocks 1-4 stay at "
         "their ImageNet values and their output (pool4, 512x9x9) is computed once per photo. Phase 1: head "
         "trained 10 epochs at Adam 1e-3 on pooled block-5 features. Phase 2: block 5 + head, Adam with warm-up "
-        "and cosine decay (peak 3e-5 block 5 / 1e-4 head), label smoothing 0.1, 3 epochs. The epoch with the best "
+        "and cosine decay (peak 3e-5 block 5 / 1e-4 head), label smoothing 0.1, 2 epochs. The epoch with the best "
         "holdout accuracy is kept.",
     ),
 }  # fmt: skip

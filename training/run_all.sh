@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")/.."
 mkdir -p runs
-for model in simple vgg16 deeper; do
+for model in vgg16 simple deeper; do
   if [ -f "runs/$model/result.json" ]; then echo "== $model: done already"; continue; fi
   echo "== $model: start $(date -Is)"
   python -m training train "$model" --resume --precision auto || echo "== $model: FAILED"
