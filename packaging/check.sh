@@ -31,25 +31,23 @@ failures=0
 pass() { echo "PASS  $*"; }
 fail() { echo "FAIL  $*"; failures=$((failures + 1)); }
 
-placeholder=0
-if [ -z "$resources" ]; then
-    if [ -f "$repo/resources/model_card.json" ]; then
+bundle="$repo/dist/SceneTagger"
+if [ "$build" = 1 ]; then
+    if [ -z "$resources" ] && [ -f "$repo/resources/model_card.json" ]; then
         resources="$repo/resources"
-    else
+    elif [ -z "$resources" ]; then
         echo "no resources/model_card.json yet: bundling random placeholder weights (never ship)"
         OMP_NUM_THREADS=1 "$python" "$repo/packaging/placeholder_resources.py" "$work/resources" >/dev/null \
             || { echo "cannot write placeholder resources"; exit 1; }
         resources="$work/resources"
     fi
-fi
-grep -q '"placeholder-random"' "$resources/model_card.json" 2>/dev/null && placeholder=1
-
-bundle="$repo/dist/SceneTagger"
-if [ "$build" = 1 ]; then
     "$python" "$repo/packaging/build.py" --fresh --venv "$venv" --resources "$resources" \
         || { echo "FAIL  build"; exit 1; }
 fi
 [ -x "$bundle/SceneTagger" ] || { echo "FAIL  no bundle at $bundle"; exit 1; }
+placeholder=0
+grep -q '"placeholder-random"' "$bundle/_internal/resources/model_card.json" 2>/dev/null && placeholder=1
+[ "$placeholder" = 1 ] && echo "this bundle holds placeholder weights (random): never ship it"
 
 # A clean user: no settings, no caches, nothing from this shell's Python or Qt setup.
 home="$work/home"
@@ -78,11 +76,27 @@ lines=$(clean "$bundle/SceneTagger" classify --json "$samples" 2>"$work/classify
 [ "$n" -gt 0 ] && [ "$lines" = "$n" ] && pass "classify: $lines of $n samples labelled" \
     || fail "classify: $lines of $n samples labelled: $(tail -3 "$work/classify.err")"
 
-bad=$(cd "$bundle/_internal" && find . \( -path '*torchvision*' -o -path '*nvidia*' -o -path '*triton*' \
-    -o -path './training*' -o -path './tests*' -o -path '*sympy*' -o -path '*matplotlib*' \
-    -o -path '*scipy*' -o -name '*Qt6WebEngine*' -o -name '*Qt6Quick*' -o -name '*Qt6Qml*' \
-    -o -name '*Qt6Pdf*' -o -name '*Qt63D*' -o -name '*Qt6Multimedia*' -o -name 'libcudart*' \) -print | head -5)
-[ -z "$bad" ] && pass "contents: no torchvision/CUDA/training/tests/unused Qt" || fail "contents: $bad"
+# Files (top-level packages and libraries) and, through PyInstaller's archive viewer from the
+# build venv, the Python modules packed inside the executable.
+bad=$(cd "$bundle/_internal" && find . \( -path './torchvision*' -o -path './torchaudio*' \
+    -o -path './nvidia*' -o -path './triton' -o -path './triton/*' -o -path './scipy' \
+    -o -path './scipy/*' -o -path './matplotlib*' -o -path './sympy*' -o -path './training*' \
+    -o -path './tests*' -o -name 'libcudart*' -o -name 'libcudnn*' -o -name '*Qt6WebEngine*' \
+    -o -name '*Qt6Quick*' -o -name '*Qt6Qml*' -o -name '*Qt6Pdf*' -o -name '*Qt63D*' \
+    -o -name '*Qt6Multimedia*' \) -print | head -5)
+viewer="$venv/bin/pyi-archive_viewer"
+if [ -x "$viewer" ]; then
+    "$viewer" -r -b "$bundle/SceneTagger" >"$work/archive.txt" 2>&1
+    bad="$bad$(grep -E '^ *(training|tests|bench|torchvision|sympy|scipy|matplotlib|triton|nvidia|torch\._inductor)(\.|$)' \
+        "$work/archive.txt" | head -5)"
+    for module in $(cd "$repo" && find app -name '*.py' ! -name __main__.py | sed -e 's|/__init__\.py$||' -e 's|\.py$||' -e 's|/|.|g'); do
+        grep -qE "^ *${module//./\\.}\$" "$work/archive.txt" || bad="$bad $module missing from the archive"
+    done
+else
+    echo "note: no $viewer (--no-build without the build venv): modules inside the archive not checked"
+fi
+[ -z "$bad" ] && pass "contents: no torchvision/CUDA/triton/training/tests/sympy/unused Qt" \
+    || fail "contents: $bad"
 for f in model_card.json icons samples; do
     [ -e "$bundle/_internal/resources/$f" ] || fail "contents: resources/$f missing"
 done
@@ -92,13 +106,14 @@ mib=$((bytes / 1048576))
 [ "$bytes" -le 1000000000 ] && pass "size: $mib MiB unpacked (target <= 1 GB)" \
     || fail "size: $mib MiB unpacked (target <= 1 GB)"
 
-# The window, offscreen: shown, model loaded, quits cleanly by itself (the bundle's probe).
-if (cd "$work" && QT_QPA_PLATFORM=offscreen HOME="$home" \
-    "$python" "$repo/packaging/measure_startup.py" --bundle "$bundle" --runs 3 "$samples"); then
-    pass "window: shown offscreen, model loaded, clean exit (3 runs)"
-else
-    fail "window (see above)"
-fi
+# The window, offscreen: shown, model loaded, closed cleanly (the bundle's probe); on the
+# welcome page (plain startup) and on the samples folder (a scan runs while it closes).
+measure() { (cd "$work" && QT_QPA_PLATFORM=offscreen "$python" "$repo/packaging/measure_startup.py" \
+    --bundle "$bundle" "$@"); }
+measure --runs 3 && pass "window (welcome page): shown offscreen, model loaded, clean exit" \
+    || fail "window (welcome page): see above"
+measure --runs 2 "$samples" && pass "window (samples folder): shown, model loaded, clean exit" \
+    || fail "window (samples folder): see above"
 
 if [ "$failures" = 0 ]; then
     note=""
