@@ -31,7 +31,9 @@ class ImageError(Exception):
 
 def is_photo(path: str | os.PathLike[str]) -> bool:
     name = os.fspath(path)
-    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS and not os.path.basename(name).startswith("._")
+    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS and not os.path.basename(
+        name
+    ).startswith("._")
 
 
 def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
@@ -51,7 +53,9 @@ def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError("not a readable image (unknown format or corrupt file)") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"image too large, refused as a possible decompression bomb ({exc})") from None
+        raise ImageError(
+            f"image too large, refused as a possible decompression bomb ({exc})"
+        ) from None
     except OSError as exc:
         raise ImageError(f"cannot open: {exc}") from None
     w, h = img.size
@@ -170,7 +174,9 @@ def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
         return None
 
 
-def list_photos(paths: list[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+def list_photos(
+    paths: list[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = False
+) -> list[Path]:
     """Photo files under the given files/folders, sorted, without following symlink loops."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

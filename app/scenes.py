@@ -3,6 +3,9 @@
 Class names and order, input size, normalization, the VGG16-scene network and the loading of
 weights through a model card all live here, so the preprocessing that trained the weights is
 exactly the preprocessing that runs them. Nothing here imports torchvision or Qt.
+
+torch is imported only when a function needs it (and the networks live in app.networks, reached
+through this module's attributes), so the window can show before torch's seconds-long import.
 """
 
 from __future__ import annotations
@@ -11,14 +14,16 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 CLASSES: tuple[str, ...] = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 NUM_CLASSES = len(CLASSES)
@@ -55,6 +60,8 @@ def to_input(pixels: torch.Tensor | np.ndarray, norm: Normalization) -> torch.Te
 
     The one function that turns decoded pixels into network input, in the app and in training.
     """
+    import torch
+
     if isinstance(pixels, np.ndarray):
         pixels = torch.from_numpy(np.ascontiguousarray(pixels))
     if pixels.dim() == 3:
@@ -67,66 +74,33 @@ def to_input(pixels: torch.Tensor | np.ndarray, norm: Normalization) -> torch.Te
 
 def normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
     """Float (N,3,H,W) in [0,1] -> normalized; used directly by training after augmentation."""
+    import torch
+
     mean = torch.tensor(norm.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(norm.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
-# --------------------------------------------------------------------------------------------
-# Networks. Layer names follow torchvision's vgg16() so its ImageNet weights load strictly into
-# `features` without torchvision being imported here.
-
-VGG16_CFG: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
-)  # fmt: skip
-VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-
-
-def vgg16_features() -> nn.Sequential:
-    layers: list[nn.Module] = []
-    in_ch = 3
-    for v in VGG16_CFG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [nn.Conv2d(in_ch, int(v), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-            in_ch = int(v)
-    return nn.Sequential(*layers)
+# The networks (torch) live in app.networks; these names resolve there on first use.
+_NETWORK_NAMES = frozenset(
+    {
+        "VGG16_CFG",
+        "VGG16_CONV_INDICES",
+        "vgg16_features",
+        "VGG16Scene",
+        "ARCHITECTURES",
+        "build_network",
+        "count_parameters",
+    }
+)
 
 
-class VGG16Scene(nn.Module):
-    """VGG16 without its top -> global average pooling -> Dense(64, relu) -> Dense(6).
+def __getattr__(name: str) -> Any:
+    if name in _NETWORK_NAMES:
+        from app import networks
 
-    14,747,910 parameters, as in the study. Returns logits.
-    """
-
-    def __init__(self, num_classes: int = NUM_CLASSES, hidden: int = 64, dropout: float = 0.0):
-        super().__init__()
-        self.features = vgg16_features()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(512, hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pool(self.features(x)))
-
-
-# Architecture registry: the app knows VGG16; training registers the study's two CNNs so that
-# the same card/weights loader serves every model.
-ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {"vgg16_scene": VGG16Scene}
-
-
-def build_network(architecture: str) -> nn.Module:
-    try:
-        return ARCHITECTURES[architecture]()
-    except KeyError:
-        known = ", ".join(sorted(ARCHITECTURES))
-        raise ModelError(f"unknown architecture {architecture!r} (known: {known})") from None
+        return getattr(networks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,7 +149,15 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], path: Path | None = None) -> ModelCard:
-        known = {"name", "architecture", "classes", "input_size", "normalization", "temperature", "weights"}
+        known = {
+            "name",
+            "architecture",
+            "classes",
+            "input_size",
+            "normalization",
+            "temperature",
+            "weights",
+        }
         try:
             return cls(
                 name=str(d.get("name", "scene-model")),
@@ -209,7 +191,9 @@ class ModelCard:
     def write(self, path: str | os.PathLike[str]) -> None:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.write_text(
+            json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8"
+        )
         os.replace(tmp, path)
         self.path = path
 
@@ -236,6 +220,8 @@ def default_card_path() -> Path:
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read tensors without executing code: safetensors, or torch.load(weights_only=True)."""
+    import torch
+
     path = Path(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -249,13 +235,18 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return obj
 
 
-def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike[str], dtype: torch.dtype | None = None) -> str:
+def save_state_dict(
+    state: dict[str, torch.Tensor], path: str | os.PathLike[str], dtype: torch.dtype | None = None
+) -> str:
     """Write a safetensors file atomically (optionally cast floats to `dtype`); returns sha256."""
+
     from safetensors.torch import save_file
 
     path = Path(path)
     tensors = {
-        k: (v.detach().to(dtype) if dtype is not None and v.is_floating_point() else v.detach()).contiguous().cpu()
+        k: (v.detach().to(dtype) if dtype is not None and v.is_floating_point() else v.detach())
+        .contiguous()
+        .cpu()
         for k, v in state.items()
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -264,7 +255,9 @@ def save_state_dict(state: dict[str, torch.Tensor], path: str | os.PathLike[str]
     return sha256_file(path)
 
 
-def load_model(card: ModelCard | str | os.PathLike[str] | None = None) -> tuple[nn.Module, ModelCard]:
+def load_model(
+    card: ModelCard | str | os.PathLike[str] | None = None,
+) -> tuple[nn.Module, ModelCard]:
     """Build the card's network and load its weights after checking their sha256.
 
     Raises ModelError naming the file when the card or weights are missing, truncated, do not
@@ -291,18 +284,18 @@ def load_model(card: ModelCard | str | os.PathLike[str] | None = None) -> tuple[
         raise
     except Exception as exc:  # safetensors / torch raise many types for damaged files
         raise ModelError(f"cannot read weights {wpath}: {exc}") from exc
+    from app.networks import build_network
+
     net = build_network(card.architecture)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ModelError(f"weights {wpath} do not fit architecture {card.architecture}: {exc}") from exc
+        raise ModelError(
+            f"weights {wpath} do not fit architecture {card.architecture}: {exc}"
+        ) from exc
     net.eval()
     return net, card
-
-
-def count_parameters(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,11 +304,15 @@ def count_parameters(net: nn.Module) -> int:
 
 def pick_device(requested: str | None = None) -> torch.device:
     """CUDA, then Apple MPS, then CPU; `requested` ('cuda', 'cuda:1', 'mps', 'cpu') overrides."""
+    import torch
+
     if requested and requested != "auto":
         dev = torch.device(requested)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ModelError("CUDA was requested but no CUDA device is available")
-        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        if dev.type == "mps" and not (
+            getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+        ):
             raise ModelError("MPS was requested but is not available")
         return dev
     if torch.cuda.is_available():
@@ -326,6 +323,8 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 
 def device_name(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
@@ -336,17 +335,23 @@ def device_name(device: torch.device) -> str:
 def cpu_supports_bf16() -> bool:
     """Native bf16 (AVX512-BF16 or AMX). Without it oneDNN emulates bf16 and is slower than fp32
     (measured on a 2-core AVX2 EPYC: VGG16 forward 0.4 img/s bf16 vs 2.4 img/s fp32)."""
+    import torch
+
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
             flags = f.read()
         return "avx512_bf16" in flags or "amx_bf16" in flags
     except OSError:  # not Linux: trust torch's view of the CPU
+        import torch
+
         cap = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
         return "AMX" in str(cap).upper()
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """Which dtype to autocast to: None means plain float32."""
+    import torch
+
     if precision == "fp32":
         return None
     if precision == "bf16":

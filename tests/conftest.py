@@ -25,7 +25,9 @@ class TinySceneNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4))
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4)
+        )
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 16, scenes.NUM_CLASSES))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,12 +60,21 @@ def tiny_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
-def make_photo(path: Path, size: tuple[int, int] = (200, 150), seed: int = 0, fmt: str | None = None) -> Path:
+def make_photo(
+    path: Path, size: tuple[int, int] = (200, 150), seed: int = 0, fmt: str | None = None
+) -> Path:
     """A real, decodable photo with some structure (gradients + noise) in any Pillow format."""
     rng = np.random.default_rng(seed)
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), ((xx + yy) * 127 // max(w + h - 2, 1))], -1)
+    base = np.stack(
+        [
+            (xx * 255 // max(w - 1, 1)),
+            (yy * 255 // max(h - 1, 1)),
+            ((xx + yy) * 127 // max(w + h - 2, 1)),
+        ],
+        -1,
+    )
     arr = np.clip(base + rng.integers(-30, 30, size=(h, w, 3)), 0, 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr, "RGB").save(path, format=fmt)

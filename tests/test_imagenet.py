@@ -59,7 +59,9 @@ def test_sha256_mismatch_is_refused_before_unpickling():
 
 def test_wrong_shapes_are_refused():
     tree = fake_jax_tree()
-    tree["VGG16_0"]["Conv_3"]["kernel"] = np.zeros((3, 3, 64, 64), np.float32)  # should be 128 -> 128
+    tree["VGG16_0"]["Conv_3"]["kernel"] = np.zeros(
+        (3, 3, 64, 64), np.float32
+    )  # should be 128 -> 128
     with pytest.raises(RuntimeError):
         imagenet.features_from_ckpt_bytes(pickle.dumps(tree), expected_sha256=None)
 

@@ -74,7 +74,9 @@ def test_augmentation_off_is_identity_and_flip_only_mirrors():
 def test_study_augmentation_stays_close_and_fills_edges_with_nearest_pixels():
     x = torch.ones(16, 3, 50, 50) * 0.5
     y = D.augment_batch(x, D.STUDY_AUGMENT, torch.Generator().manual_seed(1))
-    assert torch.allclose(y, x, atol=1e-5)  # a flat image stays flat: no black corners (fill_mode=nearest)
+    assert torch.allclose(
+        y, x, atol=1e-5
+    )  # a flat image stays flat: no black corners (fill_mode=nearest)
     ramp = torch.linspace(0, 1, 50).view(1, 1, 1, 50).expand(16, 3, 50, 50).contiguous()
     z = D.augment_batch(ramp, D.Augment(False, 10, 0.1, 0.1, 0.1), torch.Generator().manual_seed(2))
     assert (z - ramp).abs().mean() < 0.2 and not torch.allclose(z, ramp)
@@ -86,11 +88,25 @@ def test_batches_are_reproducible_from_seed_and_epoch(tmp_path, monkeypatch):
     from app.scenes import RESCALE_ONLY
 
     def run(epoch):
-        return [(x.clone(), y.clone()) for x, y in D.iterate_batches(dec, 4, RESCALE_ONLY, shuffle=True, seed=42, epoch=epoch, aug=D.STUDY_AUGMENT, drop_last=True)]
+        return [
+            (x.clone(), y.clone())
+            for x, y in D.iterate_batches(
+                dec,
+                4,
+                RESCALE_ONLY,
+                shuffle=True,
+                seed=42,
+                epoch=epoch,
+                aug=D.STUDY_AUGMENT,
+                drop_last=True,
+            )
+        ]
 
     a, b, c = run(0), run(0), run(1)
     assert len(a) == 3
-    assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b, strict=True))
+    assert all(
+        torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b, strict=True)
+    )
     assert not all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(a, c, strict=True))
 
 

@@ -34,4 +34,7 @@ def test_recipes_build_registered_architectures():
         assert count_parameters(build(recipe)) > 1_000_000
     assert RECIPES["simple"].steps_per_epoch == 438 and RECIPES["simple"].seed == 42
     study = RECIPES["vgg16-study"]
-    assert [(p.epochs, p.lr, p.train) for p in study.phases] == [(10, 1e-3, "head"), (4, 1e-5, "all")]
+    assert [(p.epochs, p.lr, p.train) for p in study.phases] == [
+        (10, 1e-3, "head"),
+        (4, 1e-5, "all"),
+    ]

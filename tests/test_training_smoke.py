@@ -48,7 +48,12 @@ def test_train_all_three_evaluate_export_and_report(tiny_env, tmp_path, capsys):
     assert card.weights_sha256 == scenes.sha256_file(dest / "scene_vgg16.safetensors")
     assert card.extra["evaluation"]["n"] == 24
     capsys.readouterr()
-    assert cli.main(["evaluate", "--card", str(dest / "model_card.json"), "--data", str(root), "--quiet"]) == 0
+    assert (
+        cli.main(
+            ["evaluate", "--card", str(dest / "model_card.json"), "--data", str(root), "--quiet"]
+        )
+        == 0
+    )
     assert "seg_test accuracy:" in capsys.readouterr().out
 
     out = tmp_path / "report"
@@ -68,5 +73,8 @@ def test_training_help_documents_every_command(capsys):
 
 
 def test_bad_data_folder_is_a_clear_error(tmp_path, capsys):
-    assert cli.main(["train", "simple", "--data", str(tmp_path / "missing"), "--runs", str(tmp_path)]) == 2
+    assert (
+        cli.main(["train", "simple", "--data", str(tmp_path / "missing"), "--runs", str(tmp_path)])
+        == 2
+    )
     assert "not found" in capsys.readouterr().err

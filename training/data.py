@@ -73,7 +73,9 @@ def index_split(root: Path, split: str) -> SplitIndex:
     folder = split_dir(root, split)
     extra = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in CLASSES)
     if extra:
-        raise DataError(f"{folder} has folders that are not classes: {', '.join(extra)} (classes: {', '.join(CLASSES)})")
+        raise DataError(
+            f"{folder} has folders that are not classes: {', '.join(extra)} (classes: {', '.join(CLASSES)})"
+        )
     paths: list[Path] = []
     labels: list[int] = []
     for i, cls in enumerate(CLASSES):
@@ -100,7 +102,9 @@ class DecodedSplit:
         return len(self.labels)
 
     def subset(self, idx: np.ndarray) -> DecodedSplit:
-        return DecodedSplit(self.split, [self.paths[i] for i in idx], self.labels[idx], self.pixels[idx], [])
+        return DecodedSplit(
+            self.split, [self.paths[i] for i in idx], self.labels[idx], self.pixels[idx], []
+        )
 
 
 def _cache_key(index: SplitIndex, size: int) -> str:
@@ -114,7 +118,13 @@ def _cache_key(index: SplitIndex, size: int) -> str:
     return h.hexdigest()[:20]
 
 
-def decode_split(index: SplitIndex, size: int = INPUT_SIZE, workers: int = 4, use_cache: bool = True, progress: bool = True) -> DecodedSplit:
+def decode_split(
+    index: SplitIndex,
+    size: int = INPUT_SIZE,
+    workers: int = 4,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> DecodedSplit:
     """Decode every photo once (cached); unreadable files are skipped and listed, never fatal."""
     cache_file = cache_dir() / f"pixels-{index.split}-{_cache_key(index, size)}.npz"
     if use_cache and cache_file.is_file():
@@ -144,7 +154,14 @@ def decode_split(index: SplitIndex, size: int = INPUT_SIZE, workers: int = 4, us
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(work, range(n))
-        for i, err in tqdm(results, total=n, desc=f"decode {index.split}", unit="img", disable=not progress, leave=False):
+        for i, err in tqdm(
+            results,
+            total=n,
+            desc=f"decode {index.split}",
+            unit="img",
+            disable=not progress,
+            leave=False,
+        ):
             if err is None:
                 ok[i] = True
             else:
@@ -157,10 +174,14 @@ def decode_split(index: SplitIndex, size: int = INPUT_SIZE, workers: int = 4, us
         tmp = cache_file.with_name(cache_file.stem + ".tmp.npz")
         np.savez(tmp, keep=keep, pixels=pixels)
         os.replace(tmp, cache_file)
-    return DecodedSplit(index.split, [index.paths[i] for i in keep], index.labels[keep], pixels, skipped)
+    return DecodedSplit(
+        index.split, [index.paths[i] for i in keep], index.labels[keep], pixels, skipped
+    )
 
 
-def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_holdout(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into (train, holdout), `fraction` of each class held out, reproducibly."""
     rng = np.random.default_rng(seed)
     train_idx, hold_idx = [], []
@@ -218,7 +239,9 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
     zy = u(1 - aug.zoom, 1 + aug.zoom)
     tx = u(-aug.width_shift, aug.width_shift) * 2.0
     ty = u(-aug.height_shift, aug.height_shift) * 2.0
-    flip = torch.rand(n, generator=generator) < 0.5 if aug.hflip else torch.zeros(n, dtype=torch.bool)
+    flip = (
+        torch.rand(n, generator=generator) < 0.5 if aug.hflip else torch.zeros(n, dtype=torch.bool)
+    )
     cos, sin = torch.cos(theta), torch.sin(theta)
     # A = R @ Z, t = R @ shift; a horizontal flip negates the output x coordinate first.
     fx = torch.where(flip, -1.0, 1.0)
@@ -262,11 +285,15 @@ def iterate_batches(
         yield normalize(x, norm).contiguous(memory_format=torch.channels_last), labels[idx]
 
 
-def load_dataset(root: Path, size: int = INPUT_SIZE, progress: bool = True) -> dict[str, DecodedSplit]:
+def load_dataset(
+    root: Path, size: int = INPUT_SIZE, progress: bool = True
+) -> dict[str, DecodedSplit]:
     out = {}
     for split in SPLITS:
         decoded = decode_split(index_split(root, split), size, progress=progress)
         if decoded.skipped:
-            print(f"warning: {len(decoded.skipped)} unreadable photos skipped in {split}, e.g. {decoded.skipped[0][0]}: {decoded.skipped[0][1]}")
+            print(
+                f"warning: {len(decoded.skipped)} unreadable photos skipped in {split}, e.g. {decoded.skipped[0][0]}: {decoded.skipped[0][1]}"
+            )
         out[split] = decoded
     return out

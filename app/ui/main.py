@@ -38,7 +38,12 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 
 def run_gui(folder: Path | None = None, classifier_factory: ClassifierFactory | None = None) -> int:
-    """Open the window (on `folder`, else on the welcome page) and run until it closes."""
+    """Open the window and run until it closes.
+
+    With a folder, that folder is scanned. Without one, a first run (no recent folders) opens the
+    bundled sample photos so the app shows what it does at once; later runs show the welcome page
+    with the recent folders, the samples and Open Folder.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     problem = binding_problem()
     if problem is not None:
@@ -50,4 +55,6 @@ def run_gui(folder: Path | None = None, classifier_factory: ClassifierFactory | 
     window.show()
     if folder is not None:
         window.open_folder(Path(folder))
+    elif not window.settings.recent_folders:
+        window.open_samples()
     return int(app.exec())
