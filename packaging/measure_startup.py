@@ -77,7 +77,7 @@ def launch(exe: Path, folder: Path | None, home: Path, quit_after: float, timeou
             run.lines.append(line.rstrip("\n"))
             if line.startswith("probe: window shown") and run.shown is None:
                 run.shown = now
-                run.torch_early = "before the window: yes" in line
+                run.torch_early = "torch already loaded: yes" in line
             elif line.startswith("probe: model loaded") and run.model is None:
                 run.model = now
                 run.model_ok = "(ok)" in line
@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--bundle", type=Path, default=REPO / "dist" / "SceneTagger")
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--quit-after", type=float, default=3.0, help="seconds shown before quitting")
+    p.add_argument(
+        "--quit-after", type=float, default=2.0, help="seconds after the model loaded, then close"
+    )
     p.add_argument("--timeout", type=float, default=120.0, help="per run")
     p.add_argument("--target", type=float, default=3.0, help="warm window-shown target, seconds")
     args = p.parse_args(argv)
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             torch = {None: "?", True: "yes", False: "no"}[r.torch_early]
             print(
                 f"run {n + 1}: window shown {_fmt(r.shown)} s, model loaded {_fmt(r.model)} s, "
-                f"torch before window: {torch}, exit {r.returncode}"
+                f"torch loaded at show: {torch}, exit {r.returncode}"
             )
             for problem in r.problems:
                 print(f"  problem: {problem}")

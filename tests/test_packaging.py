@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -209,10 +210,12 @@ def test_desktop_entry_and_installer_match_the_app() -> None:
 # --- startup probe and timer ----------------------------------------------------------------
 
 
-def test_probe_reports_window_and_model_then_quits() -> None:
-    """The runtime hook, run in a plain interpreter before a stand-in window."""
-    driver = textwrap.dedent(
-        f"""
+def run_probe(window_code: str, before_exec: str = "") -> tuple[int, list[str], float]:
+    """The runtime hook in a plain interpreter, then a stand-in window; (status, probe lines,
+    seconds the run took)."""
+    driver = (
+        textwrap.dedent(
+            f"""
         import runpy, sys
         runpy.run_path({str(PACKAGING / "rthook_probe.py")!r})
         from PySide6.QtCore import QTimer, Signal
@@ -223,23 +226,62 @@ def test_probe_reports_window_and_model_then_quits() -> None:
             classifier = None
 
         app = QApplication([])
-        w = Window()
-        w.show()
-        QTimer.singleShot(50, lambda: w.classifier_changed.emit(True))
-        sys.exit(app.exec())
         """
+        )
+        + textwrap.dedent(window_code)
+        + textwrap.dedent(before_exec)
+        + "sys.exit(app.exec())\n"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SCENE_TAGGER_PROBE="0.3")
+    start = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-c", driver], env=env, capture_output=True, text=True, timeout=60
     )
-    assert out.returncode == 0, out.stderr
     lines = [line for line in out.stderr.splitlines() if line.startswith("probe:")]
-    assert len(lines) == 2, out.stderr
+    return out.returncode, lines, time.monotonic() - start
+
+
+def test_probe_reports_window_then_model_and_closes_after_the_model() -> None:
+    status, lines, took = run_probe(
+        """
+        w = Window()
+        w.show()
+        QTimer.singleShot(1500, lambda: w.classifier_changed.emit(True))  # a slow model
+        """
+    )
+    assert status == 0, lines
+    assert len(lines) == 2, lines
     assert re.fullmatch(
-        r"probe: window shown after \d+\.\d\d s \(torch imported before the window: no\)", lines[0]
+        r"probe: window shown after \d+\.\d\d s \(torch already loaded: no\)", lines[0]
     )
     assert re.fullmatch(r"probe: model loaded \(ok\) after \d+\.\d\d s", lines[1])
+    assert float(lines[1].split()[-2]) >= 1.5  # it waited for the model before closing
+
+
+def test_probe_says_when_torch_was_loaded_before_the_window() -> None:
+    status, lines, _ = run_probe(
+        """
+        w = Window()
+        w.classifier = object()  # the model is already there
+        w.show()
+        """,
+        before_exec="import torch\n",
+    )
+    assert status == 0, lines
+    assert lines[0].endswith("(torch already loaded: yes)")
+    assert lines[1].startswith("probe: model loaded (ok)")
+
+
+def test_probe_closes_a_window_without_a_model_after_the_delay() -> None:
+    status, lines, _ = run_probe(
+        """
+        from PySide6.QtWidgets import QWidget
+        w = QWidget()
+        w.show()
+        """
+    )
+    assert status == 0
+    assert len(lines) == 1 and lines[0].startswith("probe: window shown")
 
 
 def test_probe_is_inert_without_its_variable() -> None:
@@ -264,13 +306,13 @@ def test_measure_startup_times_each_run(tmp_path: Path, capsys: pytest.CaptureFi
         tmp_path / "ok",
         [
             "INFO app.ui: whatever",
-            "probe: window shown after 0.10 s (torch imported before the window: yes)",
+            "probe: window shown after 0.10 s (torch already loaded: yes)",
             "probe: model loaded (ok) after 0.20 s",
         ],
     )
     assert measure_startup.main(["--bundle", str(bundle), "--runs", "2", "--target", "30"]) == 0
     out = capsys.readouterr().out
-    assert out.count("torch before window: yes, exit 0") == 2
+    assert out.count("torch loaded at show: yes, exit 0") == 2
     assert re.search(
         r"window shown 0\.\d\d s \(within the 30 s target\), model loaded 0\.\d\d s", out
     )
@@ -280,7 +322,7 @@ def test_measure_startup_times_each_run(tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("lines", "status", "problem"),
     [
-        (["probe: window shown after 0.1 s (torch imported before the window: no)"], 0, "the model did not load"),
+        (["probe: window shown after 0.1 s (torch already loaded: no)"], 0, "the model did not load"),
         (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (FAILED) after 1 s"], 0, "the model did not load"),
         (["Traceback (most recent call last):"], 1, "the window was never shown"),
         (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (ok) after 1 s"], 3, "exit status 3"),
