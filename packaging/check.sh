@@ -84,7 +84,8 @@ bad=$(cd "$bundle/_internal" && find . \( -path './torchvision*' -o -path './tor
     -o -path './tests*' -o -name 'libcudart*' -o -name 'libcudnn*' -o -name '*Qt6WebEngine*' \
     -o -name '*Qt6Quick*' -o -name '*Qt6Qml*' -o -name '*Qt6Pdf*' -o -name '*Qt63D*' \
     -o -name '*Qt6Multimedia*' \) -print | head -5)
-viewer="$venv/bin/pyi-archive_viewer"
+viewer="$venv/bin/pyi-archive_viewer"  # else the venv of a plain packaging/build.py
+[ -x "$viewer" ] || viewer="${TMPDIR:-/tmp}/scene-tagger-build-venv/bin/pyi-archive_viewer"
 if [ -x "$viewer" ]; then
     "$viewer" -r -b "$bundle/SceneTagger" >"$work/archive.txt" 2>&1
     bad="$bad$(grep -E '^ *(training|tests|bench|torchvision|sympy|scipy|matplotlib|triton|nvidia|torch\._inductor)(\.|$)' \
@@ -93,7 +94,7 @@ if [ -x "$viewer" ]; then
         grep -qE "^ *${module//./\\.}\$" "$work/archive.txt" || bad="$bad $module missing from the archive"
     done
 else
-    echo "note: no $viewer (--no-build without the build venv): modules inside the archive not checked"
+    echo "note: no build venv with pyi-archive_viewer: modules inside the archive not checked"
 fi
 [ -z "$bad" ] && pass "contents: no torchvision/CUDA/triton/training/tests/sympy/unused Qt" \
     || fail "contents: $bad"
