@@ -251,6 +251,7 @@ def save_state_dict(
     }
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp))
+    os.chmod(tmp, 0o644)  # safetensors creates 0600; weights are meant to be shared and bundled
     os.replace(tmp, path)
     return sha256_file(path)
 

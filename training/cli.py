@@ -201,6 +201,18 @@ def cmd_evaluate(args) -> int:
         if args.split == "seg_test"
         else f"accuracy: {stats.accuracy:.4f}"
     )
+    if args.update_card and args.split == "seg_test":
+        d = stats.to_dict()
+        card.extra["evaluation"] = {
+            **card.extra.get("evaluation", {}),
+            "accuracy": d["accuracy"], "ci95": [d["ci_low"], d["ci_high"]], "kappa": d["kappa"],
+            "per_class": d["per_class"], "n": len(split),
+            "ece_15_bins_with_temperature": expected_calibration_error(probs, labels),
+            "note": f"measured by `python -m training evaluate` on the exported {card.weights_file} through "
+            f"the app's preprocessing; {scenes.device_name(device)}, autocast {ctx.amp}",
+        }  # fmt: skip
+        card.write(card.path)
+        print(f"model card {card.path} updated with these figures")
     return 0
 
 
@@ -403,6 +415,11 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
     sp.add_argument("--split", default="seg_test", choices=list(D.SPLITS))
+    sp.add_argument(
+        "--update-card",
+        action="store_true",
+        help="write the measured seg_test figures into the card",
+    )
     sp.add_argument("--device", default=None)
     sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     sp.set_defaults(func=cmd_evaluate)
