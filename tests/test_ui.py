@@ -459,3 +459,27 @@ def test_opening_another_folder_mid_scan_stops_the_first(
     session = win.session
     assert session is not None and session.folder == photo_folder
     assert all(r.label is not None for r in session.records)
+
+
+def test_closing_while_the_model_loads_starts_no_scan(
+    qtbot: Any, make_window: Any, photo_folder: Path, tiny_card: Path
+) -> None:
+    made: list[Recording] = []
+
+    def slow_factory(device: str) -> Recording:
+        time.sleep(0.5)  # the user closes the window before the model is ready
+        clf = Recording(Classifier(card=tiny_card, device="cpu", batch_size=16))
+        made.append(clf)
+        return clf
+
+    win = make_window(factory=slow_factory)
+    assert win.open_folder(photo_folder)
+    assert win.close_discarding()
+    qtbot.wait(300)  # the model's and the folder's results arrive after the shutdown
+    assert made, "the model task ran"
+    assert not win.is_scanning() and win.scanner._job is None
+    assert made[0].seen == []  # nothing was classified
+    assert win.classifier is None and win.session is None
+    assert made[0].inner._net is None  # the late model was released, not kept
+    win.shutdown()  # closing again (aboutToQuit after the close) is harmless
+    assert not win.is_scanning()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +72,85 @@ def test_run_gui_opens_a_folder_and_reports_a_missing_model(
     assert seen["photos"] == 6
     assert any("could not be loaded" in m for m in seen["messages"])
     assert photo_folder.name in seen["title"]
+
+
+@pytest.mark.skipif(bool(compat.binding_problem()), reason=str(compat.binding_problem()))
+def test_make_app_names_the_desktop_entry(qapp: Any) -> None:
+    app = ui_main.make_app()
+    desktop = Path(__file__).resolve().parents[1] / "packaging/linux/scene-tagger.desktop"
+    assert app.desktopFileName() == desktop.stem == "scene-tagger"
+
+
+QUIT_MID_SCAN = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from app.engine import Classifier
+    from app.ui import main as ui_main
+    from app.ui.window import MainWindow
+    import tests.conftest  # registers the tiny_test network
+
+    card, folder, how = sys.argv[1:4]
+
+    class Slow:
+        def __init__(self):
+            self.inner = Classifier(card=card, device="cpu", batch_size=2)
+            self.device_name, self.model_id = self.inner.device_name, self.inner.model_id
+
+        def classify_paths(self, paths, progress=None, cancel=None):
+            for pred in self.inner.classify_paths(paths, progress=progress, cancel=cancel):
+                time.sleep(0.2)
+                yield pred
+
+        def close(self):
+            self.inner.close()
+
+    ui_main.make_app()  # timers need the application; run_gui reuses it
+    seen = {}
+
+    def poll():
+        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        if not wins or wins[0].scanner._job is None:
+            QTimer.singleShot(20, poll)
+            return
+        seen["win"], seen["job"] = wins[0], wins[0].scanner._job
+        QApplication.quit() if how == "quit" else QApplication.exit(0)
+
+    QTimer.singleShot(20, poll)
+    QTimer.singleShot(60_000, lambda: QApplication.exit(3))  # no scan ever started
+    rc = ui_main.run_gui(Path(folder), classifier_factory=lambda device: Slow())
+    job = seen.get("job")
+    if job is None:
+        sys.exit(f"no scan started (run_gui returned {rc})")
+    print(json.dumps({"rc": rc, "thread_running": job.is_running(),
+                      "cancelled": job.cancel_event.is_set(),
+                      "scanning": seen["win"].is_scanning()}))
+    """
+)
+
+
+@pytest.mark.skipif(bool(compat.binding_problem()), reason=str(compat.binding_problem()))
+@pytest.mark.parametrize("how", ["quit", "exit"])
+def test_quitting_mid_scan_cancels_and_joins_the_scan(
+    how: str, tiny_card: Path, photo_folder: Path, tmp_path: Path
+) -> None:
+    """QApplication.quit() (or exit(), which closes no window) while a scan runs: the scan is
+    cancelled and its thread joined through aboutToQuit, so the process ends cleanly."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="1", HOME=str(tmp_path))
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", QUIT_MID_SCAN, str(tiny_card), str(photo_folder), how],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Destroyed while thread" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"rc": 0, "thread_running": False, "cancelled": True, "scanning": False}

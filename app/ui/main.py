@@ -33,6 +33,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName("scene-tagger")
     app.setApplicationDisplayName(APP_TITLE)
     app.setOrganizationName("scene-tagger")
+    app.setDesktopFileName("scene-tagger")  # Wayland matches the window to scene-tagger.desktop
     app.setWindowIcon(app_icon())
     return app  # type: ignore[return-value]
 
@@ -52,6 +53,9 @@ def run_gui(folder: Path | None = None, classifier_factory: ClassifierFactory | 
     app = make_app()
     guard.install_excepthook()
     window = MainWindow(classifier_factory=classifier_factory)
+    # QApplication.exit() (or a quit that closes no window) must still stop the scan thread:
+    # a QThread destroyed while running aborts the process.
+    app.aboutToQuit.connect(window.shutdown)
     window.show()
     if folder is not None:
         window.open_folder(Path(folder))

@@ -91,6 +91,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self._loading_folder: Path | None = None
         self._scan_wanted = False
         self._saving = False
+        self._shut_down = False  # after shutdown() late results are dropped, nothing starts
         self._active_view: PhotoView | None = None
         self._refresh_timer = QTimer(self, singleShot=True, interval=200)
         self._refresh_timer.timeout.connect(self._refresh_status)
@@ -158,6 +159,11 @@ class MainWindow(WindowLayout, QMainWindow):
 
     @guarded
     def _classifier_loaded(self, classifier: Any) -> None:
+        if self._shut_down:  # the window closed while the model loaded: release it, scan nothing
+            close = getattr(classifier, "close", None)
+            if close is not None:
+                close()
+            return
         self.classifier = classifier
         settle_heap()
         self.device_label.setText(f"{classifier.device_name} · {classifier.model_id}")
@@ -167,6 +173,8 @@ class MainWindow(WindowLayout, QMainWindow):
 
     @guarded
     def _classifier_failed(self, message: str) -> None:
+        if self._shut_down:
+            return
         self.classifier_error = message
         self.device_label.setText("No model")
         self._scan_wanted = False
@@ -243,7 +251,7 @@ class MainWindow(WindowLayout, QMainWindow):
 
     @guarded
     def _folder_loaded(self, folder: Path, session: Session) -> None:
-        if folder != self._loading_folder:
+        if self._shut_down or folder != self._loading_folder:
             return  # another folder was opened meanwhile
         self._loading_folder = None
         self._stop_scan()  # a scan of a session being replaced (the same folder opened twice)
@@ -260,7 +268,7 @@ class MainWindow(WindowLayout, QMainWindow):
 
     @guarded
     def _folder_failed(self, folder: Path, message: str) -> None:
-        if folder == self._loading_folder:
+        if not self._shut_down and folder == self._loading_folder:
             self._loading_folder = None
             self.show_error(f"Cannot read {folder}: {message}")
 
@@ -279,7 +287,7 @@ class MainWindow(WindowLayout, QMainWindow):
     @guarded
     def start_scan(self) -> bool:
         """Classify the session's photos that need the model (never those labelled by hand)."""
-        if self.session is None or self.scanner.is_running():
+        if self._shut_down or self.session is None or self.scanner.is_running():
             return False
         if self.classifier is None:
             self._scan_wanted = self.classifier_error is None  # still loading: scan when ready
@@ -395,6 +403,8 @@ class MainWindow(WindowLayout, QMainWindow):
 
     @guarded
     def _saved(self, session: Session, outcomes: list[Any]) -> SaveReport:
+        if self._shut_down:  # the sidecars are written; only the bookkeeping is left
+            return session.apply_saved(outcomes)
         self._saving = False
         self.save_action.setEnabled(True)
         report = session.apply_saved(outcomes)
@@ -415,6 +425,9 @@ class MainWindow(WindowLayout, QMainWindow):
 
     @guarded
     def _save_failed(self, message: str) -> None:
+        if self._shut_down:
+            log.warning("saving failed after the window closed: %s", message)
+            return
         self._saving = False
         self.save_action.setEnabled(True)
         self.show_error(f"Saving failed: {message}")
@@ -523,7 +536,11 @@ class MainWindow(WindowLayout, QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Stop every background job and release the model; safe to call twice."""
+        """Stop every background job and release the model; safe to call twice (closeEvent,
+        then aboutToQuit). Results that arrive later (the model, a folder) are dropped."""
+        self._shut_down = True
+        self._loading_folder = None
+        self._scan_wanted = False
         self._stop_scan()
         self.thumbnails.clear_queue()
         self.thumbnails.wait(5000)
