@@ -333,7 +333,7 @@ def fit(
     caches: dict[tuple[str, int], np.ndarray] = {}
 
     def cache_for(split: DecodedSplit, stage: int) -> np.ndarray:
-        key = (split.split + ("-holdout" if split is holdout else ""), stage)
+        key = ("holdout" if split is holdout else split.split, stage)
         if key not in caches:
             deeper = [s for (name, s) in caches if name == key[0] and s < stage]
             src = (max(deeper), caches[(key[0], max(deeper))]) if deeper else None
