@@ -22,12 +22,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from app.scenes import CLASSES  # noqa: E402
 
-DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "intel-scenes" / "seg_test"
+DEFAULT = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "intel-scenes" / "seg_test"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DEFAULT, help="folder with one sub-folder per class")
+    p.add_argument(
+        "--data", type=Path, default=DEFAULT, help="folder with one sub-folder per class"
+    )
     p.add_argument("--limit", type=int, default=0, help="photos per class (0: all)")
     p.add_argument("--timeout", type=float, default=3600)
     args = p.parse_args(argv)
@@ -48,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             (folder / f"{cls}__{f.name}").symlink_to(f.resolve())
     n = sum(1 for _ in folder.iterdir())
 
-    app = make_app()
+    app = make_app()  # noqa: F841 - the QApplication must live while the window runs
     settings = Settings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
-    win = MainWindow(settings=settings, classifier_factory=lambda device: Classifier(), cache_dir=tmp / "thumbs")
+    win = MainWindow(
+        settings=settings, classifier_factory=lambda device: Classifier(), cache_dir=tmp / "thumbs"
+    )
     win.resize(1400, 900)
     win.show()
 
@@ -87,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"photos: {n}, labelled: {labelled}, errors: {n - labelled}")
     print("groups: " + ", ".join(f"{c} {k}" for c, k in counts.items()))
     print(f"group matches source folder: {right}/{n} = {right / n:.4f}")
-    print(f"scan: {secs:.0f} s ({n / secs:.1f} photos/s, including model load) on {win.device_label.text()}")
+    print(
+        f"scan: {secs:.0f} s ({n / secs:.1f} photos/s, including model load) on {win.device_label.text()}"
+    )
     print(f"longest event-loop gap during the scan: {max(gaps) * 1000:.0f} ms (10 ms timer)")
     win.close_discarding()
     return 0
