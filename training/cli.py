@@ -282,7 +282,7 @@ def cmd_report(args) -> int:
         t = r.get("temperature") or 1.0
         results.append(ModelResult(
             key=key, title=r["title"], study_accuracy=r["study_accuracy"], stats=CaretStats.from_dict(r["stats"]),
-            history=r["history"], wall_times=r["wall_times"], throughput=r["throughput"],
+            history=r["history"], wall_times={k: v for k, v in r["wall_times"].items() if k != "total"}, throughput=r["throughput"],
             recipe=r["recipe"].get("description", ""), ece=r["ece"], ece_after=r["ece_after"], temperature=r["temperature"],
             notes=f"Trained on {r['n_train']} photos ({r['n_holdout']} held out), evaluated on {r['n_test']}; {r['hardware']}.",
             probs=softmax(npz["logits"], t), labels=npz["labels"],
