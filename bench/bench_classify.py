@@ -138,15 +138,7 @@ def measure(clf: Classifier, paths: list[Path], repeat: int) -> dict[str, float]
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()}"
+    return f"{scenes.cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"
 
 
 def header(clf: Classifier, title: str) -> list[str]:

@@ -19,6 +19,18 @@ from app import scenes  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO.parent / "shared" / "data" / "intel-scenes").resolve()
 
+# The study's simple CNN on seg_test, caret orientation: rows = Prediction, columns = Reference.
+STUDY_CM = np.array(
+    [
+        [348, 24, 14, 20, 35, 106],
+        [8, 418, 3, 4, 4, 19],
+        [7, 5, 357, 53, 38, 5],
+        [19, 6, 98, 381, 61, 5],
+        [13, 1, 75, 65, 363, 6],
+        [42, 20, 6, 2, 9, 360],
+    ]
+)
+
 
 class TinySceneNet(nn.Module):
     """A few thousand parameters: fast enough for tests, same input/output contract as VGG16Scene."""

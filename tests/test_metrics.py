@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import STUDY_CM
 
 from training.metrics import (
     PER_CLASS_KEYS,
@@ -20,18 +21,6 @@ from training.metrics import (
 )
 
 CLASSES = ["buildings", "forest", "glacier", "mountain", "sea", "street"]
-# The study's simple CNN on seg_test, caret orientation: rows = Prediction, columns = Reference.
-STUDY_CM = np.array(
-    [
-        [348, 24, 14, 20, 35, 106],
-        [8, 418, 3, 4, 4, 19],
-        [7, 5, 357, 53, 38, 5],
-        [19, 6, 98, 381, 61, 5],
-        [13, 1, 75, 65, 363, 6],
-        [42, 20, 6, 2, 9, 360],
-    ]
-)
-
 
 # Verbatim print(confusionMatrix(as.table(m))) from R 4.2.2 + caret 6.0-93 (Debian bookworm),
 # trailing blanks stripped.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_photo
+from conftest import STUDY_CM, make_photo
 from PIL import Image
 
 from training.metrics import caret_stats
@@ -26,16 +26,6 @@ from training.report import (
 )
 
 CLASSES = ["buildings", "forest", "glacier", "mountain", "sea", "street"]
-STUDY_CM = np.array(
-    [
-        [348, 24, 14, 20, 35, 106],
-        [8, 418, 3, 4, 4, 19],
-        [7, 5, 357, 53, 38, 5],
-        [19, 6, 98, 381, 61, 5],
-        [13, 1, 75, 65, 363, 6],
-        [42, 20, 6, 2, 9, 360],
-    ]
-)
 
 
 def assert_real_png(path: Path, min_side: int = 200) -> np.ndarray:

@@ -11,19 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_sidecar import SCORES, SEA  # the round-trip tests' tag
 
 from app.sidecar import SceneTag, read_sidecar, target_sidecar, write_scene
 
 DATA = Path(__file__).parent / "data" / "sidecars"
-SCORES = {
-    "buildings": 0.01,
-    "forest": 0.02,
-    "glacier": 0.03,
-    "mountain": 0.04,
-    "sea": 0.87654321,
-    "street": 0.03,
-}
-SEA = SceneTag("sea", confidence=0.87654321, scores=SCORES, model_id="vgg16-scene@1a2b3c4d")
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from datetime import datetime, timezone
@@ -24,18 +23,10 @@ BUNDLED_WEIGHTS = "scene_vgg16.safetensors"
 
 
 def hardware() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import os
 
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
+    return f"{scenes.cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
 
 
 def softmax(logits: np.ndarray, t: float = 1.0) -> np.ndarray:

@@ -256,6 +256,27 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def epoch_batches(
+    n: int,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    drop_last: bool,
+    steps: int | None = None,
+) -> tuple[torch.Generator, list[np.ndarray]]:
+    """One epoch's batches of indices, a function of (seed, epoch) only, so a resumed run sees
+    exactly the batches an uninterrupted run would. The returned generator has drawn the order
+    and goes on to draw the augmentation."""
+    gen = torch.Generator().manual_seed(seed * 1000 + epoch)
+    order = torch.randperm(n, generator=gen).numpy() if shuffle else np.arange(n)
+    n_batches = n // batch_size if drop_last else math.ceil(n / batch_size)
+    if steps is not None:
+        n_batches = min(n_batches, steps)
+    return gen, [np.sort(order[b * batch_size : (b + 1) * batch_size]) for b in range(n_batches)]
+
+
 def iterate_batches(
     data: DecodedSplit,
     batch_size: int,
@@ -268,32 +289,19 @@ def iterate_batches(
     drop_last: bool = False,
     steps: int | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(normalized float NCHW, int64 labels) batches. Order and augmentation depend only on
-    (seed, epoch), so a resumed run sees exactly the batches an uninterrupted run would."""
-    n = len(data)
-    gen = torch.Generator().manual_seed(seed * 1000 + epoch)
-    order = torch.randperm(n, generator=gen).numpy() if shuffle else np.arange(n)
-    n_batches = n // batch_size if drop_last else math.ceil(n / batch_size)
-    if steps is not None:
-        n_batches = min(n_batches, steps)
+    """(normalized float NCHW, int64 labels) batches in `epoch_batches` order."""
+    gen, batches = epoch_batches(
+        len(data),
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        epoch=epoch,
+        drop_last=drop_last,
+        steps=steps,
+    )
     labels = torch.from_numpy(data.labels)
-    for b in range(n_batches):
-        idx = np.sort(order[b * batch_size : (b + 1) * batch_size])
+    for idx in batches:
         x = torch.from_numpy(data.pixels[idx]).permute(0, 3, 1, 2).float().div_(255.0)
         if aug.enabled:
             x = augment_batch(x, aug, gen)
         yield normalize(x, norm).contiguous(memory_format=torch.channels_last), labels[idx]
-
-
-def load_dataset(
-    root: Path, size: int = INPUT_SIZE, progress: bool = True
-) -> dict[str, DecodedSplit]:
-    out = {}
-    for split in SPLITS:
-        decoded = decode_split(index_split(root, split), size, progress=progress)
-        if decoded.skipped:
-            print(
-                f"warning: {len(decoded.skipped)} unreadable photos skipped in {split}, e.g. {decoded.skipped[0][0]}: {decoded.skipped[0][1]}"
-            )
-        out[split] = decoded
-    return out

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from app.scenes import autocast_dtype, normalize
-from training.data import DecodedSplit, cache_dir, iterate_batches
+from training.data import DecodedSplit, cache_dir, epoch_batches, iterate_batches
 from training.models import Phase, Recipe
 
 
@@ -149,15 +149,18 @@ def cached_batches(
     epoch: int,
     steps: int | None = None,
 ):
-    n = len(labels)
-    gen = torch.Generator().manual_seed(seed * 1000 + epoch)
-    order = torch.randperm(n, generator=gen).numpy() if shuffle else np.arange(n)
-    nb = n // batch_size if shuffle else math.ceil(n / batch_size)
-    if steps is not None:
-        nb = min(nb, steps)
+    """Batches of cached features in the same `epoch_batches` order as photo batches."""
+    _, batches = epoch_batches(
+        len(labels),
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        epoch=epoch,
+        drop_last=shuffle,
+        steps=steps,
+    )
     lab = torch.from_numpy(labels)
-    for b in range(nb):
-        idx = np.sort(order[b * batch_size : (b + 1) * batch_size])
+    for idx in batches:
         yield torch.from_numpy(np.asarray(feats[idx], dtype=np.float32)), lab[idx]
 
 
