@@ -19,7 +19,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -178,6 +179,42 @@ def _rate(count: int, seconds: float) -> str:
 # classify
 
 
+@dataclass
+class _Run:
+    status: int
+    count: int
+    elapsed: float
+
+    def summary(self, clf: Classifier) -> str:
+        """'(interrupted); device; model; 12.3 s, 45.6 photos/s' after the counts."""
+        interrupted = " (interrupted)" if self.status == EXIT_INTERRUPTED else ""
+        return (
+            f"{interrupted}; {clf.device_name}; {clf.model_id}; "
+            f"{self.elapsed:.1f} s, {_rate(self.count, self.elapsed)}"
+        )
+
+
+def _classify_all(
+    clf: Classifier, photos: Sequence[Path], handle: Callable[[Prediction], None]
+) -> _Run:
+    """Classify with a progress line; Ctrl-C stops cleanly (exit 130) and the classifier closes."""
+    progress = _Progress()
+    cancel = threading.Event()
+    start = time.perf_counter()
+    status, count = EXIT_OK, 0
+    try:
+        for pred in clf.classify_paths(photos, progress=progress, cancel=cancel):
+            count += 1
+            handle(pred)
+    except KeyboardInterrupt:
+        cancel.set()
+        status = EXIT_INTERRUPTED
+    finally:
+        clf.close()
+        progress.clear()
+    return _Run(status, count, time.perf_counter() - start)
+
+
 def _classify_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"{PROG} classify",
@@ -222,31 +259,18 @@ def cmd_classify(argv: Sequence[str]) -> int:
     if isinstance(clf, int):
         return clf
     photos = list_photos(list(args.paths), recursive=args.recursive)
-    count = errors = 0
-    progress = _Progress()
-    cancel = threading.Event()
-    start = time.perf_counter()
-    status = EXIT_OK
-    try:
-        for pred in clf.classify_paths(photos, progress=progress, cancel=cancel):
-            count += 1
-            errors += not pred.ok
-            _out(_prediction_line(pred, args.json))
-    except KeyboardInterrupt:
-        cancel.set()
-        status = EXIT_INTERRUPTED
-    finally:
-        clf.close()
-        progress.clear()
-    elapsed = time.perf_counter() - start
-    interrupted = " (interrupted)" if status == EXIT_INTERRUPTED else ""
+    errors = 0
+
+    def show(pred: Prediction) -> None:
+        nonlocal errors
+        errors += not pred.ok
+        _out(_prediction_line(pred, args.json))
+
+    run = _classify_all(clf, photos, show)
     if not photos:
         _err("no photos found")
-    _err(
-        f"{count} photos, {errors} errors{interrupted}; {clf.device_name}; {clf.model_id}; "
-        f"{elapsed:.1f} s, {_rate(count, elapsed)}"
-    )
-    return status
+    _err(f"{run.count} photos, {errors} errors{run.summary(clf)}")
+    return run.status
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,68 +349,49 @@ def cmd_tag(argv: Sequence[str]) -> int:
         to_classify.append(photo)
 
     would = "would write" if args.dry_run else "written"
-    progress = _Progress()
-    cancel = threading.Event()
-    start = time.perf_counter()
-    status = EXIT_OK
-    classified = 0
-    try:
-        for pred in clf.classify_paths(to_classify, progress=progress, cancel=cancel):
-            classified += 1
-            if not pred.ok:
-                error(pred.path, pred.error or "unknown error")
-                continue
-            assert pred.label is not None and pred.confidence is not None
-            if pred.confidence < args.min_confidence:
-                counts["below threshold"] += 1
-                _out(f"{pred.path}\tbelow threshold\t{pred.label}\t{_percent(pred.confidence)}")
-                continue
-            tag = sidecar.SceneTag(
-                label=pred.label,
-                source="auto",
-                confidence=pred.confidence,
-                scores=dict(pred.scores or {}),
-                model_id=clf.model_id,
+
+    def write(pred: Prediction) -> None:
+        if not pred.ok:
+            error(pred.path, pred.error or "unknown error")
+            return
+        assert pred.label is not None and pred.confidence is not None
+        if pred.confidence < args.min_confidence:
+            counts["below threshold"] += 1
+            _out(f"{pred.path}\tbelow threshold\t{pred.label}\t{_percent(pred.confidence)}")
+            return
+        tag = sidecar.SceneTag(
+            label=pred.label,
+            source="auto",
+            confidence=pred.confidence,
+            scores=dict(pred.scores or {}),
+            model_id=clf.model_id,
+        )
+        try:
+            result = sidecar.write_scene(
+                pred.path, tag, naming=args.sidecar_name, parent=args.parent, dry_run=args.dry_run
             )
-            try:
-                result = sidecar.write_scene(
-                    pred.path,
-                    tag,
-                    naming=args.sidecar_name,
-                    parent=args.parent,
-                    dry_run=args.dry_run,
-                )
-            except sidecar.SidecarError as exc:
-                error(pred.path, str(exc))
-                continue
-            if result.skipped_reason:
-                counts["skipped manual"] += 1
-                _out(f"{pred.path}\tskipped: {result.skipped_reason}")
-            elif result.changed:
-                counts["written"] += 1
-                _out(
-                    f"{pred.path}\t{would}\t{pred.label}\t{_percent(pred.confidence)}\t{result.path.name}"
-                )
-            else:
-                counts["unchanged"] += 1
-                _out(f"{pred.path}\tunchanged\t{pred.label}\t{_percent(pred.confidence)}")
-    except KeyboardInterrupt:
-        cancel.set()
-        status = EXIT_INTERRUPTED
-    finally:
-        clf.close()
-        progress.clear()
-    elapsed = time.perf_counter() - start
+        except sidecar.SidecarError as exc:
+            error(pred.path, str(exc))
+            return
+        if result.skipped_reason:
+            counts["skipped manual"] += 1
+            _out(f"{pred.path}\tskipped: {result.skipped_reason}")
+        elif result.changed:
+            counts["written"] += 1
+            _out(
+                f"{pred.path}\t{would}\t{pred.label}\t{_percent(pred.confidence)}\t{result.path.name}"
+            )
+        else:
+            counts["unchanged"] += 1
+            _out(f"{pred.path}\tunchanged\t{pred.label}\t{_percent(pred.confidence)}")
+
+    run = _classify_all(clf, to_classify, write)
     summary = ", ".join(
         f"{v} {'would be written' if k == 'written' and args.dry_run else k}"
         for k, v in counts.items()
     )
-    interrupted = " (interrupted)" if status == EXIT_INTERRUPTED else ""
-    _err(
-        f"{summary}{interrupted}; {clf.device_name}; {clf.model_id}; "
-        f"{elapsed:.1f} s, {_rate(classified, elapsed)}"
-    )
-    return status
+    _err(f"{summary}{run.summary(clf)}")
+    return run.status
 
 
 # --------------------------------------------------------------------------------------------
