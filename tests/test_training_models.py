@@ -38,3 +38,42 @@ def test_recipes_build_registered_architectures():
         (10, 1e-3, "head"),
         (4, 1e-5, "all"),
     ]
+
+
+def _lrs(recipe_key: str, steps: int) -> list[float]:
+    """The learning rate of each step of a recipe's first phase, read from its scheduler."""
+    from training.loop import make_optimizer
+
+    recipe = RECIPES[recipe_key]
+    opt, sched = make_optimizer(build(recipe), recipe.phases[0], 0, steps)
+    base = opt.param_groups[0].get("initial_lr", opt.param_groups[0]["lr"])
+    if sched is None:
+        return [base] * steps
+    return [base * sched.lr_lambdas[0](k) for k in range(steps)]
+
+
+def test_simple_study_recipe_keeps_the_study_constant_rate():
+    study = RECIPES["simple-study"]
+    assert [(p.epochs, p.lr, p.schedule) for p in study.phases] == [(10, 1e-3, "constant")]
+    assert set(_lrs("simple-study", 50)) == {1e-3}
+
+
+def test_simple_recipe_warms_up_over_its_first_epoch_then_holds_the_study_rate():
+    simple = RECIPES["simple"]
+    assert (simple.batch_size, simple.seed, simple.steps_per_epoch) == (32, 42, 438)
+    steps = simple.phases[0].epochs * simple.steps_per_epoch  # 4,380
+    lrs = _lrs("simple", steps)
+    assert lrs[0] == pytest.approx(1e-3 / 438)
+    assert lrs[218] == pytest.approx(1e-3 * 219 / 438)
+    assert all(a < b for a, b in zip(lrs[:437], lrs[1:438], strict=True))
+    assert lrs[437:] == pytest.approx([1e-3] * (steps - 437))
+
+
+def test_an_unknown_schedule_is_refused():
+    from dataclasses import replace
+
+    from training.loop import make_optimizer
+
+    phase = replace(RECIPES["simple"].phases[0], schedule="exponential")
+    with pytest.raises(ValueError, match="exponential"):
+        make_optimizer(build(RECIPES["simple"]), phase, 0, 10)

@@ -264,7 +264,7 @@ def cmd_report(args) -> int:
     if not args.no_eda:
         eda_md = write_eda(build_eda(args), out)
     results = []
-    for key in list(MODEL_KEYS) + ["vgg16-study"]:
+    for key in RECIPES:  # ours, each beside its study-recipe twin where there is one
         f = Path(args.runs) / key / "result.json"
         if not f.is_file():
             continue
@@ -368,7 +368,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "model",
         choices=[*RECIPES, "all"],
-        help="recipe: simple, deeper, vgg16 (bundled), vgg16-study, or all (simple, deeper, vgg16)",
+        help="recipe: simple, simple-study, deeper, vgg16 (bundled), vgg16-study, "
+        "or all (simple, deeper, vgg16)",
     )
     sp.add_argument(
         "--device", default=None, help="cuda, mps or cpu (default: CUDA, then MPS, then CPU)"

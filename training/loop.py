@@ -255,6 +255,11 @@ def make_optimizer(model: nn.Module, phase: Phase, train_from: int, steps_total:
             )
 
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    if phase.schedule == "warmup":
+        warm = max(1, int(phase.warmup_fraction * steps_total))
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm))
+    if phase.schedule != "constant":
+        raise ValueError(f"unknown schedule {phase.schedule!r}")
     return opt, None
 
 
