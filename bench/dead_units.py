@@ -5,8 +5,8 @@ constant Adam 1e-3 kills most of them in the first 20-50 steps (the 90,000 non-n
 the dense layer move together, so one step shifts a unit's input by tens); a linear warm-up over
 the first epoch (the `simple` recipe) keeps about half. Figures: docs/findings.md.
 
-    python bench/dead_units.py --steps 50 --seeds 42 43 44 45 46 47
-    python bench/dead_units.py --steps 150 --warmup 438 --seeds 43 44 45 46
+    python bench/dead_units.py --recipe simple-study --steps 50 --seeds 42 43 44 45 46 47
+    python bench/dead_units.py --recipe simple --steps 150 --seeds 43 44 45 46
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from training.data import (
     index_split,
     iterate_batches,
 )
-from training.loop import seed_everything
-from training.models import SimpleCNN
+from training.loop import make_optimizer, seed_everything
+from training.models import RECIPES, SimpleCNN
 
 CHECKPOINTS = (1, 5, 20, 50, 100, 150, 200, 300, 438)
 
@@ -41,21 +41,20 @@ def alive_units(model: SimpleCNN, probe: torch.Tensor) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--warmup", type=int, default=0, help="linear warm-up steps (0: constant rate)")
+    ap.add_argument("--recipe", choices=("simple", "simple-study"), default="simple-study",
+                    help="whose optimiser and schedule: simple (warm-up) or simple-study")  # fmt: skip
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44, 45, 46, 47])
     args = ap.parse_args()
     root = default_data_dir()
     train = decode_split(index_split(root, "seg_train"), progress=False)
     test = decode_split(index_split(root, "seg_test"), progress=False)
     probe = torch.from_numpy(test.pixels[::6][:500]).permute(0, 3, 1, 2).float().div(255)
+    recipe = RECIPES[args.recipe]
     for seed in args.seeds:
         seed_everything(seed)
         model = SimpleCNN()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        warm = args.warmup
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda k, warm=warm: min(1.0, (k + 1) / warm) if warm else 1.0
-        )
+        phase = recipe.phases[0]
+        opt, sched = make_optimizer(model, phase, 0, phase.epochs * recipe.steps_per_epoch)
         start, alive = time.time(), {}
         batches = iterate_batches(train, 32, RESCALE_ONLY, shuffle=True, seed=seed,
                                   aug=STUDY_AUGMENT, drop_last=True, steps=args.steps)  # fmt: skip
@@ -65,10 +64,11 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
             if step in CHECKPOINTS or step == args.steps:
                 alive[step] = alive_units(model, probe)
-        print(json.dumps({"seed": seed, "warmup": warm, "alive_after_step": alive,
+        print(json.dumps({"seed": seed, "recipe": args.recipe, "alive_after_step": alive,
                           "seconds": round(time.time() - start, 1)}), flush=True)  # fmt: skip
 
 
