@@ -17,6 +17,10 @@ from torch import nn  # noqa: E402
 from app import scenes  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+# The window fixtures (make_window, …) live in tests/uikit.py, shared by the offscreen and the
+# real-display UI tests.
+pytest_plugins = ["tests.uikit"]
+
 SHARED_DATA = (REPO.parent / "shared" / "data" / "intel-scenes").resolve()
 
 # The study's simple CNN on seg_test, caret orientation: rows = Prediction, columns = Reference.

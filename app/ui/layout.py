@@ -79,6 +79,9 @@ class WindowLayout:
         self.tabs = QTabWidget()
         self.tabs.addTab(grid_page, "Scenes")
         self.tabs.addTab(self.review_pane, "Needs review")
+        # a photo dragged out of "Needs review" reaches the groups by hovering the Scenes tab
+        self.tabs.tabBar().setChangeCurrentOnDrag(True)
+        self.tabs.tabBar().setAcceptDrops(True)
         self.welcome = WelcomePage(self.settings)
         self.welcome.open_requested.connect(self._open_from_welcome)
         self.welcome.browse_requested.connect(self.choose_folder)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 from app import scenes
 from app.ui import guard
 from app.ui.compat import binding_problem
+from app.ui.platform_check import display_problem
 from app.ui.window import ClassifierFactory, MainWindow
 
 APP_TITLE = "Scene Tagger"
@@ -46,7 +47,7 @@ def run_gui(folder: Path | None = None, classifier_factory: ClassifierFactory | 
     with the recent folders, the samples and Open Folder.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    problem = binding_problem()
+    problem = binding_problem() or display_problem()
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 1

@@ -21,7 +21,9 @@ class _ImageLabel(QLabel):
         super().__init__()
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(QSize(200, 150))
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # Ignored, not Expanding: a label's size hint is its pixmap's size, so the pane would
+        # grow to fit each photo and push every group sideways when the selection changes.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self._pixmap: QPixmap | None = None
 
     def set_image(self, pixmap: QPixmap | None, text: str = "") -> None:
@@ -52,6 +54,7 @@ class PreviewPane(QWidget):
         super().__init__(parent)
         self.thumbnails = thumbnails
         self.record: PhotoRecord | None = None
+        self._full_title = ""
         self.image = _ImageLabel()
         self.title = QLabel()
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -61,6 +64,10 @@ class PreviewPane(QWidget):
         self.badge = QLabel()
         self.error = QLabel()
         self.error.setWordWrap(True)
+        for label in (self.title, self.badge, self.error):
+            # a long file name or message is cut (the tooltip has it whole), never widens the pane
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(0)
         self.error.setStyleSheet("color: #c62828")
         self.bars: dict[str, QProgressBar] = {}
         form = QFormLayout()
@@ -88,6 +95,7 @@ class PreviewPane(QWidget):
         self.record = r
         if r is None:
             self.image.set_image(None, "Select a photo")
+            self._full_title = ""
             self.title.setText("")
             self.badge.setText("")
             self.error.setText("")
@@ -95,7 +103,8 @@ class PreviewPane(QWidget):
                 bar.setValue(0)
                 bar.setFormat("")
             return
-        self.title.setText(r.name)
+        self._full_title = r.name
+        self._elide_title()
         self.title.setToolTip(os.fspath(r.path))
         self.badge.setText(
             badge_text(r) + (f" (model said {r.auto_label})" if r.manual and r.auto_label else "")
@@ -108,6 +117,18 @@ class PreviewPane(QWidget):
             bar.setValue(round((value or 0.0) * 1000))
             bar.setFormat(f"{value * 100:.1f} %" if value is not None else "–")
         self._load_image()
+
+    def _elide_title(self) -> None:
+        width = max(40, self.title.width())
+        self.title.setText(
+            self.title.fontMetrics().elidedText(
+                self._full_title, Qt.TextElideMode.ElideMiddle, width
+            )
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._elide_title()
 
     def refresh(self) -> None:
         self.show_record(self.record)

@@ -160,8 +160,12 @@ class PhotoView(QListView):
         self.setWordWrap(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setItemDelegate(delegate)
+        # setMovement() above also set dragEnabled and the *viewport's* acceptDrops from
+        # `movement != Static`; the drop lands on the viewport, so its flag is the one that
+        # matters (setAcceptDrops on the view itself does not reach it).
         self.setDragEnabled(True)
         self.setAcceptDrops(accept_drops)
+        self.viewport().setAcceptDrops(accept_drops)
         self.setDropIndicatorShown(accept_drops)
         self.setDragDropMode(
             QAbstractItemView.DragDropMode.DragDrop
