@@ -368,7 +368,12 @@ def cmd_tag(argv: Sequence[str]) -> int:
         )
         try:
             result = sidecar.write_scene(
-                pred.path, tag, naming=args.sidecar_name, parent=args.parent, dry_run=args.dry_run
+                pred.path,
+                tag,
+                naming=args.sidecar_name,
+                parent=args.parent,
+                dry_run=args.dry_run,
+                root=args.folder,
             )
         except sidecar.SidecarError as exc:
             error(pred.path, str(exc))

@@ -394,7 +394,9 @@ class Session:
         """Plan, write and re-read in the calling thread (fine for tests, scripts, small counts)."""
         items = self.plan_save(ids)
         return self.apply_saved(
-            execute_save(items, naming=self.naming, parent=self.parent, progress=progress)
+            execute_save(
+                items, naming=self.naming, parent=self.parent, root=self.folder, progress=progress
+            )
         )
 
     # ------------------------------------------------------------------------------ helpers
@@ -411,11 +413,13 @@ def execute_save(
     *,
     naming: str = DEFAULT_NAMING,
     parent: str = DEFAULT_PARENT,
+    root: Path | None = None,
     progress: ProgressFn | None = None,
     cancel: Any = None,
 ) -> list[SaveOutcome]:
     """Write each sidecar and read it back; touches no session state, so it may run in a
-    worker. A failure is an outcome for that photo, never an exception that stops the rest."""
+    worker. A failure is an outcome for that photo, never an exception that stops the rest.
+    `root`: the folder tree being tagged; no sidecar link leading out of it is written through."""
     outcomes = []
     for n, item in enumerate(items, 1):
         if cancel is not None and cancel.is_set():
@@ -423,9 +427,11 @@ def execute_save(
         skipped = None
         try:
             if item.tag is None or item.clear_first:
-                sidecar.clear_scene(item.path, parent=parent, naming=naming)
+                sidecar.clear_scene(item.path, parent=parent, naming=naming, root=root)
             if item.tag is not None:
-                result = sidecar.write_scene(item.path, item.tag, naming=naming, parent=parent)
+                result = sidecar.write_scene(
+                    item.path, item.tag, naming=naming, parent=parent, root=root
+                )
                 skipped = result.skipped_reason
             info, err = _read(item.path, naming)
             outcomes.append(SaveOutcome(item.id, item.path, info, err, skipped))

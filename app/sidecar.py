@@ -193,8 +193,12 @@ def write_scene(
     naming: str = "ext",
     parent: str = "Scene",
     dry_run: bool = False,
+    root: Path | None = None,
 ) -> WriteResult:
     """Merge `tag` into the photo's sidecar (the existing one, else a new one named per `naming`).
+
+    `root` is the folder tree being tagged (default: the photo's folder): a sidecar that is a
+    symbolic link is written through only when its target is a regular file inside it.
 
     A manual label on disk is never replaced by an automatic one (skipped_reason says so). When
     the tag on disk already says the same (time aside), nothing is written and changed is False.
@@ -204,6 +208,7 @@ def write_scene(
     with _write_lock:
         existing = _find(Path(photo), naming, fresh=True)
         path = existing or target_sidecar(photo, naming)
+        _check_link(path, photo, root)
         doc, raw = _load(existing, "update") if existing else (None, b"")
         descs = xd.descriptions(doc) if doc is not None else []
         ours = _read_ours(descs)
@@ -235,7 +240,9 @@ def write_scene(
         return WriteResult(path, True)
 
 
-def clear_scene(photo: Path, *, parent: str = "Scene", naming: str = "ext") -> WriteResult:
+def clear_scene(
+    photo: Path, *, parent: str = "Scene", naming: str = "ext", root: Path | None = None
+) -> WriteResult:
     """Remove our tag (provenance and the keywords we wrote), manual or not: an explicit user act.
 
     `parent` is only used for a tag whose provenance does not record its parent. A sidecar left
@@ -245,6 +252,7 @@ def clear_scene(photo: Path, *, parent: str = "Scene", naming: str = "ext") -> W
         existing = _find(Path(photo), naming, fresh=True)
         if existing is None:
             return WriteResult(target_sidecar(photo, naming), False)
+        _check_link(existing, photo, root)
         doc, raw = _load(existing, "update")
         ours = _read_ours(xd.descriptions(doc)) if doc is not None else _Ours()
         if doc is None or ours.home is None:
@@ -501,6 +509,24 @@ def _os_reason(e: OSError) -> str:
         errno.ENOENT: "the folder does not exist",
     }
     return reasons.get(e.errno, e.strerror or str(e))  # type: ignore[arg-type]
+
+
+def _check_link(path: Path, photo: Path, root: Path | None) -> None:
+    """Refuse to write through a sidecar that is a symbolic link leaving the folder tree being
+    tagged (or pointing at anything but a regular file): someone tagging a folder they were
+    sent must not have files outside it changed."""
+    if not os.path.islink(path):
+        return
+    tree = os.path.realpath(root if root is not None else Path(photo).parent)
+    target = os.path.realpath(path)
+    inside = os.path.commonpath([tree, target]) == tree
+    if not inside:
+        reason = f"it is a link to {target}, outside {tree}; it was left untouched"
+    elif not os.path.isfile(target):
+        reason = f"it is a link to {target}, which is not a regular file; it was left untouched"
+    else:
+        return
+    raise SidecarError(path, reason, "write")
 
 
 def _atomic_write(path: Path, data: bytes, existing: Path | None) -> None:

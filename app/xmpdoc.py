@@ -118,9 +118,9 @@ def array_items(prop: Element) -> list[str]:
 
 
 def array_values(descs: list[Element], ns: str, local: str) -> list[str]:
-    """All items of a property over every rdf:Description (writers split packets), deduplicated."""
-    values = [v for d in descs for p in children(d, ns, local) for v in array_items(p)]
-    return list(dict.fromkeys(values))
+    """All items of a property over every rdf:Description (writers split packets), in document
+    order, empty and repeated items included: they are someone's data, reported as they are."""
+    return [v for d in descs for p in children(d, ns, local) for v in array_items(p)]
 
 
 def is_empty(desc: Element) -> bool:

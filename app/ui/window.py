@@ -388,14 +388,16 @@ class MainWindow(WindowLayout, QMainWindow):
         if not items:
             self.statusBar().showMessage("Nothing to save", 4000)
             return SaveReport(errors=[])
-        naming, parent = session.naming, session.parent
+        naming, parent, root = session.naming, session.parent, session.folder
         if synchronous or len(items) <= SYNC_SAVE_LIMIT:
-            return self._saved(session, execute_save(items, naming=naming, parent=parent))
+            return self._saved(
+                session, execute_save(items, naming=naming, parent=parent, root=root)
+            )
         self._saving = True
         self.save_action.setEnabled(False)
         self.statusBar().showMessage(f"Saving {len(items)} sidecars…")
         self.tasks.submit(
-            lambda: execute_save(items, naming=naming, parent=parent),
+            lambda: execute_save(items, naming=naming, parent=parent, root=root),
             partial(self._saved, session),
             self._save_failed,
         )
