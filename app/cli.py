@@ -1,18 +1,21 @@
-"""Headless commands on top of the engine and the sidecar writer, and the window's launcher.
+"""Headless commands on top of the engine, the session and the sidecar writer, and the window's
+launcher.
 
     python -m app [FOLDER]                 open the window (on FOLDER)
     python -m app classify [options] PATH…  print one label per photo (text or --json)
     python -m app tag FOLDER [options]       write the labels into XMP sidecars
     python -m app --version | --self-test
 
-Exit status: 0 when the run completed (even with per-photo errors), 1 when the self-test or
-the window fails, 2 for bad usage or a missing path, 3 for unusable weights, 130 on Ctrl-C.
-Torch and the model are imported only by the commands that need them.
+Exit status, as exiftool and rsync do it: 0 = every photo done; 1 = the run completed but some
+photos failed (the count on stderr), or the self-test / the window failed; 2 = bad usage;
+3 = unusable model; 130 = interrupted (Ctrl-C). Torch and the model are imported only by the
+commands that need them.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import os
@@ -22,14 +25,30 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+from app import defaults
 
 if TYPE_CHECKING:
     from app.engine import Classifier, Prediction
+    from app.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 COMMANDS = ("classify", "tag")
-PROG = "python -m app"
+EXIT_HELP = """exit status:
+  0    every photo was done
+  1    the run completed but some photos failed (their count is on stderr)
+  2    bad usage (unknown option, no such folder to tag)
+  3    the model cannot be used (missing or damaged weights)
+  130  interrupted (Ctrl-C)"""
+
+
+def prog() -> str:
+    """How the user started us: 'scene-tagger' for the installed script, else 'python -m app'."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if not name or name in ("__main__.py", "-m", "-c") or name.startswith("python"):
+        return "python -m app"
+    return name
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,7 +61,16 @@ def _write(stream: TextIO, line: str) -> None:
         stream.write(line + "\n")
     except UnicodeEncodeError:
         enc = getattr(stream, "encoding", None) or "ascii"
-        stream.write(line.encode(enc, "backslashreplace").decode(enc, "replace") + "\n")
+        buffer = getattr(stream, "buffer", None)
+        try:  # a file name that is not valid UTF-8 goes out as its own bytes, usable by a shell
+            data = (line + "\n").encode(enc, "surrogateescape")
+        except UnicodeEncodeError:
+            data = None
+        if buffer is not None and data is not None:
+            stream.flush()
+            buffer.write(data)
+        else:
+            stream.write(line.encode(enc, "backslashreplace").decode(enc, "replace") + "\n")
     stream.flush()
 
 
@@ -103,9 +131,19 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:1 or mps (default: auto)")
     p.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), default="auto", help="default: auto"
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="arithmetic of the network: bf16 where the CPU or GPU has it natively "
+        "(auto, the default), else fp32",
     )
-    p.add_argument("--batch-size", metavar="N", type=_positive_int, default=32, help="default: 32")
+    p.add_argument(
+        "--batch-size",
+        metavar="N",
+        type=_positive_int,
+        default=defaults.BATCH_SIZE,
+        help=f"photos per forward pass (default: {defaults.BATCH_SIZE})",
+    )
 
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
@@ -179,6 +217,20 @@ def _rate(count: int, seconds: float) -> str:
 # classify
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _exit_status(run: _Run, errors: int) -> int:
+    """0 all photos done, 1 done but some failed (the count on stderr), 130 interrupted."""
+    if run.status == EXIT_INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if errors:
+        _err(f"{_plural(errors, 'photo')} failed")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 @dataclass
 class _Run:
     status: int
@@ -217,8 +269,10 @@ def _classify_all(
 
 def _classify_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=f"{PROG} classify",
+        prog=f"{prog()} classify",
         description="Classify photos and print one line per photo: path, label, confidence.",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos and/or folders")
     p.add_argument("--json", action="store_true", help="one JSON object per line, with all scores")
@@ -227,38 +281,47 @@ def _classify_parser() -> argparse.ArgumentParser:
     return p
 
 
+def display_path(path: Path | str) -> str:
+    """The path as text for people and JSON: bytes that are not UTF-8 (an old FAT or Samba
+    name such as caf\xe9.jpg) become U+FFFD, the visible replacement mark."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def json_path(path: Path | str) -> dict[str, str]:
+    """{"path": display form} plus, only when the name is not valid UTF-8, "path_bytes": the
+    file name's raw bytes in base64, so any consumer can open the very file."""
+    raw = os.fsencode(path)
+    shown = raw.decode("utf-8", "replace")
+    if shown.encode("utf-8") == raw:
+        return {"path": shown}
+    return {"path": shown, "path_bytes": base64.b64encode(raw).decode("ascii")}
+
+
 def _prediction_line(pred: Prediction, as_json: bool) -> str:
     if as_json:
+        obj: dict[str, object] = json_path(pred.path)
         if pred.ok:
-            obj: dict[str, object] = {
-                "path": str(pred.path),
-                "label": pred.label,
-                "confidence": round(pred.confidence or 0.0, 6),
-                "scores": {k: round(v, 6) for k, v in (pred.scores or {}).items()},
-            }
+            obj["label"] = pred.label
+            obj["confidence"] = round(pred.confidence or 0.0, 6)
+            obj["scores"] = {k: round(v, 6) for k, v in (pred.scores or {}).items()}
         else:
-            obj = {"path": str(pred.path), "error": pred.error}
+            obj["error"] = pred.error
         return json.dumps(obj)
     if pred.ok:
         return f"{pred.path}\t{pred.label}\t{_percent(pred.confidence)}"
     return f"{pred.path}\tERROR: {pred.error}"
 
 
+MISSING = "no such file or folder"
+
+
 def cmd_classify(argv: Sequence[str]) -> int:
     args = _parse(_classify_parser(), argv)
     if isinstance(args, int):
         return args
+    from app.engine import Prediction
     from app.imaging import list_photos
 
-    missing = _missing(args.paths)
-    if missing:
-        for path in missing:
-            _err(f"error: no such file or folder: {path}")
-        return EXIT_USAGE
-    clf = _open_classifier(args)
-    if isinstance(clf, int):
-        return clf
-    photos = list_photos(list(args.paths), recursive=args.recursive)
     errors = 0
 
     def show(pred: Prediction) -> None:
@@ -266,22 +329,38 @@ def cmd_classify(argv: Sequence[str]) -> int:
         errors += not pred.ok
         _out(_prediction_line(pred, args.json))
 
-    run = _classify_all(clf, photos, show)
+    # A missing path among several is that path's error line, not a stop (as exiftool does).
+    missing = _missing(args.paths)
+    present = [p for p in args.paths if p not in missing]
+    for path in missing:
+        show(Prediction(path=path, error=MISSING))
+    photos = list_photos(present, recursive=args.recursive) if present else []
     if not photos:
-        _err("no photos found")
-    _err(f"{run.count} photos, {errors} errors{run.summary(clf)}")
-    return run.status
+        if not missing:
+            _err("no photos found")
+        return _exit_status(_Run(EXIT_OK, 0, 0.0), errors)
+    clf = _open_classifier(args)
+    if isinstance(clf, int):
+        return clf
+    run = _classify_all(clf, photos, show)
+    total = run.count + len(missing)
+    _err(f"{_plural(total, 'photo')}, {_plural(errors, 'error')}{run.summary(clf)}")
+    return _exit_status(run, errors)
 
 
 # --------------------------------------------------------------------------------------------
-# tag
+# tag: the window's rules (app.session.Session), without the window
 
 
 def _tag_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=f"{PROG} tag",
-        description="Classify a folder and write the scene into each photo's XMP sidecar. "
-        "Photos labelled by hand are skipped without being classified.",
+        prog=f"{prog()} tag",
+        description="Classify a folder and write the scene into each photo's XMP sidecar, with "
+        "the window's rules: photos labelled by hand are never classified nor overwritten, "
+        "photos whose sidecar already holds this model's label are not classified again, "
+        "and labels below the confidence threshold are not written.",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("folder", type=Path, metavar="FOLDER")
     p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders")
@@ -289,24 +368,47 @@ def _tag_parser() -> argparse.ArgumentParser:
         "--min-confidence",
         metavar="P",
         type=_probability,
-        default=0.0,
-        help="leave photos below this confidence untagged: 0.8 or 80%% (default: 0)",
+        default=defaults.THRESHOLD,
+        help="leave photos below this confidence untagged, as the window's 'Needs review' "
+        f"does: 0.8 or 80%% (default: {defaults.THRESHOLD:g})",
     )
     p.add_argument(
         "--sidecar-name",
-        choices=("ext", "base"),
-        default="ext",
+        choices=defaults.NAMINGS,
+        default=defaults.NAMING,
         help="name of new sidecars: IMG.jpg.xmp (ext, default) or IMG.xmp (base); "
         "an existing sidecar of either name is updated",
     )
     p.add_argument(
-        "--parent", default="Scene", help="parent of the hierarchical keyword (default: Scene)"
+        "--parent",
+        default=defaults.PARENT,
+        help=f"parent of the hierarchical keyword (default: {defaults.PARENT})",
     )
     p.add_argument(
         "-n", "--dry-run", action="store_true", help="report what would change, write nothing"
     )
     _add_model_options(p)
     return p
+
+
+class _TagReport:
+    """The per-photo lines and the counts of `tag`."""
+
+    KEYS = ("written", "unchanged", "skipped manual", "below threshold", "errors")
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.counts = dict.fromkeys(self.KEYS, 0)
+
+    def line(self, key: str, path: Path, text: str) -> None:
+        self.counts[key] += 1
+        _out(f"{path}\t{text}")
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"{v} {'would be written' if k == 'written' and self.dry_run else k}"
+            for k, v in self.counts.items()
+        )
 
 
 def cmd_tag(argv: Sequence[str]) -> int:
@@ -319,84 +421,78 @@ def cmd_tag(argv: Sequence[str]) -> int:
     if not args.parent.strip(" |/"):
         _err("error: --parent must name a keyword, e.g. Scene")
         return EXIT_USAGE
-    from app import sidecar
-    from app.imaging import list_photos
+    from app.session import Session, execute_save
 
+    session = Session.open(
+        args.folder,
+        recursive=args.recursive,
+        threshold=args.min_confidence,
+        naming=args.sidecar_name,
+        parent=args.parent,
+    )
+    if not len(session):
+        _err(f"no photos found in {args.folder}")
+        return EXIT_OK
+    report = _TagReport(args.dry_run)
+    for r in session.records:
+        if r.sidecar_error:  # unreadable sidecar: it could not be updated, so no classifying
+            report.line("errors", r.path, f"ERROR: {r.sidecar_error}")
+        elif r.manual:
+            report.line("skipped manual", r.path, f"skipped: labelled by hand ({r.manual})")
     clf = _open_classifier(args)
     if isinstance(clf, int):
         return clf
-    counts = dict.fromkeys(
-        ("written", "unchanged", "skipped manual", "below threshold", "errors"), 0
-    )
+    wanted = set(session.to_classify(clf.model_id))
+    for r in session.records:  # already tagged by this very model: nothing to redo
+        if r.id not in wanted and not r.manual and not r.sidecar_error:
+            _tag_outcome(session, report, r.id, None)
+    ids = [i for i in sorted(wanted) if not session.records[i].sidecar_error]
+    root = session.folder
 
-    def error(path: Path, message: str) -> None:
-        counts["errors"] += 1
-        _out(f"{path}\tERROR: {message}")
+    def save(pred: Prediction) -> None:
+        session.set_predictions([pred], clf.model_id)
+        rid = session.id_for(pred.path)
+        assert rid is not None
+        items = session.plan_save([rid])
+        outcome = None
+        if items and not args.dry_run:
+            outcomes = execute_save(items, naming=session.naming, parent=session.parent, root=root)
+            session.apply_saved(outcomes)
+            outcome = outcomes[0]
+        _tag_outcome(session, report, rid, outcome, planned=bool(items))
 
-    # Read every sidecar first: a photo labelled by hand is never classified, and a sidecar
-    # that cannot be parsed is reported and left alone (it could not be updated anyway).
-    to_classify: list[Path] = []
-    for photo in list_photos(args.folder, recursive=args.recursive):
-        try:
-            info = sidecar.read_sidecar(photo, naming=args.sidecar_name)
-        except sidecar.SidecarError as exc:
-            error(photo, str(exc))
-            continue
-        if info.scene is not None and info.scene.source == "manual":
-            counts["skipped manual"] += 1
-            _out(f"{photo}\tskipped: labelled by hand ({info.scene.label})")
-            continue
-        to_classify.append(photo)
+    run = _classify_all(clf, [session.records[i].path for i in ids], save)
+    _err(f"{report.summary()}{run.summary(clf)}")
+    return _exit_status(run, report.counts["errors"])
 
-    would = "would write" if args.dry_run else "written"
 
-    def write(pred: Prediction) -> None:
-        if not pred.ok:
-            error(pred.path, pred.error or "unknown error")
-            return
-        assert pred.label is not None and pred.confidence is not None
-        if pred.confidence < args.min_confidence:
-            counts["below threshold"] += 1
-            _out(f"{pred.path}\tbelow threshold\t{pred.label}\t{_percent(pred.confidence)}")
-            return
-        tag = sidecar.SceneTag(
-            label=pred.label,
-            source="auto",
-            confidence=pred.confidence,
-            scores=dict(pred.scores or {}),
-            model_id=clf.model_id,
-        )
-        try:
-            result = sidecar.write_scene(
-                pred.path,
-                tag,
-                naming=args.sidecar_name,
-                parent=args.parent,
-                dry_run=args.dry_run,
-                root=args.folder,
-            )
-        except sidecar.SidecarError as exc:
-            error(pred.path, str(exc))
-            return
-        if result.skipped_reason:
-            counts["skipped manual"] += 1
-            _out(f"{pred.path}\tskipped: {result.skipped_reason}")
-        elif result.changed:
-            counts["written"] += 1
-            _out(
-                f"{pred.path}\t{would}\t{pred.label}\t{_percent(pred.confidence)}\t{result.path.name}"
-            )
-        else:
-            counts["unchanged"] += 1
-            _out(f"{pred.path}\tunchanged\t{pred.label}\t{_percent(pred.confidence)}")
+def _tag_outcome(
+    session: Session, report: _TagReport, rid: int, outcome: Any, planned: bool = False
+) -> None:
+    """One photo's line after its save (or its plan, in a dry run)."""
+    r = session.records[rid]
+    label, conf = r.auto_label, r.auto_confidence
+    if r.classify_error:
+        report.line("errors", r.path, f"ERROR: {r.classify_error}")
+    elif outcome is not None and outcome.error:
+        report.line("errors", r.path, f"ERROR: {outcome.error}")
+    elif outcome is not None and outcome.skipped_reason:
+        report.line("skipped manual", r.path, f"skipped: {outcome.skipped_reason}")
+    elif planned:
+        verb = "would write" if report.dry_run else "written"
+        name = sidecar_name(r.path, session.naming) if outcome is None else outcome.info.path.name
+        report.line("written", r.path, f"{verb}\t{label}\t{_percent(conf)}\t{name}")
+    elif conf is not None and conf < session.threshold:
+        report.line("below threshold", r.path, f"below threshold\t{label}\t{_percent(conf)}")
+    else:
+        report.line("unchanged", r.path, f"unchanged\t{label}\t{_percent(conf)}")
 
-    run = _classify_all(clf, to_classify, write)
-    summary = ", ".join(
-        f"{v} {'would be written' if k == 'written' and args.dry_run else k}"
-        for k, v in counts.items()
-    )
-    _err(f"{summary}{run.summary(clf)}")
-    return run.status
+
+def sidecar_name(photo: Path, naming: str) -> str:
+    from app import sidecar
+
+    found = sidecar.find_sidecar(photo, naming)
+    return (found or sidecar.target_sidecar(photo, naming)).name
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,7 +558,7 @@ def run_window(folder: Path | None) -> int:
     except ImportError as exc:
         _err(
             f"error: the window cannot open ({exc}). "
-            f"The headless commands still work: {PROG} classify PATH…, {PROG} tag FOLDER"
+            f"The headless commands still work: {prog()} classify PATH…, {prog()} tag FOLDER"
         )
         return EXIT_FAILED
     return int(run_gui(folder) or 0)
@@ -470,14 +566,15 @@ def run_window(folder: Path | None) -> int:
 
 def _main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG,
-        usage=f"{PROG} [-h] [--version] [--self-test] [FOLDER]\n"
-        f"       {PROG} classify [-h] [options] PATH [PATH ...]\n"
-        f"       {PROG} tag [-h] [options] FOLDER",
+        prog=prog(),
+        usage=f"{prog()} [-h] [--version] [--self-test] [FOLDER]\n"
+        f"       {prog()} classify [-h] [options] PATH [PATH ...]\n"
+        f"       {prog()} tag [-h] [options] FOLDER",
         description="Scene Tagger: tag photos by scene (buildings, forest, glacier, mountain, sea, "
         "street). Without a command, open the window (on FOLDER).",
         epilog=f"commands: classify (print labels), tag (write XMP sidecars); "
-        f"'{PROG} classify -h' for their options",
+        f"'{prog()} classify -h' for their options\n\n{EXIT_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "folder", nargs="?", type=Path, metavar="FOLDER", help="folder to open in the window"

@@ -20,12 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from app import imaging, sidecar
+from app import defaults, imaging, sidecar
 from app.scenes import CLASSES
-
-DEFAULT_THRESHOLD = 0.80  # auto labels below this confidence are not written and need review
-DEFAULT_NAMING = "ext"  # IMG_0001.jpg.xmp (darktable, digiKam, exiftool); "base" = IMG_0001.xmp
-DEFAULT_PARENT = "Scene"  # keyword parent: Scene|sea, Scene/sea
 
 ChangeCallback = Callable[[list[int]], None]
 ProgressFn = Callable[[int, int], None]
@@ -157,7 +153,7 @@ class SaveReport:
 
 
 def _read(
-    path: Path, naming: str = DEFAULT_NAMING
+    path: Path, naming: str = defaults.NAMING
 ) -> tuple[sidecar.SidecarInfo | None, str | None]:
     try:
         return sidecar.read_sidecar(path, naming), None
@@ -175,9 +171,9 @@ class Session:
         folder: Path | None,
         photos: Sequence[Path],
         *,
-        threshold: float = DEFAULT_THRESHOLD,
-        naming: str = DEFAULT_NAMING,
-        parent: str = DEFAULT_PARENT,
+        threshold: float = defaults.THRESHOLD,
+        naming: str = defaults.NAMING,
+        parent: str = defaults.PARENT,
         on_change: ChangeCallback | None = None,
     ) -> None:
         self.folder = Path(folder) if folder is not None else None
@@ -411,8 +407,8 @@ class Session:
 def execute_save(
     items: Sequence[SaveItem],
     *,
-    naming: str = DEFAULT_NAMING,
-    parent: str = DEFAULT_PARENT,
+    naming: str = defaults.NAMING,
+    parent: str = defaults.PARENT,
     root: Path | None = None,
     progress: ProgressFn | None = None,
     cancel: Any = None,
@@ -436,7 +432,7 @@ def execute_save(
             info, err = _read(item.path, naming)
             outcomes.append(SaveOutcome(item.id, item.path, info, err, skipped))
         except sidecar.SidecarError as exc:
-            outcomes.append(SaveOutcome(item.id, item.path, None, f"sidecar not written: {exc}"))
+            outcomes.append(SaveOutcome(item.id, item.path, None, str(exc)))  # names file, why
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             outcomes.append(SaveOutcome(item.id, item.path, None, f"sidecar not written: {reason}"))

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from xml.dom.minidom import Document, Element
 
+from app import defaults
 from app import xmpdoc as xd
 from app.xmpdoc import DC, DIGIKAM, LR, RDF, XMLNS
 
@@ -36,7 +37,7 @@ KEYWORD_PROPS = (
     (LR, "hierarchicalSubject", "Bag"),
     (DIGIKAM, "TagsList", "Seq"),
 )
-NAMINGS = ("ext", "base")  # IMG.jpg.xmp (darktable, digiKam, exiftool) | IMG.xmp (Adobe)
+NAMINGS = defaults.NAMINGS  # IMG.jpg.xmp (darktable, digiKam, exiftool) | IMG.xmp (Adobe)
 SOURCES = ("auto", "manual")
 MAX_SIDECAR_BYTES = 10 * 1024 * 1024  # real sidecars are KBs; a darktable history rarely 1 MB
 DECIMALS = 4  # confidence and scores are written, and compared, at this precision
@@ -94,7 +95,7 @@ class _Ours:
 # ----------------------------------------------------------------------------- naming
 
 
-def sidecar_candidates(photo: Path, naming: str = "ext") -> list[Path]:
+def sidecar_candidates(photo: Path, naming: str = defaults.NAMING) -> list[Path]:
     """Both conventional sidecar names for `photo`, the preferred naming first."""
     photo = Path(photo)
     ext, base = photo.with_name(photo.name + ".xmp"), photo.with_name(photo.stem + ".xmp")
@@ -102,12 +103,12 @@ def sidecar_candidates(photo: Path, naming: str = "ext") -> list[Path]:
     return list(dict.fromkeys(order))
 
 
-def target_sidecar(photo: Path, naming: str = "ext") -> Path:
+def target_sidecar(photo: Path, naming: str = defaults.NAMING) -> Path:
     """Where a new sidecar goes: `IMG.jpg.xmp` ("ext", the default) or `IMG.xmp` ("base")."""
     return sidecar_candidates(photo, naming)[0]
 
 
-def find_sidecar(photo: Path, naming: str = "ext") -> Path | None:
+def find_sidecar(photo: Path, naming: str = defaults.NAMING) -> Path | None:
     """The existing sidecar of `photo`, matching names case-insensitively (IMG.JPG.XMP, img.xmp)."""
     return _find(Path(photo), naming, fresh=False)
 
@@ -167,7 +168,7 @@ def _check_naming(naming: str) -> str:
 # ----------------------------------------------------------------------------- public API
 
 
-def read_sidecar(photo: Path, naming: str = "ext") -> SidecarInfo:
+def read_sidecar(photo: Path, naming: str = defaults.NAMING) -> SidecarInfo:
     """Keywords and our scene tag from the photo's sidecar; an absent sidecar is an empty info."""
     path = find_sidecar(photo, naming)
     if path is None:
@@ -183,6 +184,11 @@ def read_sidecar(photo: Path, naming: str = "ext") -> SidecarInfo:
     return SidecarInfo(path, subject, hierarchical, ours.tag, tags, ours.parent)
 
 
+def now() -> str:
+    """The time stamped on a tag when it is written: local time with its offset, to the second."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
 _write_lock = threading.RLock()  # one read-modify-write at a time within the process
 
 
@@ -190,8 +196,8 @@ def write_scene(
     photo: Path,
     tag: SceneTag,
     *,
-    naming: str = "ext",
-    parent: str = "Scene",
+    naming: str = defaults.NAMING,
+    parent: str = defaults.PARENT,
     dry_run: bool = False,
     root: Path | None = None,
 ) -> WriteResult:
@@ -224,9 +230,7 @@ def write_scene(
         ):
             return WriteResult(path, False)
         if tag.time is None:
-            tag = replace(
-                tag, time=datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-            )
+            tag = replace(tag, time=now())
         declaration = doc is None or raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
         if doc is None:
             doc = xd.new_document("Scene Tagger")
@@ -241,7 +245,7 @@ def write_scene(
 
 
 def clear_scene(
-    photo: Path, *, parent: str = "Scene", naming: str = "ext", root: Path | None = None
+    photo: Path, *, parent: str = defaults.PARENT, naming: str = defaults.NAMING, root: Path | None = None
 ) -> WriteResult:
     """Remove our tag (provenance and the keywords we wrote), manual or not: an explicit user act.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -127,8 +128,8 @@ def test_classify_bad_file_is_reported_and_the_run_continues(
         code, lines, err = run(
             capsys, "classify", *(["--json"] if as_json else []), "--model", tiny_card, photo_folder
         )
-        assert code == 0
-        assert len(lines) == 7 and "7 photos, 1 errors" in err
+        assert code == 1 and "1 photo failed" in err  # completed, but not every photo
+        assert len(lines) == 7 and "7 photos, 1 error;" in err
         if as_json:
             rows = {r["path"]: r for r in map(json.loads, lines)}
             assert set(rows[str(bad)]) == {"path", "error"} and message in rows[str(bad)]["error"]
@@ -146,7 +147,7 @@ def test_classify_unreadable_file(capsys, tiny_card: Path, photo_folder: Path) -
         if os.access(locked, os.R_OK):
             pytest.skip("running as root: chmod cannot make a file unreadable")
         code, lines, err = run(capsys, "classify", "--model", tiny_card, photo_folder)
-        assert code == 0 and f"{locked}\tERROR: permission denied" in lines and "1 errors" in err
+        assert code == 1 and f"{locked}\tERROR: permission denied" in lines and "1 error;" in err
     finally:
         locked.chmod(0o644)
 
@@ -213,12 +214,65 @@ def test_unknown_device_exits_2(capsys, tiny_card: Path, photo_folder: Path) -> 
     assert code == 2 and lines == [] and "unknown device 'toaster'" in err
 
 
-def test_missing_path_exits_2(capsys, tiny_card: Path, photo_folder: Path) -> None:
-    code, lines, err = run(
-        capsys, "classify", "--model", tiny_card, photo_folder, photo_folder / "gone.jpg"
+def test_a_missing_path_among_several_is_a_per_photo_error(
+    capsys, tiny_card: Path, photo_folder: Path
+) -> None:
+    gone, gone_dir = photo_folder / "gone.jpg", photo_folder / "no-such-folder"
+    code, lines, err = run(capsys, "classify", "--model", tiny_card, gone, photo_folder, gone_dir)
+    assert code == 1 and "2 photos failed" in err and "8 photos, 2 errors;" in err
+    assert f"{gone}\tERROR: no such file or folder" in lines
+    assert f"{gone_dir}\tERROR: no such file or folder" in lines
+    assert sum(line.split("\t")[1] in scenes.CLASSES for line in lines) == 6
+    code, lines, err = run(capsys, "classify", "--json", "--model", tiny_card, gone)
+    assert code == 1 and json.loads(lines[0]) == {
+        "path": str(gone),
+        "error": "no such file or folder",
+    }
+
+
+def test_non_utf8_file_names_round_trip_through_json(
+    capsysbinary, tiny_card: Path, tmp_path: Path
+) -> None:
+    """caf\\xe9.jpg (Latin-1, as old FAT and Samba shares hold it): the JSON names it with a
+    visible replacement mark and carries the raw bytes, and a program that is not Python (a
+    shell with coreutils' base64) opens the very file from them."""
+    if sys.platform == "darwin":
+        pytest.skip("macOS file systems refuse names that are not UTF-8")
+    folder = tmp_path / "share"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/caf\xe9.jpg"
+    make_photo(Path(os.fsdecode(raw)), seed=3)
+    make_photo(folder / "plain.jpg", seed=4)
+    code = cli.main(["classify", "--json", "--model", str(tiny_card), str(folder)])
+    assert code == 0
+    rows = [json.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+    odd = next(r for r in rows if "path_bytes" in r)
+    plain = next(r for r in rows if r["path"].endswith("plain.jpg"))
+    assert odd["path"].endswith("caf\ufffd.jpg") and "label" in odd
+    assert "path_bytes" not in plain  # only when the bytes are not UTF-8
+    assert base64.b64decode(odd["path_bytes"]) == raw
+    shell = subprocess.run(
+        ["sh", "-c", 'f=$(printf %s "$1" | base64 -d) && wc -c < "$f"', "sh", odd["path_bytes"]],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert code == 2 and lines == []
-    assert f"no such file or folder: {photo_folder / 'gone.jpg'}" in err
+    assert int(shell.stdout) == os.path.getsize(raw)
+    # text output: the name's own bytes, so `cut -f1 | xargs` style scripts still work
+    code = cli.main(["classify", "--model", str(tiny_card), os.fsdecode(raw)])
+    out = capsysbinary.readouterr().out
+    assert code == 0 and out.startswith(raw + b"\t")
+
+
+def test_installed_script_names_itself_in_usage(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["/home/me/.venv/bin/scene-tagger", "--help"])
+    code, lines, _ = run(capsys, "--help")
+    text = "\n".join(lines)
+    assert code == 0 and "usage: scene-tagger" in text and "python -m app" not in text
+    assert "exit status:" in text and "130" in text
+    monkeypatch.setattr(sys, "argv", ["/repo/app/__main__.py"])
+    code, lines, _ = run(capsys, "tag", "--help")
+    assert code == 0 and lines[0].startswith("usage: python -m app tag")
 
 
 # --- unusable weights: exit 3, the file named -----------------------------------------------

@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.settings import DEVICES, NAMINGS, Settings
+from app import defaults
+from app.defaults import NAMINGS
+from app.ui.settings import DEVICES, Settings
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class SettingsDialog(QDialog):
             device=str(self.device.currentData()),
             threshold=self.threshold.value() / 100.0,
             naming=str(self.naming.currentData()),
-            parent=self.parent_keyword.text().strip() or "Scene",
+            parent=self.parent_keyword.text().strip() or defaults.PARENT,
         )
 
 

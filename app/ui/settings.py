@@ -13,11 +13,11 @@ from pathlib import Path
 import platformdirs
 from PySide6.QtCore import QByteArray, QSettings
 
-from app.session import DEFAULT_NAMING, DEFAULT_PARENT, DEFAULT_THRESHOLD
+from app import defaults
+from app.defaults import NAMINGS
 
 APP_NAME = "scene-tagger"
 DEVICES = ("auto", "cpu", "cuda")
-NAMINGS = ("ext", "base")
 MAX_RECENT = 8
 
 
@@ -51,10 +51,10 @@ class Settings:
     @property
     def threshold(self) -> float:
         try:
-            value = float(self.store.value("review/threshold", DEFAULT_THRESHOLD))
+            value = float(self.store.value("review/threshold", defaults.THRESHOLD))
         except (TypeError, ValueError):
-            return DEFAULT_THRESHOLD
-        return value if 0.0 <= value <= 1.0 else DEFAULT_THRESHOLD
+            return defaults.THRESHOLD
+        return value if 0.0 <= value <= 1.0 else defaults.THRESHOLD
 
     @threshold.setter
     def threshold(self, value: float) -> None:
@@ -62,7 +62,7 @@ class Settings:
 
     @property
     def naming(self) -> str:
-        return self._str("sidecar/naming", DEFAULT_NAMING, NAMINGS)
+        return self._str("sidecar/naming", defaults.NAMING, NAMINGS)
 
     @naming.setter
     def naming(self, value: str) -> None:
@@ -72,12 +72,12 @@ class Settings:
 
     @property
     def parent(self) -> str:
-        value = self._str("sidecar/parent", DEFAULT_PARENT).strip()
-        return value or DEFAULT_PARENT
+        value = self._str("sidecar/parent", defaults.PARENT).strip()
+        return value or defaults.PARENT
 
     @parent.setter
     def parent(self, value: str) -> None:
-        self.store.setValue("sidecar/parent", value.strip() or DEFAULT_PARENT)
+        self.store.setValue("sidecar/parent", value.strip() or defaults.PARENT)
 
     # ------------------------------------------------------------------------- recent folders
     @property
