@@ -281,17 +281,13 @@ def _classify_parser() -> argparse.ArgumentParser:
     return p
 
 
-def display_path(path: Path | str) -> str:
-    """The path as text for people and JSON: bytes that are not UTF-8 (an old FAT or Samba
-    name such as caf\xe9.jpg) become U+FFFD, the visible replacement mark."""
-    return os.fsencode(path).decode("utf-8", "replace")
-
-
 def json_path(path: Path | str) -> dict[str, str]:
     """{"path": display form} plus, only when the name is not valid UTF-8, "path_bytes": the
     file name's raw bytes in base64, so any consumer can open the very file."""
+    from app.session import display_path
+
     raw = os.fsencode(path)
-    shown = raw.decode("utf-8", "replace")
+    shown = display_path(path)
     if shown.encode("utf-8") == raw:
         return {"path": shown}
     return {"path": shown, "path_bytes": base64.b64encode(raw).decode("ascii")}

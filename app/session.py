@@ -24,6 +24,15 @@ from app import defaults, imaging, sidecar
 from app.scenes import CLASSES
 
 ChangeCallback = Callable[[list[int]], None]
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as text for people and JSON: a name that is not valid UTF-8 (caf\\xe9.jpg from an
+    old FAT or Samba share) keeps every other character and shows U+FFFD where the bad bytes
+    were (Python's str would carry invisible surrogates that Qt and JSON readers drop)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -56,6 +65,11 @@ class PhotoRecord:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def display_name(self) -> str:
+        """The name for people: bytes that are not UTF-8 show as U+FFFD, a visible mark."""
+        return display_path(self.path.name)
 
     @property
     def _saved_auto(self) -> sidecar.SceneTag | None:

@@ -416,3 +416,33 @@ def test_closing_while_the_model_loads_starts_no_scan(
     assert made[0].inner._net is None  # the late model was released, not kept
     win.shutdown()  # closing again (aboutToQuit after the close) is harmless
     assert not win.is_scanning()
+
+
+def test_a_name_that_is_not_utf8_shows_a_mark_and_its_thumbnail(
+    qtbot: Any, make_window: Any, tmp_path: Path
+) -> None:
+    import os
+    import sys
+
+    from PySide6.QtGui import QPixmap
+
+    from app.ui.thumbnails import GRID_SIDE
+
+    if sys.platform == "darwin":
+        pytest.skip("macOS file systems refuse names that are not UTF-8")
+    folder = tmp_path / "share"
+    raw = os.fsencode(folder) + b"/caf\xe9.jpg"
+    make_photo(Path(os.fsdecode(raw)), size=(300, 200), seed=5)
+    win = make_window()
+    open_and_scan(qtbot, win, folder)
+    record = win.session.records[0]  # type: ignore[union-attr]
+    assert record.label is not None  # classified
+    index = win.photos.index(0)
+    assert index.data(Qt.ItemDataRole.DisplayRole) == "caf\ufffd.jpg"
+    assert "caf\ufffd.jpg" in index.data(Qt.ItemDataRole.ToolTipRole)
+
+    qtbot.waitUntil(lambda: win.thumbnails.get(record.path, GRID_SIDE) is not None, timeout=10_000)
+    shown = index.data(Qt.ItemDataRole.DecorationRole)
+    assert isinstance(shown, QPixmap) and shown.cacheKey() != win.photos._placeholder.cacheKey()
+    win.preview.show_record(record)
+    assert win.preview.title.toolTip().endswith("caf\ufffd.jpg")

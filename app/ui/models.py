@@ -27,7 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QPainter, QPixmap
 
 from app.scenes import CLASSES
-from app.session import PhotoRecord, Session
+from app.session import PhotoRecord, Session, display_path
 from app.ui.thumbnails import GRID_SIDE, ThumbnailCache
 
 MIME_TYPE = "application/x-scene-tagger-photo-ids"
@@ -105,7 +105,9 @@ class PhotoListModel(QAbstractListModel):
         n = len(session) if session is not None else 0
         self.labels, self.review, self.errors = [None] * n, [False] * n, [False] * n
         self.conf_keys = [0.0] * n
-        self.name_keys = [r.name.lower() for r in session.records] if session is not None else []
+        self.name_keys = (
+            [r.display_name.lower() for r in session.records] if session is not None else []
+        )
         self._update_keys(range(n))
         if session is not None:
             session.on_change = self.records_changed
@@ -143,7 +145,7 @@ class PhotoListModel(QAbstractListModel):
             if i is not None:
                 start = prev = i
 
-    @Slot(str, int)
+    @Slot(object, int)
     def _thumbnail_ready(self, path: str, side: int) -> None:
         if side != GRID_SIDE or self.session is None:
             return
@@ -163,7 +165,7 @@ class PhotoListModel(QAbstractListModel):
         if r is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return r.name
+            return r.display_name
         if role == RecordRole:
             return r
         if role == Qt.ItemDataRole.DecorationRole:
@@ -214,7 +216,7 @@ class PhotoListModel(QAbstractListModel):
 
 
 def tooltip(r: PhotoRecord) -> str:
-    lines = [os.fspath(r.path)]
+    lines = [display_path(r.path)]
     if r.label:
         conf = f" {r.confidence:.0%}" if r.confidence is not None else ""
         lines.append(f"{r.label}{conf} ({r.source})")
@@ -338,7 +340,7 @@ class ErrorProxy(_RecordProxy):
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             r = self.photos.record(self.mapToSource(index).row())
-            return f"{r.name}: {r.error}" if r is not None else None
+            return f"{r.display_name}: {r.error}" if r is not None else None
         if role == Qt.ItemDataRole.DecorationRole:
             return None
         return super().data(index, role)

@@ -9,7 +9,7 @@ from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFormLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from app.scenes import CLASSES
-from app.session import PhotoRecord
+from app.session import PhotoRecord, display_path
 from app.ui.thumbnails import PREVIEW_SIDE, ThumbnailCache
 from app.ui.views import SCENE_COLORS, badge_text
 
@@ -103,9 +103,9 @@ class PreviewPane(QWidget):
                 bar.setValue(0)
                 bar.setFormat("")
             return
-        self._full_title = r.name
+        self._full_title = r.display_name
         self._elide_title()
-        self.title.setToolTip(os.fspath(r.path))
+        self.title.setToolTip(display_path(r.path))
         self.badge.setText(
             badge_text(r) + (f" (model said {r.auto_label})" if r.manual and r.auto_label else "")
         )
@@ -144,7 +144,7 @@ class PreviewPane(QWidget):
             err = self.thumbnails.error(r.path, PREVIEW_SIDE)
             self.image.set_image(None, f"Cannot show this photo:\n{err}" if err else "Loading…")
 
-    @Slot(str, int)
+    @Slot(object, int)
     def _thumbnail_ready(self, path: str, side: int) -> None:
         if side == PREVIEW_SIDE and self.record is not None and os.fspath(self.record.path) == path:
             self._load_image()

@@ -77,7 +77,9 @@ def load_thumbnail(path: Path, side: int, cache_dir: Path | None) -> QImage:
 class _Bridge(QObject):
     """Lives in the GUI thread; a pool thread emitting on it is delivered there (queued)."""
 
-    done = Signal(str, int, int, object, str)  # path, side, generation, QImage | None, error
+    # the path travels as a Python object: a name that is not valid UTF-8 would not survive
+    # the trip through a QString, and its thumbnail would never be matched to its photo
+    done = Signal(object, int, int, object, str)  # path, side, generation, QImage | None, error
 
 
 class _Drainer(QRunnable):
@@ -111,7 +113,7 @@ class _Drainer(QRunnable):
 class ThumbnailCache(QObject):
     """Memory LRU in front of the pool jobs; `ready(path, side)` when a request is answered."""
 
-    ready = Signal(str, int)
+    ready = Signal(object, int)  # path (str, as os.fspath gives it), side
 
     def __init__(
         self,
@@ -170,7 +172,7 @@ class ThumbnailCache(QObject):
     def wait(self, msecs: int = 5000) -> bool:
         return self.pool.waitForDone(msecs)
 
-    @Slot(str, int, int, object, str)
+    @Slot(object, int, int, object, str)
     def _job_done(
         self, path: str, side: int, generation: int, image: QImage | None, error: str
     ) -> None:

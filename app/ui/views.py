@@ -106,7 +106,7 @@ class PhotoDelegate(QStyledItemDelegate):
         p.setPen(text_color)
         name_rect = QRect(rect.left() + 4, img_area.bottom() + 2, rect.width() - 8, 18)
         name = option.fontMetrics.elidedText(
-            r.name, Qt.TextElideMode.ElideMiddle, name_rect.width()
+            r.display_name, Qt.TextElideMode.ElideMiddle, name_rect.width()
         )
         p.drawText(name_rect, Qt.AlignmentFlag.AlignCenter, name)
         self._paint_badge(
