@@ -11,7 +11,6 @@ from test_cli import labels_by_path, run
 
 from app import engine, sidecar
 
-
 # The tiny test model is never sure of anything: tag everything it says (the default threshold,
 # the window's 0.80, is tested on its own below).
 TAG = ("tag", "--min-confidence", "0")
