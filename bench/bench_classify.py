@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from app import imaging, scenes  # noqa: E402
+from app import devices, imaging, scenes  # noqa: E402
 from app.engine import Classifier  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "intel-scenes" / "seg_test"
@@ -138,7 +138,7 @@ def measure(clf: Classifier, paths: list[Path], repeat: int) -> dict[str, float]
 
 
 def machine() -> str:
-    return f"{scenes.cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"
+    return f"{devices.cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"
 
 
 def header(clf: Classifier, title: str) -> list[str]:

@@ -13,7 +13,7 @@ import torch
 from conftest import TinySceneNet, make_photo
 from PIL import Image
 
-from app import engine, imaging, scenes
+from app import devices, engine, imaging, scenes
 from app.engine import Classifier, Prediction
 
 
@@ -242,7 +242,7 @@ def test_bad_arguments(tiny_card: Path) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         Classifier(tiny_card, batch_size=0)
     if not torch.cuda.is_available():
-        with pytest.raises(scenes.ModelError, match="CUDA"):
+        with pytest.raises(devices.DeviceError, match="CUDA"):  # a ModelError too
             Classifier(tiny_card, device="cuda")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app import scenes
+from app import devices, scenes
 from app.scenes import CLASSES, ModelCard
 from training import data as D
 from training.models import MODEL_KEYS, RECIPES, Recipe, build
@@ -26,7 +26,7 @@ def hardware() -> str:
     import os
 
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{scenes.cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
+    return f"{devices.cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
 
 
 def softmax(logits: np.ndarray, t: float = 1.0) -> np.ndarray:
@@ -82,11 +82,11 @@ def cmd_train(args) -> int:
 
     keys = list(MODEL_KEYS) if args.model == "all" else [args.model]
     splits = load_data(args)
-    device = scenes.pick_device(args.device)
+    device = devices.pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     ctx = make_context(device, args.precision, progress=not args.quiet)
-    print(f"device: {scenes.device_name(device)}, autocast: {ctx.amp}")
+    print(f"device: {devices.device_name(device)}, autocast: {ctx.amp}")
     for key in keys:
         recipe: Recipe = RECIPES[key]
         seed_everything(recipe.seed)
@@ -171,7 +171,7 @@ def cmd_evaluate(args) -> int:
     net, card = scenes.load_model(args.card or scenes.default_card_path())
     splits = load_data(args)
     split = splits[args.split]
-    device = scenes.pick_device(args.device)
+    device = devices.pick_device(args.device)
     ctx = make_context(device, args.precision, progress=not args.quiet)
     net.to(device).to(memory_format=torch.channels_last)
     batches = D.iterate_batches(split, 64, card.normalization, shuffle=False)
@@ -181,7 +181,7 @@ def cmd_evaluate(args) -> int:
     probs = softmax(logits, card.temperature)
     stats = caret_stats(confusion_matrix(probs.argmax(1), labels, len(CLASSES)), list(CLASSES))
     print(
-        f"model: {card.model_id} ({card.path}), split {args.split}: {len(split)} photos, device {scenes.device_name(device)}"
+        f"model: {card.model_id} ({card.path}), split {args.split}: {len(split)} photos, device {devices.device_name(device)}"
     )
     print(format_caret(stats))
     print(
@@ -200,7 +200,7 @@ def cmd_evaluate(args) -> int:
             "per_class": d["per_class"], "n": len(split),
             "ece_15_bins_with_temperature": expected_calibration_error(probs, labels),
             "note": f"measured by `python -m training evaluate` on the exported {card.weights_file} through "
-            f"the app's preprocessing; {scenes.device_name(device)}, autocast {ctx.amp}",
+            f"the app's preprocessing; {devices.device_name(device)}, autocast {ctx.amp}",
         }  # fmt: skip
         card.write(card.path)
         print(f"model card {card.path} updated with these figures")

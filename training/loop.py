@@ -25,7 +25,8 @@ from numpy.lib.format import open_memmap
 from torch import nn
 from tqdm import tqdm
 
-from app.scenes import autocast_dtype, normalize
+from app.devices import autocast_dtype
+from app.scenes import normalize
 from training.data import DecodedSplit, cache_dir, epoch_batches, iterate_batches
 from training.models import Phase, Recipe
 
