@@ -1,11 +1,12 @@
 """The contract shared by the app and the training module.
 
-Class names and order, input size, normalization, the VGG16-scene network and the loading of
-weights through a model card all live here, so the preprocessing that trained the weights is
-exactly the preprocessing that runs them. Nothing here imports torchvision or Qt.
+Class names and order, input size, normalization (`to_input`), and the loading of weights
+through a model card (sha256 checked, plain tensor files only) all live here, so the
+preprocessing that trained the weights is exactly the preprocessing that runs them. Nothing
+here imports torchvision or Qt.
 
-torch is imported only when a function needs it (and the networks live in app.networks, reached
-through this module's attributes), so the window can show before torch's seconds-long import.
+torch is imported only when a function needs it, and the networks (app.networks, torch) only
+when a model is loaded, so the window can show before torch's seconds-long import.
 """
 
 from __future__ import annotations
@@ -79,28 +80,6 @@ def normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
     mean = torch.tensor(norm.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(norm.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
-
-
-# The networks (torch) live in app.networks; these names resolve there on first use.
-_NETWORK_NAMES = frozenset(
-    {
-        "VGG16_CFG",
-        "VGG16_CONV_INDICES",
-        "vgg16_features",
-        "VGG16Scene",
-        "ARCHITECTURES",
-        "build_network",
-        "count_parameters",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NETWORK_NAMES:
-        from app import networks
-
-        return getattr(networks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,9 +264,12 @@ def load_model(
         raise
     except Exception as exc:  # safetensors / torch raise many types for damaged files
         raise ModelError(f"cannot read weights {wpath}: {exc}") from exc
-    from app.networks import build_network
+    from app import networks
 
-    net = build_network(card.architecture)
+    try:
+        net = networks.build_network(card.architecture, len(card.classes))
+    except networks.UnknownArchitecture as exc:
+        raise ModelError(f"model card {card.path}: {exc}") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         net.load_state_dict(state, strict=True)

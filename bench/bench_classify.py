@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from app import devices, imaging, scenes  # noqa: E402
+from app import devices, imaging, networks, scenes  # noqa: E402
 from app.engine import Classifier  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "intel-scenes" / "seg_test"
@@ -250,7 +250,7 @@ def random_vgg16_card(folder: Path) -> Path:
     """VGG16-scene with random weights: the real network's cost, before trained weights exist."""
     torch.manual_seed(0)
     sha = scenes.save_state_dict(
-        scenes.VGG16Scene().state_dict(), folder / "random.safetensors", torch.float16
+        networks.VGG16Scene(scenes.NUM_CLASSES).state_dict(), folder / "random.safetensors", torch.float16
     )
     card = scenes.ModelCard("vgg16_scene", "random.safetensors", sha, name="vgg16-random")
     card.write(folder / scenes.MODEL_CARD_NAME)

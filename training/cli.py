@@ -159,7 +159,6 @@ def save_run(
 
 def cmd_evaluate(args) -> int:
     """Evaluate saved weights through the app's own loading path (model card, sha256, preprocessing)."""
-    import training.models  # noqa: F401  (registers the study's CNN architectures)
     from training.loop import evaluate, make_context, stages
     from training.metrics import (
         caret_stats,

@@ -1,4 +1,6 @@
-"""The study's two CNNs (VGG16 comes from app.scenes) and one recipe dataclass per model.
+"""The study's two CNNs (VGG16 is app.networks') and one recipe dataclass per model.
+
+The CNNs are listed in app.networks.ARCHITECTURES, so model cards (and the app) can name them.
 
 Layer shapes follow the study's Keras models so the parameter counts match exactly:
 simple 1,440,566; deeper 1,726,758; VGG16 + GAP + Dense(64) + Dense(6) 14,747,910.
@@ -10,8 +12,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from torch import nn
 
-from app import scenes
-from app.scenes import IMAGENET, NUM_CLASSES, RESCALE_ONLY, Normalization, VGG16Scene
+from app.networks import build_network
+from app.scenes import IMAGENET, NUM_CLASSES, RESCALE_ONLY, Normalization
 from training.data import NO_AUGMENT, STUDY_AUGMENT, Augment
 
 
@@ -59,10 +61,6 @@ class DeeperCNN(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
-
-
-scenes.ARCHITECTURES.setdefault("simple_cnn", SimpleCNN)
-scenes.ARCHITECTURES.setdefault("deeper_cnn", DeeperCNN)
 
 
 @dataclass
@@ -164,6 +162,4 @@ MODEL_KEYS = ("simple", "deeper", "vgg16")
 
 
 def build(recipe: Recipe) -> nn.Module:
-    if recipe.architecture == "vgg16_scene":
-        return VGG16Scene()
-    return scenes.build_network(recipe.architecture)
+    return build_network(recipe.architecture, NUM_CLASSES)
