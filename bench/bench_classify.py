@@ -250,7 +250,9 @@ def random_vgg16_card(folder: Path) -> Path:
     """VGG16-scene with random weights: the real network's cost, before trained weights exist."""
     torch.manual_seed(0)
     sha = scenes.save_state_dict(
-        networks.VGG16Scene(scenes.NUM_CLASSES).state_dict(), folder / "random.safetensors", torch.float16
+        networks.VGG16Scene(scenes.NUM_CLASSES).state_dict(),
+        folder / "random.safetensors",
+        torch.float16,
     )
     card = scenes.ModelCard("vgg16_scene", "random.safetensors", sha, name="vgg16-random")
     card.write(folder / scenes.MODEL_CARD_NAME)
