@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,25 +56,34 @@ IMAGENET = Normalization(IMAGENET_MEAN, IMAGENET_STD)
 RESCALE_ONLY = Normalization(RESCALE_ONLY_MEAN, RESCALE_ONLY_STD)
 
 
-def to_input(pixels: torch.Tensor | np.ndarray, norm: Normalization) -> torch.Tensor:
+def to_input(
+    pixels: torch.Tensor | np.ndarray,
+    norm: Normalization,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """uint8 pixels (N,H,W,3) or (H,W,3) -> float32 (N,3,H,W), scaled to [0,1] and normalized.
 
     The one function that turns decoded pixels into network input, in the app and in training.
+    Training passes its augmentation as `augment`: it sees float (N,3,H,W) in [0,1], between
+    the scaling and the normalization. The app passes none.
     """
     import torch
 
     if isinstance(pixels, np.ndarray):
+        if not pixels.flags.writeable:  # e.g. np.asarray(a PIL image); torch.from_numpy warns
+            pixels = pixels.copy()
         pixels = torch.from_numpy(np.ascontiguousarray(pixels))
     if pixels.dim() == 3:
         pixels = pixels.unsqueeze(0)
     if pixels.dtype != torch.uint8:
         raise TypeError(f"expected uint8 pixels, got {pixels.dtype}")
     x = pixels.permute(0, 3, 1, 2).float().div_(255.0)
-    return normalize(x, norm)
+    if augment is not None:
+        x = augment(x)
+    return _normalize(x, norm)
 
 
-def normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
-    """Float (N,3,H,W) in [0,1] -> normalized; used directly by training after augmentation."""
+def _normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
     import torch
 
     mean = torch.tensor(norm.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)

@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from app.scenes import RESCALE_ONLY
+from app.scenes import RESCALE_ONLY, to_input
 from training.data import (
     STUDY_AUGMENT,
     decode_split,
@@ -48,7 +48,7 @@ def main() -> None:
     root = default_data_dir()
     train = decode_split(index_split(root, "seg_train"), progress=False)
     test = decode_split(index_split(root, "seg_test"), progress=False)
-    probe = torch.from_numpy(test.pixels[::6][:500]).permute(0, 3, 1, 2).float().div(255)
+    probe = to_input(test.pixels[::6][:500], RESCALE_ONLY)
     recipe = RECIPES[args.recipe]
     for seed in args.seeds:
         seed_everything(seed)

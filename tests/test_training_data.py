@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import make_photo
 
-from app.scenes import CLASSES, INPUT_SIZE
+from app import imaging
+from app.scenes import CLASSES, IMAGENET, INPUT_SIZE, RESCALE_ONLY, to_input
 from training import data as D
 
 
@@ -85,7 +86,6 @@ def test_study_augmentation_stays_close_and_fills_edges_with_nearest_pixels():
 def test_batches_are_reproducible_from_seed_and_epoch(tmp_path, monkeypatch):
     monkeypatch.setenv("SCENE_TAGGER_CACHE", str(tmp_path / "cache"))
     dec = D.decode_split(D.index_split(make_dataset(tmp_path / "d"), "seg_train"), progress=False)
-    from app.scenes import RESCALE_ONLY
 
     def run(epoch):
         return [
@@ -115,3 +115,26 @@ def test_holdout_is_stratified_and_disjoint():
     tr, ho = D.stratified_holdout(labels, 0.1, 42)
     assert len(set(tr) & set(ho)) == 0 and len(tr) + len(ho) == 300
     assert np.bincount(labels[ho]).tolist() == [5] * 6
+
+
+@pytest.mark.parametrize("norm", [IMAGENET, RESCALE_ONLY])
+def test_an_unaugmented_training_batch_is_exactly_the_apps_input(tmp_path, monkeypatch, norm):
+    """Training and the app share the two steps: imaging.load_pixels (the function the
+    engine's decode pool runs on each file) and scenes.to_input. Photos of another size and
+    shape than the network's input, so resizing is part of what must agree."""
+    monkeypatch.setenv("SCENE_TAGGER_CACHE", str(tmp_path / "cache"))
+    root = make_dataset(tmp_path / "d", per_class=2, size=(211, 163))
+    index = D.index_split(root, "seg_test")
+    decoded = D.decode_split(index, progress=False)
+    from_cache = D.decode_split(index, progress=False)
+    for dec in (decoded, from_cache):
+        seen = 0
+        for x, y in D.iterate_batches(dec, 5, norm, shuffle=False):
+            for row, label in zip(x, y, strict=True):
+                path = dec.paths[seen]
+                assert CLASSES[int(label)] == path.parent.name
+                app_input = to_input(imaging.load_pixels(path), norm)
+                assert app_input.shape == (1, 3, INPUT_SIZE, INPUT_SIZE)
+                assert torch.equal(row, app_input[0]), path
+                seen += 1
+        assert seen == len(index.paths) == 12

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from app.devices import autocast_dtype
-from app.scenes import normalize
+from app.scenes import to_input
 from training.data import DecodedSplit, cache_dir, epoch_batches, iterate_batches
 from training.models import Phase, Recipe
 
@@ -124,8 +124,8 @@ def compute_stage(
         for start in range(done, n, batch_size):
             end = min(start + batch_size, n)
             if src is None:
-                x = torch.from_numpy(data.pixels[start:end]).permute(0, 3, 1, 2).float().div_(255.0)
-                x = normalize(x, norm).contiguous(memory_format=torch.channels_last)
+                x = to_input(data.pixels[start:end], norm)
+                x = x.contiguous(memory_format=torch.channels_last)
             else:
                 x = torch.from_numpy(np.asarray(src[start:end], dtype=np.float32))
             with ctx.autocast():
