@@ -16,6 +16,7 @@ from app import devices, scenes
 from app.scenes import CLASSES, ModelCard
 from training import data as D
 from training.models import MODEL_KEYS, RECIPES, Recipe, build
+from training.run import ResumeError
 
 RUNS = D.REPO_ROOT / "runs"
 DOCS_REPORT = D.REPO_ROOT / "docs" / "report"
@@ -78,7 +79,8 @@ def load_data(args) -> dict[str, D.DecodedSplit]:
 
 
 def cmd_train(args) -> int:
-    from training.loop import fit, make_context, seed_everything
+    from training.loop import make_context, seed_everything
+    from training.run import FitConfig, Splits, fit
 
     keys = list(MODEL_KEYS) if args.model == "all" else [args.model]
     splits = load_data(args)
@@ -108,8 +110,14 @@ def cmd_train(args) -> int:
         out = Path(args.runs) / key
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        res = fit(model, recipe, train, test, holdout, out, ctx, resume=args.resume,
-                  epochs_override=args.epochs, steps_override=args.steps)  # fmt: skip
+        config = FitConfig(
+            recipe,
+            out,
+            resume=args.resume,
+            max_epochs=args.epochs,
+            steps_per_epoch=args.steps,
+        )
+        res = fit(model, Splits(train, test, holdout), config, ctx)
         save_run(out, recipe, model, res, time.time() - t0, train, holdout, test)
     return 0
 
@@ -440,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (D.DataError, scenes.ModelError) as exc:
+    except (D.DataError, scenes.ModelError, ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
