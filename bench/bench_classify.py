@@ -154,8 +154,13 @@ def header(clf: Classifier, title: str) -> list[str]:
 
 
 def throughput(args: argparse.Namespace) -> list[str]:
-    clf = Classifier(args.model, device=args.device, precision=args.precision,
-                     batch_size=args.batch_size, decode_workers=args.decode_workers)  # fmt: skip
+    clf = Classifier(
+        args.model,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        decode_workers=args.decode_workers,
+    )
     rows: list[tuple[str, dict[str, float]]] = []
     with clf:
         if args.limit != 0:
@@ -204,8 +209,13 @@ def agreement(args: argparse.Namespace) -> list[str]:
     pixels = None
     keep = None
     for precision in ("fp32", "bf16"):
-        with Classifier(args.model, device=args.device, precision=precision, batch_size=args.batch_size,
-                        decode_workers=args.decode_workers) as clf:  # fmt: skip
+        with Classifier(
+            args.model,
+            device=args.device,
+            precision=precision,
+            batch_size=args.batch_size,
+            decode_workers=args.decode_workers,
+        ) as clf:
             if pixels is None:
                 print(f"decoding {len(paths)} photos …", file=sys.stderr)
                 decoded = decode_list(clf, paths)

@@ -309,12 +309,24 @@ def test_measure_startup_times_each_run(tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("lines", "status", "problem"),
     [
-        (["probe: window shown after 0.1 s (torch already loaded: no)"], 0, "the model did not load"),
-        (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (FAILED) after 1 s"], 0, "the model did not load"),
+        (
+            ["probe: window shown after 0.1 s (torch already loaded: no)"],
+            0,
+            "the model did not load",
+        ),
+        (
+            ["probe: window shown after 0.1 s (…: no)", "probe: model loaded (FAILED) after 1 s"],
+            0,
+            "the model did not load",
+        ),
         (["Traceback (most recent call last):"], 1, "the window was never shown"),
-        (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (ok) after 1 s"], 3, "exit status 3"),
+        (
+            ["probe: window shown after 0.1 s (…: no)", "probe: model loaded (ok) after 1 s"],
+            3,
+            "exit status 3",
+        ),
     ],
-)  # fmt: skip
+)
 def test_measure_startup_fails_a_bad_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], status: int, problem: str
 ) -> None:

@@ -145,14 +145,25 @@ def save_run(
         )
     np.savez_compressed(out / "test_outputs.npz", logits=res.test_logits, labels=res.test_labels)
     result = {
-        "key": recipe.key, "title": recipe.title, "study_accuracy": recipe.study_accuracy,
-        "recipe": recipe.to_dict(), "stats": stats.to_dict(), "history": res.history,
-        "best_epoch": res.best_epoch, "wall_times": {**res.wall_times, "total": total_secs},
-        "throughput": res.throughput, "ece": ece, "temperature": temperature, "ece_after": ece_after,
-        "n_train": len(train), "n_holdout": len(holdout) if holdout is not None else 0, "n_test": len(test),
-        "hardware": hardware(), "torch": torch.__version__,
+        "key": recipe.key,
+        "title": recipe.title,
+        "study_accuracy": recipe.study_accuracy,
+        "recipe": recipe.to_dict(),
+        "stats": stats.to_dict(),
+        "history": res.history,
+        "best_epoch": res.best_epoch,
+        "wall_times": {**res.wall_times, "total": total_secs},
+        "throughput": res.throughput,
+        "ece": ece,
+        "temperature": temperature,
+        "ece_after": ece_after,
+        "n_train": len(train),
+        "n_holdout": len(holdout) if holdout is not None else 0,
+        "n_test": len(test),
+        "hardware": hardware(),
+        "torch": torch.__version__,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
     (out / "result.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(format_caret(stats))
     print(
@@ -203,12 +214,15 @@ def cmd_evaluate(args) -> int:
         d = stats.to_dict()
         card.extra["evaluation"] = {
             **card.extra.get("evaluation", {}),
-            "accuracy": d["accuracy"], "ci95": [d["ci_low"], d["ci_high"]], "kappa": d["kappa"],
-            "per_class": d["per_class"], "n": len(split),
+            "accuracy": d["accuracy"],
+            "ci95": [d["ci_low"], d["ci_high"]],
+            "kappa": d["kappa"],
+            "per_class": d["per_class"],
+            "n": len(split),
             "ece_15_bins_with_temperature": expected_calibration_error(probs, labels),
             "note": f"measured by `python -m training evaluate` on the exported {card.weights_file} through "
             f"the app's preprocessing; {devices.device_name(device)}, autocast {ctx.amp}",
-        }  # fmt: skip
+        }
         card.write(card.path)
         print(f"model card {card.path} updated with these figures")
     return 0
@@ -230,25 +244,48 @@ def cmd_export(args) -> int:
     sha = scenes.save_state_dict(state, dest / wname, dtype=torch.float16)
     stats = result["stats"]
     card = ModelCard(
-        architecture=recipe.architecture, weights_file=wname, weights_sha256=sha, normalization=recipe.normalization,
-        temperature=float(result.get("temperature") or 1.0), name=f"scene-{args.model}",
+        architecture=recipe.architecture,
+        weights_file=wname,
+        weights_sha256=sha,
+        normalization=recipe.normalization,
+        temperature=float(result.get("temperature") or 1.0),
+        name=f"scene-{args.model}",
         extra={
             "description": "Scene classifier for Scene Tagger: six Intel Image Classification scenes.",
-            "input": {"size": [scenes.INPUT_SIZE, scenes.INPUT_SIZE], "channels": "RGB", "scale": "pixels / 255, then (x - mean) / std",
-                      "resize": "EXIF-oriented, JPEG draft decoding, antialiased bilinear to 150x150 (aspect not kept)"},
+            "input": {
+                "size": [scenes.INPUT_SIZE, scenes.INPUT_SIZE],
+                "channels": "RGB",
+                "scale": "pixels / 255, then (x - mean) / std",
+                "resize": "EXIF-oriented, JPEG draft decoding, antialiased bilinear to 150x150 (aspect not kept)",
+            },
             "weights_dtype": "float16",
-            "training": {"recipe": result["recipe"], "seed": recipe.seed, "wall_times_seconds": result["wall_times"],
-                         "throughput_img_per_s": result["throughput"], "hardware": result["hardware"], "torch": result["torch"],
-                         "n_train": result["n_train"], "n_holdout": result["n_holdout"], "best_epoch": result["best_epoch"],
-                         "finished": result["finished"]},
-            "evaluation": {"split": "seg_test", "n": result["n_test"], "accuracy": stats["accuracy"],
-                           "ci95": [stats["ci_low"], stats["ci_high"]], "kappa": stats["kappa"],
-                           "per_class": stats["per_class"], "ece_15_bins": result["ece"],
-                           "ece_after_temperature": result["ece_after"], "note": "fp32 training-run figures; "
-                           "`python -m training evaluate` re-measures the exported fp16 weights"},
+            "training": {
+                "recipe": result["recipe"],
+                "seed": recipe.seed,
+                "wall_times_seconds": result["wall_times"],
+                "throughput_img_per_s": result["throughput"],
+                "hardware": result["hardware"],
+                "torch": result["torch"],
+                "n_train": result["n_train"],
+                "n_holdout": result["n_holdout"],
+                "best_epoch": result["best_epoch"],
+                "finished": result["finished"],
+            },
+            "evaluation": {
+                "split": "seg_test",
+                "n": result["n_test"],
+                "accuracy": stats["accuracy"],
+                "ci95": [stats["ci_low"], stats["ci_high"]],
+                "kappa": stats["kappa"],
+                "per_class": stats["per_class"],
+                "ece_15_bins": result["ece"],
+                "ece_after_temperature": result["ece_after"],
+                "note": "fp32 training-run figures; "
+                "`python -m training evaluate` re-measures the exported fp16 weights",
+            },
             "date": datetime.now(timezone.utc).date().isoformat(),
         },
-    )  # fmt: skip
+    )
     card.write(
         dest
         / (
@@ -278,13 +315,24 @@ def cmd_report(args) -> int:
         r = json.loads(f.read_text())
         npz = np.load(Path(args.runs) / key / "test_outputs.npz")
         t = r.get("temperature") or 1.0
-        results.append(ModelResult(
-            key=key, title=r["title"], study_accuracy=r["study_accuracy"], stats=CaretStats.from_dict(r["stats"]),
-            history=r["history"], wall_times={k: v for k, v in r["wall_times"].items() if k != "total"}, throughput=r["throughput"],
-            recipe=r["recipe"].get("description", ""), ece=r["ece"], ece_after=r["ece_after"], temperature=r["temperature"],
-            notes=f"Trained on {r['n_train']} photos ({r['n_holdout']} held out), evaluated on {r['n_test']}; {r['hardware']}.",
-            probs=softmax(npz["logits"], t), labels=npz["labels"],
-        ))  # fmt: skip
+        results.append(
+            ModelResult(
+                key=key,
+                title=r["title"],
+                study_accuracy=r["study_accuracy"],
+                stats=CaretStats.from_dict(r["stats"]),
+                history=r["history"],
+                wall_times={k: v for k, v in r["wall_times"].items() if k != "total"},
+                throughput=r["throughput"],
+                recipe=r["recipe"].get("description", ""),
+                ece=r["ece"],
+                ece_after=r["ece_after"],
+                temperature=r["temperature"],
+                notes=f"Trained on {r['n_train']} photos ({r['n_holdout']} held out), evaluated on {r['n_test']}; {r['hardware']}.",
+                probs=softmax(npz["logits"], t),
+                labels=npz["labels"],
+            )
+        )
     path = write_report(
         out, eda_md, results, hardware(), extra_md=args.extra.read_text() if args.extra else ""
     )
@@ -315,8 +363,10 @@ def build_eda(args):
             for c in range(len(CLASSES)):
                 pick = rng.choice(np.flatnonzero(idx.labels == c), 3, replace=False)
                 samples += [(idx.paths[i], CLASSES[c]) for i in pick]
-    note = ("Byte-identical files (sha256): 3 seg_test photos duplicate a seg_train photo with a different label; "
-            "10 cross-class and 5 same-class duplicate pairs inside seg_train. Kept as they are: some label noise.")  # fmt: skip
+    note = (
+        "Byte-identical files (sha256): 3 seg_test photos duplicate a seg_train photo with a different label; "
+        "10 cross-class and 5 same-class duplicate pairs inside seg_train. Kept as they are: some label noise."
+    )
     return EdaInput(split_counts=counts, sizes=sizes, sample_paths=samples, duplicates_note=note)
 
 
