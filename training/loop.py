@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from app.devices import autocast_dtype
-from app.scenes import to_input
+from app.scenes import Normalization, to_input
 from training.data import DecodedSplit, cache_dir, epoch_batches
 from training.models import Phase
 
@@ -86,48 +86,51 @@ def _cache_path(tag: str, split: str, stage: int, n: int) -> Path:
 
 def compute_stage(
     model: nn.Module,
-    data: DecodedSplit,
+    split: DecodedSplit,
     stage: int,
-    norm,
+    norm: Normalization,
     ctx: Context,
     tag: str,
     source: tuple[int, np.ndarray] | None = None,
     batch_size: int = 64,
 ) -> np.ndarray:
-    """Outputs of stages[:stage] for every photo (fp16, memory-mapped, resumable per batch)."""
-    path = _cache_path(tag, data.split, stage, len(data))
+    """Outputs of stages[:stage] for every photo (fp16, memory-mapped, resumable per batch);
+    `source` = (a shallower stage, its outputs) to start from instead of the pixels."""
+    path = _cache_path(tag, split.split, stage, len(split))
     done_file = path.with_suffix(".done")
     mods = stages(model)
-    src_stage, src = source if source is not None else (0, None)
+    source_stage, source_features = source if source is not None else (0, None)
     with torch.inference_mode():
-        probe_in = torch.zeros(1, 3, data.pixels.shape[1], data.pixels.shape[2], device=ctx.device)
+        probe_in = torch.zeros(
+            1, 3, split.pixels.shape[1], split.pixels.shape[2], device=ctx.device
+        )
         shape = tuple(run_stages(mods[:stage], probe_in).shape[1:])
-    n = len(data)
+    n = len(split)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = int(done_file.read_text()) if done_file.is_file() and path.is_file() else 0
     if done >= n:
         return np.load(path, mmap_mode="r")
     out = open_memmap(path, mode="r+" if done else "w+", dtype=np.float16, shape=(n, *shape))
-    part = mods[src_stage:stage]
-    for m in part:
-        m.eval()
+    to_run = mods[source_stage:stage]
+    for module in to_run:
+        module.eval()
     bar = tqdm(
         total=n,
         initial=done,
-        desc=f"features {data.split} (stage {stage})",
+        desc=f"features {split.split} (stage {stage})",
         unit="img",
         disable=not ctx.progress,
     )
     with torch.inference_mode():
         for start in range(done, n, batch_size):
             end = min(start + batch_size, n)
-            if src is None:
-                x = to_input(data.pixels[start:end], norm)
+            if source_features is None:
+                x = to_input(split.pixels[start:end], norm)
                 x = x.contiguous(memory_format=torch.channels_last)
             else:
-                x = torch.from_numpy(np.asarray(src[start:end], dtype=np.float32))
+                x = torch.from_numpy(np.asarray(source_features[start:end], dtype=np.float32))
             with ctx.autocast():
-                y = run_stages(part, x.to(ctx.device))
+                y = run_stages(to_run, x.to(ctx.device))
             out[start:end] = y.float().cpu().numpy().astype(np.float16)
             if (start // batch_size) % 10 == 9 or end == n:
                 out.flush()
