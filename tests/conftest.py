@@ -13,8 +13,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from app import scenes  # noqa: E402
-from app.networks import TinyTestNet  # noqa: E402
+from app import networks, scenes  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO.parent / "shared" / "data" / "intel-scenes").resolve()
@@ -37,7 +36,7 @@ def write_tiny_model(folder: Path, seed: int = 0) -> Path:
     returns the card path."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    net = TinyTestNet(scenes.NUM_CLASSES)
+    net = networks.TinyTestNet(scenes.NUM_CLASSES)
     sha = scenes.save_state_dict(net.state_dict(), folder / "tiny.safetensors", dtype=torch.float16)
     card = scenes.ModelCard(
         architecture="tiny_test",
