@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app import imaging, scenes
+from app import devices, imaging, scenes
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 PREFETCH_BATCHES = 2  # decoded batches kept ready beyond the one the model is working on
@@ -78,12 +78,12 @@ class Classifier:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.device: torch.device = scenes.pick_device(device)
+        self.device: torch.device = devices.pick_device(device)
         net, self.card = scenes.load_model(card)  # ModelError (sha256, missing, damaged) propagates
         self.model_id: str = self.card.model_id
         self.precision = precision
         self.batch_size = batch_size
-        self._autocast = scenes.autocast_dtype(self.device, precision)
+        self._autocast = devices.autocast_dtype(self.device, precision)
         net = net.to(self.device)
         # NHWC pixels become channels_last input for free; keeping the weights the same way
         # spares a layout conversion in every convolution (oneDNN on CPU, cuDNN on GPU).
@@ -92,7 +92,7 @@ class Classifier:
             net = net.to(memory_format=torch.channels_last)
         self._net: torch.nn.Module | None = net.eval()
         dtype_name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self._autocast, "fp32")  # type: ignore[arg-type]
-        self.device_name: str = f"{scenes.device_name(self.device)}, {dtype_name}"
+        self.device_name: str = f"{devices.device_name(self.device)}, {dtype_name}"
         self.decode_workers = decode_workers or default_decode_workers(self.device)
         self._pool: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
             max_workers=self.decode_workers, thread_name_prefix="decode"

@@ -1,43 +1,42 @@
-"""The networks of the contract (torch): VGG16 without its top, with the study's scene head.
+"""Every network a model card may name, and the one table that names them (torch).
 
-Layer names follow torchvision's vgg16() so its ImageNet weights load strictly into `features`
-without torchvision being imported. Reached as attributes of app.scenes as well.
+VGG16 without its top, with the study's scene head, is the bundled model; layer names follow
+torchvision's vgg16() so its ImageNet weights load strictly into `features` without
+torchvision being imported. This module does not import app.scenes: the number of classes
+comes in as an argument (app.scenes.load_model passes the model card's class count).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 
 import torch
 from torch import nn
 
-from app.scenes import NUM_CLASSES, ModelError
-
-VGG16_CFG: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
-)  # fmt: skip
+# VGG16's five convolution blocks as (channels, 3x3 convolutions); each block ends in a 2x2 max-pool.
+VGG16_BLOCKS: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+# Where the 13 convolutions sit in `features` (each is followed by its ReLU, each block by a pool).
 VGG16_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 
 
 def vgg16_features() -> nn.Sequential:
     layers: list[nn.Module] = []
-    in_ch = 3
-    for v in VGG16_CFG:
-        if v == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [nn.Conv2d(in_ch, int(v), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-            in_ch = int(v)
+    in_channels = 3
+    for channels, convolutions in VGG16_BLOCKS:
+        for _ in range(convolutions):
+            layers += [nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.ReLU(True)]
+            in_channels = channels
+        layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
     return nn.Sequential(*layers)
 
 
 class VGG16Scene(nn.Module):
-    """VGG16 without its top -> global average pooling -> Dense(64, relu) -> Dense(6).
+    """VGG16 without its top -> global average pooling -> Dense(64, relu) -> Dense(classes).
 
-    14,747,910 parameters, as in the study. Returns logits.
+    14,747,910 parameters with six classes, as in the study. Returns logits.
     """
 
-    def __init__(self, num_classes: int = NUM_CLASSES, hidden: int = 64, dropout: float = 0.0):
+    def __init__(self, num_classes: int, hidden: int = 64, dropout: float = 0.0):
         super().__init__()
         self.features = vgg16_features()
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -53,17 +52,58 @@ class VGG16Scene(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
-# Architecture registry: the app knows VGG16; training registers the study's two CNNs so that
-# the same card/weights loader serves every model.
-ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {"vgg16_scene": VGG16Scene}
+class TinyTestNet(nn.Module):
+    """Test hook: a few thousand parameters with VGG16Scene's contract (photo in, logits out,
+    `features` + `head`), so tests run the real card/weights/engine path in milliseconds."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4)
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 16, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
 
 
-def build_network(architecture: str) -> nn.Module:
+# Every architecture a model card may name, as "module:class", imported on first use. The
+# study's CNNs live beside their recipes in training/, which the app imports only when a card
+# names one of them (a packaged app without training/ says so instead). Nothing adds to this
+# table at run time: a new network is a new line here. Each class takes `num_classes` first.
+ARCHITECTURES: dict[str, str] = {
+    "vgg16_scene": "app.networks:VGG16Scene",  # the bundled model
+    "simple_cnn": "training.models:SimpleCNN",  # the study's simple CNN
+    "deeper_cnn": "training.models:DeeperCNN",  # the study's deeper CNN
+    "tiny_test": "app.networks:TinyTestNet",  # test hook (see its docstring)
+}
+
+
+class UnknownArchitecture(LookupError):
+    """A name that is not in ARCHITECTURES, or whose module this installation lacks."""
+
+
+def network_class(architecture: str) -> type[nn.Module]:
     try:
-        return ARCHITECTURES[architecture]()
+        target = ARCHITECTURES[architecture]
     except KeyError:
         known = ", ".join(sorted(ARCHITECTURES))
-        raise ModelError(f"unknown architecture {architecture!r} (known: {known})") from None
+        raise UnknownArchitecture(
+            f"unknown architecture {architecture!r} (known: {known})"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownArchitecture(
+            f"architecture {architecture!r} is defined in {module_name}, which cannot be "
+            f"imported here ({exc})"
+        ) from exc
+    return getattr(module, class_name)
+
+
+def build_network(architecture: str, num_classes: int) -> nn.Module:
+    return network_class(architecture)(num_classes)
 
 
 def count_parameters(net: nn.Module) -> int:

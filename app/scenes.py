@@ -1,11 +1,12 @@
 """The contract shared by the app and the training module.
 
-Class names and order, input size, normalization, the VGG16-scene network and the loading of
-weights through a model card all live here, so the preprocessing that trained the weights is
-exactly the preprocessing that runs them. Nothing here imports torchvision or Qt.
+Class names and order, input size, normalization (`to_input`), and the loading of weights
+through a model card (sha256 checked, plain tensor files only) all live here, so the
+preprocessing that trained the weights is exactly the preprocessing that runs them. Nothing
+here imports torchvision or Qt.
 
-torch is imported only when a function needs it (and the networks live in app.networks, reached
-through this module's attributes), so the window can show before torch's seconds-long import.
+torch is imported only when a function needs it, and the networks (app.networks, torch) only
+when a model is loaded, so the window can show before torch's seconds-long import.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,52 +56,39 @@ IMAGENET = Normalization(IMAGENET_MEAN, IMAGENET_STD)
 RESCALE_ONLY = Normalization(RESCALE_ONLY_MEAN, RESCALE_ONLY_STD)
 
 
-def to_input(pixels: torch.Tensor | np.ndarray, norm: Normalization) -> torch.Tensor:
+def to_input(
+    pixels: torch.Tensor | np.ndarray,
+    norm: Normalization,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """uint8 pixels (N,H,W,3) or (H,W,3) -> float32 (N,3,H,W), scaled to [0,1] and normalized.
 
     The one function that turns decoded pixels into network input, in the app and in training.
+    Training passes its augmentation as `augment`: it sees float (N,3,H,W) in [0,1], between
+    the scaling and the normalization. The app passes none.
     """
     import torch
 
     if isinstance(pixels, np.ndarray):
+        if not pixels.flags.writeable:  # e.g. np.asarray(a PIL image); torch.from_numpy warns
+            pixels = pixels.copy()
         pixels = torch.from_numpy(np.ascontiguousarray(pixels))
     if pixels.dim() == 3:
         pixels = pixels.unsqueeze(0)
     if pixels.dtype != torch.uint8:
         raise TypeError(f"expected uint8 pixels, got {pixels.dtype}")
     x = pixels.permute(0, 3, 1, 2).float().div_(255.0)
-    return normalize(x, norm)
+    if augment is not None:
+        x = augment(x)
+    return _normalize(x, norm)
 
 
-def normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
-    """Float (N,3,H,W) in [0,1] -> normalized; used directly by training after augmentation."""
+def _normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
     import torch
 
     mean = torch.tensor(norm.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(norm.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
-
-
-# The networks (torch) live in app.networks; these names resolve there on first use.
-_NETWORK_NAMES = frozenset(
-    {
-        "VGG16_CFG",
-        "VGG16_CONV_INDICES",
-        "vgg16_features",
-        "VGG16Scene",
-        "ARCHITECTURES",
-        "build_network",
-        "count_parameters",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _NETWORK_NAMES:
-        from app import networks
-
-        return getattr(networks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,9 +273,12 @@ def load_model(
         raise
     except Exception as exc:  # safetensors / torch raise many types for damaged files
         raise ModelError(f"cannot read weights {wpath}: {exc}") from exc
-    from app.networks import build_network
+    from app import networks
 
-    net = build_network(card.architecture)
+    try:
+        net = networks.build_network(card.architecture, len(card.classes))
+    except networks.UnknownArchitecture as exc:
+        raise ModelError(f"model card {card.path}: {exc}") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         net.load_state_dict(state, strict=True)
@@ -297,84 +288,3 @@ def load_model(
         ) from exc
     net.eval()
     return net, card
-
-
-# --------------------------------------------------------------------------------------------
-# Devices and precision (shared by the engine and the training loop)
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """CUDA, then Apple MPS, then CPU; `requested` ('cuda', 'cuda:1', 'mps', 'cpu') overrides."""
-    import torch
-
-    if requested and requested != "auto":
-        dev = torch.device(requested)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ModelError("CUDA was requested but no CUDA device is available")
-        if dev.type == "mps" and not (
-            getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
-        ):
-            raise ModelError("MPS was requested but is not available")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def device_name(device: torch.device) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    if device.type == "mps":
-        return "GPU: Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
-
-
-def cpu_name() -> str:
-    """The processor's marketing name where the OS tells it (Linux), else platform's guess."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_supports_bf16() -> bool:
-    """Native bf16 (AVX512-BF16 or AMX). Without it oneDNN emulates bf16 and is slower than fp32
-    (measured on a 2-core AVX2 EPYC: VGG16 forward 0.4 img/s bf16 vs 2.4 img/s fp32)."""
-    import torch
-
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            flags = f.read()
-        return "avx512_bf16" in flags or "amx_bf16" in flags
-    except OSError:  # not Linux: trust torch's view of the CPU
-        import torch
-
-        cap = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
-        return "AMX" in str(cap).upper()
-
-
-def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """Which dtype to autocast to: None means plain float32."""
-    import torch
-
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16 if cpu_supports_bf16() else None
-    return None

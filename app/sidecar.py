@@ -22,13 +22,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from xml.dom.minidom import Document, Element
 
-from app import defaults
-from app import xmpdoc as xd
+from app import defaults, xmpdoc
 from app.xmpdoc import DC, DIGIKAM, LR, RDF, XMLNS
 
 NS = "http://ns.scene-tagger.org/1.0/"
 PREFIX = "sceneTagger"
-xd.register_prefix(NS, PREFIX)
+xmpdoc.register_prefix(NS, PREFIX)
 
 # (namespace, property, array type) of the keyword properties we write, in the order of
 # `_keyword_values`: flat keyword, Lightroom hierarchy ("Scene|sea"), digiKam tag path ("Scene/sea").
@@ -83,7 +82,7 @@ class WriteResult:
 
 
 @dataclass
-class _Ours:
+class _OurProvenance:
     """Our provenance as found on disk, and where it lives."""
 
     tag: SceneTag | None = None
@@ -176,12 +175,12 @@ def read_sidecar(photo: Path, naming: str = defaults.NAMING) -> SidecarInfo:
     doc, _ = _load(path, "read")
     if doc is None:
         return SidecarInfo(path, [], [], None)
-    descs = xd.descriptions(doc)
-    ours = _read_ours(descs)
+    descs = xmpdoc.descriptions(doc)
+    on_disk = _read_provenance(descs)
     subject, hierarchical, tags = (
-        xd.array_values(descs, ns, local) for ns, local, _ in KEYWORD_PROPS
+        xmpdoc.array_values(descs, ns, local) for ns, local, _ in KEYWORD_PROPS
     )
-    return SidecarInfo(path, subject, hierarchical, ours.tag, tags, ours.parent)
+    return SidecarInfo(path, subject, hierarchical, on_disk.tag, tags, on_disk.parent)
 
 
 def now() -> str:
@@ -216,16 +215,16 @@ def write_scene(
         path = existing or target_sidecar(photo, naming)
         _check_link(path, photo, root)
         doc, raw = _load(existing, "update") if existing else (None, b"")
-        descs = xd.descriptions(doc) if doc is not None else []
-        ours = _read_ours(descs)
-        if ours.tag is not None and ours.tag.source == "manual" and tag.source == "auto":
+        descs = xmpdoc.descriptions(doc) if doc is not None else []
+        on_disk = _read_provenance(descs)
+        if on_disk.tag is not None and on_disk.tag.source == "manual" and tag.source == "auto":
             return WriteResult(
                 path, False, "the photo has a manual label, which an automatic one never replaces"
             )
         if (
-            ours.tag is not None
-            and ours.parent == parent
-            and _same_tag(ours.tag, tag)
+            on_disk.tag is not None
+            and on_disk.parent == parent
+            and _same_tag(on_disk.tag, tag)
             and _keywords_present(descs, _keyword_values(tag.label, parent))
         ):
             return WriteResult(path, False)
@@ -233,10 +232,10 @@ def write_scene(
             tag = replace(tag, time=now())
         declaration = doc is None or raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
         if doc is None:
-            doc = xd.new_document("Scene Tagger")
-        _strip_ours(doc, ours, parent, keep_home=True)
-        _add_ours(doc, ours, tag, parent)
-        data = xd.serialize(doc, declaration)
+            doc = xmpdoc.new_document("Scene Tagger")
+        _strip_provenance(doc, on_disk, parent, keep_home=True)
+        _add_provenance(doc, on_disk, tag, parent)
+        data = xmpdoc.serialize(doc, declaration)
         if data == raw:
             return WriteResult(path, False)
         if not dry_run:
@@ -258,11 +257,13 @@ def clear_scene(
             return WriteResult(target_sidecar(photo, naming), False)
         _check_link(existing, photo, root)
         doc, raw = _load(existing, "update")
-        ours = _read_ours(xd.descriptions(doc)) if doc is not None else _Ours()
-        if doc is None or ours.home is None:
+        on_disk = (
+            _read_provenance(xmpdoc.descriptions(doc)) if doc is not None else _OurProvenance()
+        )
+        if doc is None or on_disk.home is None:
             return WriteResult(existing, False)
-        _strip_ours(doc, ours, parent, keep_home=False)
-        if not xd.descriptions(doc) and not xd.element_children(xd.rdf_root(doc)):
+        _strip_provenance(doc, on_disk, parent, keep_home=False)
+        if not xmpdoc.descriptions(doc) and not xmpdoc.element_children(xmpdoc.rdf_root(doc)):
             try:
                 os.unlink(existing)
             except OSError as e:
@@ -270,7 +271,7 @@ def clear_scene(
             _forget_folder(existing.parent)
             return WriteResult(existing, True)
         declaration = raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml")
-        data = xd.serialize(doc, declaration)
+        data = xmpdoc.serialize(doc, declaration)
         if data == raw:
             return WriteResult(existing, False)
         _atomic_write(existing, data, existing)
@@ -316,24 +317,24 @@ def _same_tag(a: SceneTag, b: SceneTag) -> bool:
     )
 
 
-def _read_ours(descs: list[Element]) -> _Ours:
+def _read_provenance(descs: list[Element]) -> _OurProvenance:
     """Our provenance, whether written as elements (by us) or as attributes (by a compacting
     rewriter such as exiv2), possibly spread over several rdf:Description blocks."""
     props: dict[str, str | Element] = {}
     home = None
     for desc in descs:
         found = [a for a in desc.attributes.values() if a.namespaceURI == NS]
-        found_el = [c for c in xd.element_children(desc) if c.namespaceURI == NS]
+        found_el = [c for c in xmpdoc.element_children(desc) if c.namespaceURI == NS]
         if (found or found_el) and home is None:
             home = desc
         props.update({a.localName: a.value for a in found})
         props.update({c.localName: c for c in found_el})
     if home is None:
-        return _Ours()
+        return _OurProvenance()
 
     def text(name: str) -> str | None:
         v = props.get(name)
-        return v if isinstance(v, str) or v is None else xd.text_of(v).strip()
+        return v if isinstance(v, str) or v is None else xmpdoc.text_of(v).strip()
 
     def number(s: str | None) -> float | None:
         try:
@@ -359,8 +360,8 @@ def _read_ours(descs: list[Element]) -> _Ours:
             model_id=text("modelId"),
             time=text("time"),
         )
-    return _Ours(
-        tag, text("parent"), xd.array_items(added) if isinstance(added, Element) else None, home
+    return _OurProvenance(
+        tag, text("parent"), xmpdoc.array_items(added) if isinstance(added, Element) else None, home
     )
 
 
@@ -371,81 +372,89 @@ def _struct_fields(el: Element) -> dict[str, str]:
         for a in el.attributes.values()
         if a.namespaceURI not in (None, XMLNS, RDF)
     }
-    for child in xd.element_children(el):
+    for child in xmpdoc.element_children(el):
         if child.namespaceURI == RDF and child.localName == "Description":
             fields.update(_struct_fields(child))
         elif child.namespaceURI != RDF:
-            fields[child.localName] = xd.text_of(child).strip()
+            fields[child.localName] = xmpdoc.text_of(child).strip()
     return fields
 
 
 def _keywords_present(descs: list[Element], values: tuple[str, ...]) -> bool:
     return all(
-        v in xd.array_values(descs, ns, local)
+        v in xmpdoc.array_values(descs, ns, local)
         for (ns, local, _), v in zip(KEYWORD_PROPS, values, strict=True)
     )
 
 
-def _strip_ours(doc: Document, ours: _Ours, fallback_parent: str, keep_home: bool) -> None:
+def _strip_provenance(
+    doc: Document, on_disk: _OurProvenance, fallback_parent: str, keep_home: bool
+) -> None:
     """Take out our provenance and the keywords it says we wrote; leave everything else."""
-    descs = xd.descriptions(doc)
+    descs = xmpdoc.descriptions(doc)
     touched: set[int] = set()
     for desc in descs:
         for a in [a for a in desc.attributes.values() if a.namespaceURI == NS]:
             desc.removeAttributeNode(a)
             touched.add(id(desc))
-        for child in [c for c in xd.element_children(desc) if c.namespaceURI == NS]:
-            xd.remove(child)
+        for child in [c for c in xmpdoc.element_children(desc) if c.namespaceURI == NS]:
+            xmpdoc.remove(child)
             touched.add(id(desc))
-    if ours.tag is not None:
-        parent = ours.parent if ours.parent is not None else fallback_parent
-        values = _keyword_values(ours.tag.label, parent)
+    if on_disk.tag is not None:
+        parent = on_disk.parent if on_disk.parent is not None else fallback_parent
+        values = _keyword_values(on_disk.tag.label, parent)
         for (ns, local, _), value in zip(KEYWORD_PROPS, values, strict=True):
-            if ours.added is not None and value not in ours.added:
+            if on_disk.added is not None and value not in on_disk.added:
                 continue  # it was there before us: not ours to remove
             for desc in descs:
-                for prop in xd.children(desc, ns, local):
-                    container = xd.array_of(prop)
+                for prop in xmpdoc.children(desc, ns, local):
+                    container = xmpdoc.array_of(prop)
                     if container is None:
                         continue
                     mine = [
-                        li for li in xd.children(container, RDF, "li") if xd.text_of(li) == value
+                        li
+                        for li in xmpdoc.children(container, RDF, "li")
+                        if xmpdoc.text_of(li) == value
                     ]
                     for li in mine:
-                        xd.remove(li)
+                        xmpdoc.remove(li)
                         touched.add(id(desc))
-                    if mine and not xd.element_children(container):
-                        xd.remove(prop)
+                    if mine and not xmpdoc.element_children(container):
+                        xmpdoc.remove(prop)
     for desc in descs:
-        if id(desc) in touched and not (keep_home and desc is ours.home) and xd.is_empty(desc):
-            xd.remove(desc)
+        if (
+            id(desc) in touched
+            and not (keep_home and desc is on_disk.home)
+            and xmpdoc.is_empty(desc)
+        ):
+            xmpdoc.remove(desc)
 
 
-def _add_ours(doc: Document, ours: _Ours, tag: SceneTag, parent: str) -> None:
-    rdf = xd.rdf_root(doc)
-    descs = xd.descriptions(doc)
-    home = ours.home if ours.home is not None and ours.home.parentNode is rdf else None
+def _add_provenance(doc: Document, on_disk: _OurProvenance, tag: SceneTag, parent: str) -> None:
+    rdf = xmpdoc.rdf_root(doc)
+    descs = xmpdoc.descriptions(doc)
+    home = on_disk.home if on_disk.home is not None and on_disk.home.parentNode is rdf else None
     if home is None:
         about = descs[0].getAttributeNS(RDF, "about") if descs else ""
-        home = xd.new_element(rdf, RDF, "Description")
-        xd.append(rdf, home)
-        xd.set_attr(home, RDF, "about", about)
+        home = xmpdoc.new_element(rdf, RDF, "Description")
+        xmpdoc.append(rdf, home)
+        xmpdoc.set_attr(home, RDF, "about", about)
         descs.append(home)
     added = []
     for (ns, local, kind), value in zip(
         KEYWORD_PROPS, _keyword_values(tag.label, parent), strict=True
     ):
-        if value in xd.array_values(descs, ns, local):
+        if value in xmpdoc.array_values(descs, ns, local):
             continue
-        props = [p for d in descs for p in xd.children(d, ns, local)]
+        props = [p for d in descs for p in xmpdoc.children(d, ns, local)]
         if props:
-            container = xd.array_of(props[0], create=kind)
+            container = xmpdoc.array_of(props[0], create=kind)
         else:
-            prop = xd.new_element(home, ns, local, declare_on=home)
-            xd.append(home, prop)
-            container = xd.new_element(prop, RDF, kind)
-            xd.append(prop, container)
-        xd.append_text(container, RDF, "li", value)
+            prop = xmpdoc.new_element(home, ns, local, declare_on=home)
+            xmpdoc.append(home, prop)
+            container = xmpdoc.new_element(prop, RDF, kind)
+            xmpdoc.append(prop, container)
+        xmpdoc.append_text(container, RDF, "li", value)
         added.append(value)
     for local, value in (
         ("label", tag.label),
@@ -456,19 +465,19 @@ def _add_ours(doc: Document, ours: _Ours, tag: SceneTag, parent: str) -> None:
         ("parent", parent),
     ):
         if value is not None:
-            xd.append_text(home, NS, local, value, declare_on=home)
+            xmpdoc.append_text(home, NS, local, value, declare_on=home)
         if local == "confidence" and tag.scores:
-            scores = xd.new_element(home, NS, "scores", declare_on=home)
-            xd.append(home, scores)
-            xd.set_attr(scores, RDF, "parseType", "Resource")
+            scores = xmpdoc.new_element(home, NS, "scores", declare_on=home)
+            xmpdoc.append(home, scores)
+            xmpdoc.set_attr(scores, RDF, "parseType", "Resource")
             for name, score in tag.scores.items():
-                xd.append_text(scores, NS, name, _fmt(score) or "")
-    bag_owner = xd.new_element(home, NS, "addedKeywords", declare_on=home)
-    xd.append(home, bag_owner)
-    bag = xd.new_element(bag_owner, RDF, "Bag")
-    xd.append(bag_owner, bag)
+                xmpdoc.append_text(scores, NS, name, _fmt(score) or "")
+    bag_owner = xmpdoc.new_element(home, NS, "addedKeywords", declare_on=home)
+    xmpdoc.append(home, bag_owner)
+    bag = xmpdoc.new_element(bag_owner, RDF, "Bag")
+    xmpdoc.append(bag_owner, bag)
     for value in added:
-        xd.append_text(bag, RDF, "li", value)
+        xmpdoc.append_text(bag, RDF, "li", value)
 
 
 # ----------------------------------------------------------------------------- XML helpers
@@ -491,8 +500,8 @@ def _load(path: Path, action: str) -> tuple[Document | None, bytes]:
     if not raw.strip():
         return None, raw
     try:
-        return xd.parse(raw), raw
-    except xd.XmpError as e:
+        return xmpdoc.parse(raw), raw
+    except xmpdoc.XmpError as e:
         raise SidecarError(path, f"{e}{_untouched(action)}", action) from None
 
 

@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from app import imaging, scenes  # noqa: E402
+from app import devices, imaging, networks, scenes  # noqa: E402
 from app.engine import Classifier  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "intel-scenes" / "seg_test"
@@ -138,7 +138,7 @@ def measure(clf: Classifier, paths: list[Path], repeat: int) -> dict[str, float]
 
 
 def machine() -> str:
-    return f"{scenes.cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"
+    return f"{devices.cpu_name()}, {os.cpu_count()} logical CPUs, {platform.system()}"
 
 
 def header(clf: Classifier, title: str) -> list[str]:
@@ -154,8 +154,13 @@ def header(clf: Classifier, title: str) -> list[str]:
 
 
 def throughput(args: argparse.Namespace) -> list[str]:
-    clf = Classifier(args.model, device=args.device, precision=args.precision,
-                     batch_size=args.batch_size, decode_workers=args.decode_workers)  # fmt: skip
+    clf = Classifier(
+        args.model,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        decode_workers=args.decode_workers,
+    )
     rows: list[tuple[str, dict[str, float]]] = []
     with clf:
         if args.limit != 0:
@@ -204,8 +209,13 @@ def agreement(args: argparse.Namespace) -> list[str]:
     pixels = None
     keep = None
     for precision in ("fp32", "bf16"):
-        with Classifier(args.model, device=args.device, precision=precision, batch_size=args.batch_size,
-                        decode_workers=args.decode_workers) as clf:  # fmt: skip
+        with Classifier(
+            args.model,
+            device=args.device,
+            precision=precision,
+            batch_size=args.batch_size,
+            decode_workers=args.decode_workers,
+        ) as clf:
             if pixels is None:
                 print(f"decoding {len(paths)} photos …", file=sys.stderr)
                 decoded = decode_list(clf, paths)
@@ -250,7 +260,9 @@ def random_vgg16_card(folder: Path) -> Path:
     """VGG16-scene with random weights: the real network's cost, before trained weights exist."""
     torch.manual_seed(0)
     sha = scenes.save_state_dict(
-        scenes.VGG16Scene().state_dict(), folder / "random.safetensors", torch.float16
+        networks.VGG16Scene(scenes.NUM_CLASSES).state_dict(),
+        folder / "random.safetensors",
+        torch.float16,
     )
     card = scenes.ModelCard("vgg16_scene", "random.safetensors", sha, name="vgg16-random")
     card.write(folder / scenes.MODEL_CARD_NAME)

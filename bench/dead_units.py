@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from app.scenes import RESCALE_ONLY
+from app.scenes import RESCALE_ONLY, to_input
 from training.data import (
     STUDY_AUGMENT,
     decode_split,
@@ -41,14 +41,18 @@ def alive_units(model: SimpleCNN, probe: torch.Tensor) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=50)
-    ap.add_argument("--recipe", choices=("simple", "simple-study"), default="simple-study",
-                    help="whose optimiser and schedule: simple (warm-up) or simple-study")  # fmt: skip
+    ap.add_argument(
+        "--recipe",
+        choices=("simple", "simple-study"),
+        default="simple-study",
+        help="whose optimiser and schedule: simple (warm-up) or simple-study",
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44, 45, 46, 47])
     args = ap.parse_args()
     root = default_data_dir()
     train = decode_split(index_split(root, "seg_train"), progress=False)
     test = decode_split(index_split(root, "seg_test"), progress=False)
-    probe = torch.from_numpy(test.pixels[::6][:500]).permute(0, 3, 1, 2).float().div(255)
+    probe = to_input(test.pixels[::6][:500], RESCALE_ONLY)
     recipe = RECIPES[args.recipe]
     for seed in args.seeds:
         seed_everything(seed)
@@ -56,8 +60,16 @@ def main() -> None:
         phase = recipe.phases[0]
         opt, sched = make_optimizer(model, phase, 0, phase.epochs * recipe.steps_per_epoch)
         start, alive = time.time(), {}
-        batches = iterate_batches(train, 32, RESCALE_ONLY, shuffle=True, seed=seed,
-                                  aug=STUDY_AUGMENT, drop_last=True, steps=args.steps)  # fmt: skip
+        batches = iterate_batches(
+            train,
+            32,
+            RESCALE_ONLY,
+            shuffle=True,
+            seed=seed,
+            aug=STUDY_AUGMENT,
+            drop_last=True,
+            steps=args.steps,
+        )
         for step, (x, y) in enumerate(batches, start=1):
             model.train()
             loss = F.cross_entropy(model(x), y)
@@ -68,8 +80,17 @@ def main() -> None:
                 sched.step()
             if step in CHECKPOINTS or step == args.steps:
                 alive[step] = alive_units(model, probe)
-        print(json.dumps({"seed": seed, "recipe": args.recipe, "alive_after_step": alive,
-                          "seconds": round(time.time() - start, 1)}), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "recipe": args.recipe,
+                    "alive_after_step": alive,
+                    "seconds": round(time.time() - start, 1),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -26,13 +26,13 @@ def write_placeholder(out: Path, source: Path = REPO / "resources", seed: int = 
     sys.path.insert(0, str(REPO))
     import torch
 
-    from app import scenes
+    from app import networks, scenes
 
     out.mkdir(parents=True, exist_ok=True)
     skip = shutil.ignore_patterns("__pycache__", "*.tmp", scenes.MODEL_CARD_NAME, "*.safetensors")
     shutil.copytree(source, out, ignore=skip, dirs_exist_ok=True)
     torch.manual_seed(seed)
-    net = scenes.VGG16Scene()
+    net = networks.VGG16Scene(scenes.NUM_CLASSES)
     sha = scenes.save_state_dict(net.state_dict(), out / WEIGHTS_FILE, dtype=torch.float16)
     card = scenes.ModelCard(
         architecture="vgg16_scene",

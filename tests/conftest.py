@@ -12,9 +12,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-from torch import nn  # noqa: E402
 
-from app import scenes  # noqa: E402
+from app import networks, scenes  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 # The window fixtures (make_window, …) live in tests/uikit.py, shared by the offscreen and the
@@ -36,28 +35,12 @@ STUDY_CM = np.array(
 )
 
 
-class TinySceneNet(nn.Module):
-    """A few thousand parameters: fast enough for tests, same input/output contract as VGG16Scene."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4)
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 16, scenes.NUM_CLASSES))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-scenes.ARCHITECTURES.setdefault("tiny_test", TinySceneNet)
-
-
 def write_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """Random TinySceneNet weights (fp16 safetensors) + model card in `folder`; returns the card path."""
+    """Random TinyTestNet weights (fp16 safetensors) + a `tiny_test` model card in `folder`;
+    returns the card path."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    net = TinySceneNet()
+    net = networks.TinyTestNet(scenes.NUM_CLASSES)
     sha = scenes.save_state_dict(net.state_dict(), folder / "tiny.safetensors", dtype=torch.float16)
     card = scenes.ModelCard(
         architecture="tiny_test",

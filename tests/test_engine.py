@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TinySceneNet, make_photo
+from conftest import make_photo
 from PIL import Image
 
-from app import engine, imaging, scenes
+from app import devices, engine, imaging, scenes
 from app.engine import Classifier, Prediction
+from app.networks import TinyTestNet
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def confident_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny net with scaled-up weights: decisive outputs, so labels are a fair comparison."""
     folder = tmp_path_factory.mktemp("confident")
     torch.manual_seed(7)
-    net = TinySceneNet()
+    net = TinyTestNet(scenes.NUM_CLASSES)
     with torch.no_grad():
         net.head[1].weight.mul_(40.0)
     sha = scenes.save_state_dict(net.state_dict(), folder / "w.safetensors")
@@ -242,7 +243,7 @@ def test_bad_arguments(tiny_card: Path) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         Classifier(tiny_card, batch_size=0)
     if not torch.cuda.is_available():
-        with pytest.raises(scenes.ModelError, match="CUDA"):
+        with pytest.raises(devices.DeviceError, match="CUDA"):  # a ModelError too
             Classifier(tiny_card, device="cuda")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.scenes import VGG16_CONV_INDICES, vgg16_features
+from app.networks import VGG16_CONV_INDICES, vgg16_features
 from training import imagenet
 
 

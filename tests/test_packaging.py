@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, make_photo
 
-from app import scenes
+from app import networks, scenes
 
 PACKAGING = REPO / "packaging"
 
@@ -59,19 +59,6 @@ def test_excludes_spare_everything_the_app_imports(tiny_card: Path, tmp_path: Pa
     driver = textwrap.dedent(
         f"""
         import json, sys
-        from torch import nn
-        from app import scenes
-
-        class Tiny(nn.Module):  # same layout as conftest.TinySceneNet, without pytest
-            def __init__(self):
-                super().__init__()
-                self.features = nn.Sequential(
-                    nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4))
-                self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 16, scenes.NUM_CLASSES))
-            def forward(self, x):
-                return self.head(self.features(x))
-
-        scenes.ARCHITECTURES["tiny_test"] = Tiny
         from app import cli
         rc = cli.main(["classify", "--json", "--model", {str(tiny_card)!r}, {str(folder)!r}])
         import app.ui.main, app.ui.window, app.ui.dialogs  # noqa: F401
@@ -180,7 +167,7 @@ def test_placeholder_resources_load_like_the_real_ones(tmp_path: Path) -> None:
     net, card = scenes.load_model(card_path)  # sha256 checked, strict state dict
     assert card.name == placeholder_resources.PLACEHOLDER_NAME
     assert card.architecture == "vgg16_scene"
-    assert scenes.count_parameters(net) == 14_747_910
+    assert networks.count_parameters(net) == 14_747_910
     assert 28e6 < card.weights_path.stat().st_size < 31e6  # fp16, as the real weights
 
 
@@ -322,12 +309,24 @@ def test_measure_startup_times_each_run(tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("lines", "status", "problem"),
     [
-        (["probe: window shown after 0.1 s (torch already loaded: no)"], 0, "the model did not load"),
-        (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (FAILED) after 1 s"], 0, "the model did not load"),
+        (
+            ["probe: window shown after 0.1 s (torch already loaded: no)"],
+            0,
+            "the model did not load",
+        ),
+        (
+            ["probe: window shown after 0.1 s (…: no)", "probe: model loaded (FAILED) after 1 s"],
+            0,
+            "the model did not load",
+        ),
         (["Traceback (most recent call last):"], 1, "the window was never shown"),
-        (["probe: window shown after 0.1 s (…: no)", "probe: model loaded (ok) after 1 s"], 3, "exit status 3"),
+        (
+            ["probe: window shown after 0.1 s (…: no)", "probe: model loaded (ok) after 1 s"],
+            3,
+            "exit status 3",
+        ),
     ],
-)  # fmt: skip
+)
 def test_measure_startup_fails_a_bad_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], status: int, problem: str
 ) -> None:

@@ -1,10 +1,16 @@
-"""The study's three networks, with the exact parameter counts it reported."""
+"""The study's three networks, with the exact parameter counts it reported, and the one table
+(app.networks.ARCHITECTURES) through which model cards name them."""
+
+import subprocess
+import sys
 
 import pytest
 import torch
+from conftest import REPO
 
-from app import scenes
-from app.scenes import VGG16Scene, count_parameters
+from app import networks, scenes
+from app.networks import ARCHITECTURES, VGG16Scene, build_network, count_parameters
+from app.scenes import NUM_CLASSES
 from training.models import RECIPES, DeeperCNN, SimpleCNN, build
 
 
@@ -13,14 +19,55 @@ from training.models import RECIPES, DeeperCNN, SimpleCNN, build
     [(SimpleCNN, 1_440_566), (DeeperCNN, 1_726_758), (VGG16Scene, 14_747_910)],
 )
 def test_parameter_counts_match_the_study(net, expected):
-    assert count_parameters(net()) == expected
+    assert count_parameters(net(NUM_CLASSES)) == expected
 
 
-@pytest.mark.parametrize("net", [SimpleCNN, DeeperCNN, VGG16Scene])
-def test_networks_map_a_batch_of_150px_photos_to_six_logits(net):
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_every_listed_architecture_maps_150px_photos_to_six_logits(architecture):
     with torch.inference_mode():
-        out = net().eval()(torch.zeros(2, 3, 150, 150))
+        out = build_network(architecture, NUM_CLASSES).eval()(torch.zeros(2, 3, 150, 150))
     assert out.shape == (2, 6)
+
+
+def test_the_table_names_the_study_cnns_where_they_live():
+    assert networks.network_class("simple_cnn") is SimpleCNN
+    assert networks.network_class("deeper_cnn") is DeeperCNN
+    assert networks.network_class("vgg16_scene") is VGG16Scene
+
+
+def test_an_unknown_architecture_is_a_clear_error(tmp_path, monkeypatch):
+    with pytest.raises(networks.UnknownArchitecture, match="'resnet'.*known: deeper_cnn"):
+        build_network("resnet", NUM_CLASSES)
+    monkeypatch.setitem(ARCHITECTURES, "ghost", "no_such_package.nets:Ghost")
+    with pytest.raises(networks.UnknownArchitecture, match="no_such_package.nets"):
+        build_network("ghost", NUM_CLASSES)
+    # through a model card: a ModelError naming the card, like every other unusable model
+    weights = tmp_path / "w.safetensors"
+    sha = scenes.save_state_dict({"x": torch.zeros(1)}, weights)
+    card = scenes.ModelCard("resnet", weights.name, sha)
+    card.write(tmp_path / "card.json")
+    with pytest.raises(scenes.ModelError, match="card.json.*unknown architecture 'resnet'"):
+        scenes.load_model(tmp_path / "card.json")
+
+
+def test_a_card_for_a_study_cnn_loads_with_nothing_registered_first(tmp_path):
+    """A fresh interpreter loads a simple_cnn card through app.scenes alone: the table names
+    training.models, and importing it is what resolving the name does, not a prerequisite."""
+    torch.manual_seed(0)
+    sha = scenes.save_state_dict(SimpleCNN().state_dict(), tmp_path / "simple.safetensors")
+    scenes.ModelCard("simple_cnn", "simple.safetensors", sha).write(tmp_path / "card.json")
+    code = (
+        "import sys\n"
+        "from app import scenes\n"
+        "assert 'training.models' not in sys.modules and 'app.networks' not in sys.modules\n"
+        f"net, card = scenes.load_model({str(tmp_path / 'card.json')!r})\n"
+        "print(type(net).__module__, type(net).__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["training.models", "SimpleCNN"]
 
 
 def test_deeper_cnn_flattens_9x9x256_like_keras_valid_pooling():
@@ -30,7 +77,7 @@ def test_deeper_cnn_flattens_9x9x256_like_keras_valid_pooling():
 
 def test_recipes_build_registered_architectures():
     for recipe in RECIPES.values():
-        assert recipe.architecture in scenes.ARCHITECTURES
+        assert recipe.architecture in ARCHITECTURES
         assert count_parameters(build(recipe)) > 1_000_000
     assert RECIPES["simple"].steps_per_epoch == 438 and RECIPES["simple"].seed == 42
     study = RECIPES["vgg16-study"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_training_data import make_dataset
 
-from app import scenes
+from app import networks, scenes
 from training import cli, imagenet
 
 
@@ -18,7 +18,7 @@ def tiny_env(tmp_path, monkeypatch):
     cache.mkdir()
     # Stand-in ImageNet weights where the converted cache lives: no 60 MB download in tests.
     torch.manual_seed(0)
-    scenes.save_state_dict(scenes.vgg16_features().state_dict(), cache / imagenet.CACHE_NAME)
+    scenes.save_state_dict(networks.vgg16_features().state_dict(), cache / imagenet.CACHE_NAME)
     root = make_dataset(tmp_path / "data", per_class=4, nested=True)
     return root, tmp_path / "runs"
 

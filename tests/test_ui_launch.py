@@ -90,7 +90,6 @@ QUIT_MID_SCAN = textwrap.dedent(
     from app.engine import Classifier
     from app.ui import main as ui_main
     from app.ui.window import MainWindow
-    import tests.conftest  # registers the tiny_test network
 
     card, folder, how = sys.argv[1:4]
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app import scenes
+from app import devices, scenes
 from app.scenes import CLASSES, ModelCard
-from training import data as D
+from training import data
 from training.models import MODEL_KEYS, RECIPES, Recipe, build
+from training.run import FitResult, ResumeError
 
-RUNS = D.REPO_ROOT / "runs"
-DOCS_REPORT = D.REPO_ROOT / "docs" / "report"
+RUNS = data.REPO_ROOT / "runs"
+DOCS_REPORT = data.REPO_ROOT / "docs" / "report"
 BUNDLED_WEIGHTS = "scene_vgg16.safetensors"
 
 
@@ -26,7 +27,7 @@ def hardware() -> str:
     import os
 
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{scenes.cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
+    return f"{devices.cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
 
 
 def softmax(logits: np.ndarray, t: float = 1.0) -> np.ndarray:
@@ -44,20 +45,20 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         p = softmax(logits, float(np.exp(log_t)))
         return float(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean())
 
-    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(res.x))
+    best = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(best.x))
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def load_data(args) -> dict[str, D.DecodedSplit]:
-    root = Path(args.data) if args.data else D.default_data_dir()
+def load_data(args) -> dict[str, data.DecodedSplit]:
+    root = Path(args.data) if args.data else data.default_data_dir()
     if root is None:
-        raise D.DataError("no --data given and ../shared/data/intel-scenes does not exist")
+        raise data.DataError("no --data given and ../shared/data/intel-scenes does not exist")
     out = {}
-    for split in D.SPLITS:
-        index = D.index_split(root, split)
+    for split in data.SPLITS:
+        index = data.index_split(root, split)
         if args.limit_per_class:
             keep = np.concatenate(
                 [
@@ -65,35 +66,37 @@ def load_data(args) -> dict[str, D.DecodedSplit]:
                     for c in range(len(CLASSES))
                 ]
             )
-            index = D.SplitIndex(
+            index = data.SplitIndex(
                 split, index.folder, [index.paths[i] for i in keep], index.labels[keep]
             )
-        dec = D.decode_split(index, progress=not args.quiet)
-        if dec.skipped:
+        decoded = data.decode_split(index, progress=not args.quiet)
+        if decoded.skipped:
+            first, why = decoded.skipped[0]
             print(
-                f"warning: {len(dec.skipped)} unreadable photos skipped in {split}, e.g. {dec.skipped[0][0]}: {dec.skipped[0][1]}"
+                f"warning: {len(decoded.skipped)} unreadable photos skipped in {split}, e.g. {first}: {why}"
             )
-        out[split] = dec
+        out[split] = decoded
     return out
 
 
 def cmd_train(args) -> int:
-    from training.loop import fit, make_context, seed_everything
+    from training.loop import make_context, seed_everything
+    from training.run import FitConfig, Splits, fit
 
     keys = list(MODEL_KEYS) if args.model == "all" else [args.model]
     splits = load_data(args)
-    device = scenes.pick_device(args.device)
+    device = devices.pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     ctx = make_context(device, args.precision, progress=not args.quiet)
-    print(f"device: {scenes.device_name(device)}, autocast: {ctx.amp}")
+    print(f"device: {devices.device_name(device)}, autocast: {ctx.amp}")
     for key in keys:
         recipe: Recipe = RECIPES[key]
         seed_everything(recipe.seed)
         train, test = splits["seg_train"], splits["seg_test"]
         holdout = None
         if recipe.holdout_fraction:
-            tr_idx, ho_idx = D.stratified_holdout(
+            tr_idx, ho_idx = data.stratified_holdout(
                 train.labels, recipe.holdout_fraction, recipe.seed
             )
             train, holdout = train.subset(tr_idx), train.subset(ho_idx)
@@ -108,14 +111,20 @@ def cmd_train(args) -> int:
         out = Path(args.runs) / key
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        res = fit(model, recipe, train, test, holdout, out, ctx, resume=args.resume,
-                  epochs_override=args.epochs, steps_override=args.steps)  # fmt: skip
-        save_run(out, recipe, model, res, time.time() - t0, train, holdout, test)
+        config = FitConfig(
+            recipe,
+            out,
+            resume=args.resume,
+            max_epochs=args.epochs,
+            steps_per_epoch=args.steps,
+        )
+        fitted = fit(model, Splits(train, test, holdout), config, ctx)
+        save_run(out, recipe, model, fitted, time.time() - t0, train, holdout, test)
     return 0
 
 
 def save_run(
-    out: Path, recipe: Recipe, model, res, total_secs: float, train, holdout, test
+    out: Path, recipe: Recipe, model, fitted: FitResult, total_secs: float, train, holdout, test
 ) -> dict:
     from training.metrics import (
         caret_stats,
@@ -125,26 +134,39 @@ def save_run(
     )
 
     scenes.save_state_dict(model.state_dict(), out / "final.safetensors")
-    probs = softmax(res.test_logits)
+    probs = softmax(fitted.test_logits)
     pred = probs.argmax(1)
-    stats = caret_stats(confusion_matrix(pred, res.test_labels, len(CLASSES)), list(CLASSES))
-    ece = expected_calibration_error(probs, res.test_labels)
+    stats = caret_stats(confusion_matrix(pred, fitted.test_labels, len(CLASSES)), list(CLASSES))
+    ece = expected_calibration_error(probs, fitted.test_labels)
     temperature, ece_after = None, None
-    if res.holdout_logits is not None:
-        temperature = fit_temperature(res.holdout_logits, res.holdout_labels)
+    if fitted.holdout_logits is not None:
+        temperature = fit_temperature(fitted.holdout_logits, fitted.holdout_labels)
         ece_after = expected_calibration_error(
-            softmax(res.test_logits, temperature), res.test_labels
+            softmax(fitted.test_logits, temperature), fitted.test_labels
         )
-    np.savez_compressed(out / "test_outputs.npz", logits=res.test_logits, labels=res.test_labels)
+    np.savez_compressed(
+        out / "test_outputs.npz", logits=fitted.test_logits, labels=fitted.test_labels
+    )
     result = {
-        "key": recipe.key, "title": recipe.title, "study_accuracy": recipe.study_accuracy,
-        "recipe": recipe.to_dict(), "stats": stats.to_dict(), "history": res.history,
-        "best_epoch": res.best_epoch, "wall_times": {**res.wall_times, "total": total_secs},
-        "throughput": res.throughput, "ece": ece, "temperature": temperature, "ece_after": ece_after,
-        "n_train": len(train), "n_holdout": len(holdout) if holdout is not None else 0, "n_test": len(test),
-        "hardware": hardware(), "torch": torch.__version__,
+        "key": recipe.key,
+        "title": recipe.title,
+        "study_accuracy": recipe.study_accuracy,
+        "recipe": recipe.to_dict(),
+        "stats": stats.to_dict(),
+        "history": fitted.history,
+        "best_epoch": fitted.best_epoch,
+        "wall_times": {**fitted.wall_times, "total": total_secs},
+        "throughput": fitted.throughput,
+        "ece": ece,
+        "temperature": temperature,
+        "ece_after": ece_after,
+        "n_train": len(train),
+        "n_holdout": len(holdout) if holdout is not None else 0,
+        "n_test": len(test),
+        "hardware": hardware(),
+        "torch": torch.__version__,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }  # fmt: skip
+    }
     (out / "result.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(format_caret(stats))
     print(
@@ -159,7 +181,6 @@ def save_run(
 
 def cmd_evaluate(args) -> int:
     """Evaluate saved weights through the app's own loading path (model card, sha256, preprocessing)."""
-    import training.models  # noqa: F401  (registers the study's CNN architectures)
     from training.loop import evaluate, make_context, stages
     from training.metrics import (
         caret_stats,
@@ -171,17 +192,17 @@ def cmd_evaluate(args) -> int:
     net, card = scenes.load_model(args.card or scenes.default_card_path())
     splits = load_data(args)
     split = splits[args.split]
-    device = scenes.pick_device(args.device)
+    device = devices.pick_device(args.device)
     ctx = make_context(device, args.precision, progress=not args.quiet)
     net.to(device).to(memory_format=torch.channels_last)
-    batches = D.iterate_batches(split, 64, card.normalization, shuffle=False)
+    batches = data.iterate_batches(split, 64, card.normalization, shuffle=False)
     _, acc, logits, labels = evaluate(
         stages(net), batches, ctx, total=-(-len(split) // 64), desc=f"eval {args.split}"
     )
     probs = softmax(logits, card.temperature)
     stats = caret_stats(confusion_matrix(probs.argmax(1), labels, len(CLASSES)), list(CLASSES))
     print(
-        f"model: {card.model_id} ({card.path}), split {args.split}: {len(split)} photos, device {scenes.device_name(device)}"
+        f"model: {card.model_id} ({card.path}), split {args.split}: {len(split)} photos, device {devices.device_name(device)}"
     )
     print(format_caret(stats))
     print(
@@ -193,15 +214,18 @@ def cmd_evaluate(args) -> int:
         else f"accuracy: {stats.accuracy:.4f}"
     )
     if args.update_card and args.split == "seg_test":
-        d = stats.to_dict()
+        figures = stats.to_dict()
         card.extra["evaluation"] = {
             **card.extra.get("evaluation", {}),
-            "accuracy": d["accuracy"], "ci95": [d["ci_low"], d["ci_high"]], "kappa": d["kappa"],
-            "per_class": d["per_class"], "n": len(split),
+            "accuracy": figures["accuracy"],
+            "ci95": [figures["ci_low"], figures["ci_high"]],
+            "kappa": figures["kappa"],
+            "per_class": figures["per_class"],
+            "n": len(split),
             "ece_15_bins_with_temperature": expected_calibration_error(probs, labels),
             "note": f"measured by `python -m training evaluate` on the exported {card.weights_file} through "
-            f"the app's preprocessing; {scenes.device_name(device)}, autocast {ctx.amp}",
-        }  # fmt: skip
+            f"the app's preprocessing; {devices.device_name(device)}, autocast {ctx.amp}",
+        }
         card.write(card.path)
         print(f"model card {card.path} updated with these figures")
     return 0
@@ -223,25 +247,48 @@ def cmd_export(args) -> int:
     sha = scenes.save_state_dict(state, dest / wname, dtype=torch.float16)
     stats = result["stats"]
     card = ModelCard(
-        architecture=recipe.architecture, weights_file=wname, weights_sha256=sha, normalization=recipe.normalization,
-        temperature=float(result.get("temperature") or 1.0), name=f"scene-{args.model}",
+        architecture=recipe.architecture,
+        weights_file=wname,
+        weights_sha256=sha,
+        normalization=recipe.normalization,
+        temperature=float(result.get("temperature") or 1.0),
+        name=f"scene-{args.model}",
         extra={
             "description": "Scene classifier for Scene Tagger: six Intel Image Classification scenes.",
-            "input": {"size": [scenes.INPUT_SIZE, scenes.INPUT_SIZE], "channels": "RGB", "scale": "pixels / 255, then (x - mean) / std",
-                      "resize": "EXIF-oriented, JPEG draft decoding, antialiased bilinear to 150x150 (aspect not kept)"},
+            "input": {
+                "size": [scenes.INPUT_SIZE, scenes.INPUT_SIZE],
+                "channels": "RGB",
+                "scale": "pixels / 255, then (x - mean) / std",
+                "resize": "EXIF-oriented, JPEG draft decoding, antialiased bilinear to 150x150 (aspect not kept)",
+            },
             "weights_dtype": "float16",
-            "training": {"recipe": result["recipe"], "seed": recipe.seed, "wall_times_seconds": result["wall_times"],
-                         "throughput_img_per_s": result["throughput"], "hardware": result["hardware"], "torch": result["torch"],
-                         "n_train": result["n_train"], "n_holdout": result["n_holdout"], "best_epoch": result["best_epoch"],
-                         "finished": result["finished"]},
-            "evaluation": {"split": "seg_test", "n": result["n_test"], "accuracy": stats["accuracy"],
-                           "ci95": [stats["ci_low"], stats["ci_high"]], "kappa": stats["kappa"],
-                           "per_class": stats["per_class"], "ece_15_bins": result["ece"],
-                           "ece_after_temperature": result["ece_after"], "note": "fp32 training-run figures; "
-                           "`python -m training evaluate` re-measures the exported fp16 weights"},
+            "training": {
+                "recipe": result["recipe"],
+                "seed": recipe.seed,
+                "wall_times_seconds": result["wall_times"],
+                "throughput_img_per_s": result["throughput"],
+                "hardware": result["hardware"],
+                "torch": result["torch"],
+                "n_train": result["n_train"],
+                "n_holdout": result["n_holdout"],
+                "best_epoch": result["best_epoch"],
+                "finished": result["finished"],
+            },
+            "evaluation": {
+                "split": "seg_test",
+                "n": result["n_test"],
+                "accuracy": stats["accuracy"],
+                "ci95": [stats["ci_low"], stats["ci_high"]],
+                "kappa": stats["kappa"],
+                "per_class": stats["per_class"],
+                "ece_15_bins": result["ece"],
+                "ece_after_temperature": result["ece_after"],
+                "note": "fp32 training-run figures; "
+                "`python -m training evaluate` re-measures the exported fp16 weights",
+            },
             "date": datetime.now(timezone.utc).date().isoformat(),
         },
-    )  # fmt: skip
+    )
     card.write(
         dest
         / (
@@ -265,19 +312,30 @@ def cmd_report(args) -> int:
         eda_md = write_eda(build_eda(args), out)
     results = []
     for key in RECIPES:  # ours, each beside its study-recipe twin where there is one
-        f = Path(args.runs) / key / "result.json"
-        if not f.is_file():
+        result_file = Path(args.runs) / key / "result.json"
+        if not result_file.is_file():
             continue
-        r = json.loads(f.read_text())
-        npz = np.load(Path(args.runs) / key / "test_outputs.npz")
-        t = r.get("temperature") or 1.0
-        results.append(ModelResult(
-            key=key, title=r["title"], study_accuracy=r["study_accuracy"], stats=CaretStats.from_dict(r["stats"]),
-            history=r["history"], wall_times={k: v for k, v in r["wall_times"].items() if k != "total"}, throughput=r["throughput"],
-            recipe=r["recipe"].get("description", ""), ece=r["ece"], ece_after=r["ece_after"], temperature=r["temperature"],
-            notes=f"Trained on {r['n_train']} photos ({r['n_holdout']} held out), evaluated on {r['n_test']}; {r['hardware']}.",
-            probs=softmax(npz["logits"], t), labels=npz["labels"],
-        ))  # fmt: skip
+        run = json.loads(result_file.read_text())
+        outputs = np.load(Path(args.runs) / key / "test_outputs.npz")
+        temperature = run.get("temperature") or 1.0
+        results.append(
+            ModelResult(
+                key=key,
+                title=run["title"],
+                study_accuracy=run["study_accuracy"],
+                stats=CaretStats.from_dict(run["stats"]),
+                history=run["history"],
+                wall_times={k: v for k, v in run["wall_times"].items() if k != "total"},
+                throughput=run["throughput"],
+                recipe=run["recipe"].get("description", ""),
+                ece=run["ece"],
+                ece_after=run["ece_after"],
+                temperature=run["temperature"],
+                notes=f"Trained on {run['n_train']} photos ({run['n_holdout']} held out), evaluated on {run['n_test']}; {run['hardware']}.",
+                probs=softmax(outputs["logits"], temperature),
+                labels=outputs["labels"],
+            )
+        )
     path = write_report(
         out, eda_md, results, hardware(), extra_md=args.extra.read_text() if args.extra else ""
     )
@@ -290,11 +348,11 @@ def build_eda(args):
 
     from training.report import EdaInput
 
-    root = Path(args.data) if args.data else D.default_data_dir()
+    root = Path(args.data) if args.data else data.default_data_dir()
     counts, sizes, samples = {}, {}, []
     rng = np.random.default_rng(42)
-    for split in D.SPLITS:
-        idx = D.index_split(root, split)
+    for split in data.SPLITS:
+        idx = data.index_split(root, split)
         counts[split] = idx.counts()
         s = []
         for p in idx.paths:
@@ -308,8 +366,10 @@ def build_eda(args):
             for c in range(len(CLASSES)):
                 pick = rng.choice(np.flatnonzero(idx.labels == c), 3, replace=False)
                 samples += [(idx.paths[i], CLASSES[c]) for i in pick]
-    note = ("Byte-identical files (sha256): 3 seg_test photos duplicate a seg_train photo with a different label; "
-            "10 cross-class and 5 same-class duplicate pairs inside seg_train. Kept as they are: some label noise.")  # fmt: skip
+    note = (
+        "Byte-identical files (sha256): 3 seg_test photos duplicate a seg_train photo with a different label; "
+        "10 cross-class and 5 same-class duplicate pairs inside seg_train. Kept as they are: some label noise."
+    )
     return EdaInput(split_counts=counts, sizes=sizes, sample_paths=samples, duplicates_note=note)
 
 
@@ -335,8 +395,8 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def common(sp, data=True):
-        if data:
+    def common(sp, with_data=True):
+        if with_data:
             sp.add_argument(
                 "--data",
                 help="data set folder (seg_train/, seg_test/; Kaggle's nested layout accepted). Default: ../shared/data/intel-scenes",
@@ -406,7 +466,7 @@ def parser() -> argparse.ArgumentParser:
     )
     common(sp)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
-    sp.add_argument("--split", default="seg_test", choices=list(D.SPLITS))
+    sp.add_argument("--split", default="seg_test", choices=list(data.SPLITS))
     sp.add_argument(
         "--update-card",
         action="store_true",
@@ -419,7 +479,7 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser(
         "export", help="write runs/<model> weights (fp16) + model card into resources/"
     )
-    common(sp, data=False)
+    common(sp, with_data=False)
     sp.add_argument("model", choices=list(RECIPES))
     sp.add_argument("--dest", default=str(scenes.resources_dir()))
     sp.set_defaults(func=cmd_export)
@@ -441,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (D.DataError, scenes.ModelError) as exc:
+    except (data.DataError, scenes.ModelError, ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

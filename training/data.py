@@ -1,7 +1,8 @@
 """The data set: find the splits, decode every photo once through app.imaging, batch, augment.
 
 Photos go through `app.imaging.load_pixels` (the app's own open/orient/resize) and then
-`app.scenes.to_input`/`normalize` — the same two steps that run in the app. Decoded pixels are
+`app.scenes.to_input` (scale, augment in training only, normalize): the same two steps that run
+in the app, so an un-augmented training batch is exactly the app's input. Decoded pixels are
 cached as one uint8 array per split in the user cache folder, so a resumed run or the next model
 starts in seconds instead of re-decoding 17,000 JPEGs.
 """
@@ -23,7 +24,7 @@ from platformdirs import user_cache_dir
 from tqdm import tqdm
 
 from app.imaging import ImageError, is_photo, load_pixels
-from app.scenes import CLASSES, INPUT_SIZE, Normalization, normalize
+from app.scenes import CLASSES, INPUT_SIZE, Normalization, to_input
 
 SPLITS = ("seg_train", "seg_test")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -300,8 +301,10 @@ def iterate_batches(
         steps=steps,
     )
     labels = torch.from_numpy(data.labels)
+
+    def augment(x: torch.Tensor) -> torch.Tensor:
+        return augment_batch(x, aug, gen)
+
     for idx in batches:
-        x = torch.from_numpy(data.pixels[idx]).permute(0, 3, 1, 2).float().div_(255.0)
-        if aug.enabled:
-            x = augment_batch(x, aug, gen)
-        yield normalize(x, norm).contiguous(memory_format=torch.channels_last), labels[idx]
+        x = to_input(data.pixels[idx], norm, augment=augment if aug.enabled else None)
+        yield x.contiguous(memory_format=torch.channels_last), labels[idx]

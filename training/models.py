@@ -1,4 +1,6 @@
-"""The study's two CNNs (VGG16 comes from app.scenes) and one recipe dataclass per model.
+"""The study's two CNNs (VGG16 is app.networks') and one recipe dataclass per model.
+
+The CNNs are listed in app.networks.ARCHITECTURES, so model cards (and the app) can name them.
 
 Layer shapes follow the study's Keras models so the parameter counts match exactly:
 simple 1,440,566; deeper 1,726,758; VGG16 + GAP + Dense(64) + Dense(6) 14,747,910.
@@ -10,8 +12,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from torch import nn
 
-from app import scenes
-from app.scenes import IMAGENET, NUM_CLASSES, RESCALE_ONLY, Normalization, VGG16Scene
+from app.networks import build_network
+from app.scenes import IMAGENET, NUM_CLASSES, RESCALE_ONLY, Normalization
 from training.data import NO_AUGMENT, STUDY_AUGMENT, Augment
 
 
@@ -40,16 +42,17 @@ class DeeperCNN(nn.Module):
 
     def __init__(self, num_classes: int = NUM_CLASSES):
         super().__init__()
-
-        def conv(i: int, o: int, k: int = 3) -> list[nn.Module]:
-            return [nn.Conv2d(i, o, k, padding=k // 2), nn.ReLU(inplace=True)]
-
-        self.features = nn.Sequential(
-            *conv(3, 32, 5), *conv(32, 32), nn.MaxPool2d(2),
-            *conv(32, 64), nn.MaxPool2d(2),
-            *conv(64, 128), nn.MaxPool2d(2),
-            *conv(128, 256), nn.MaxPool2d(2),
-        )  # fmt: skip
+        # Four blocks of (channels, kernel) convolutions with ReLU, each ending in a 2x2 pool.
+        blocks = (((32, 5), (32, 3)), ((64, 3),), ((128, 3),), ((256, 3),))
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for block in blocks:
+            for channels, kernel in block:
+                conv = nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2)
+                layers += [conv, nn.ReLU(inplace=True)]
+                in_channels = channels
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(256 * 9 * 9, 64),
@@ -59,10 +62,6 @@ class DeeperCNN(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
-
-
-scenes.ARCHITECTURES.setdefault("simple_cnn", SimpleCNN)
-scenes.ARCHITECTURES.setdefault("deeper_cnn", DeeperCNN)
 
 
 @dataclass
@@ -114,10 +113,14 @@ class Recipe:
 
 def study_cnn(key: str, title: str, arch: str, acc: float) -> Recipe:
     return Recipe(
-        key=key, title=title, architecture=arch, normalization=RESCALE_ONLY,
-        phases=[Phase("train", epochs=10, lr=1e-3)], study_accuracy=acc,
+        key=key,
+        title=title,
+        architecture=arch,
+        normalization=RESCALE_ONLY,
+        phases=[Phase("train", epochs=10, lr=1e-3)],
+        study_accuracy=acc,
         description="The study's recipe: Adam 1e-3, 10 epochs x 438 steps, batch 32, Keras-style augmentation, rescale 1/255.",
-    )  # fmt: skip
+    )
 
 
 SIMPLE_WARMUP = replace(
@@ -135,14 +138,37 @@ RECIPES: dict[str, Recipe] = {
     "simple-study": study_cnn("simple-study", "Simple CNN (study recipe)", "simple_cnn", 0.7423),
     "deeper": study_cnn("deeper", "Deeper CNN", "deeper_cnn", 0.8487),
     "vgg16": Recipe(
-        key="vgg16", title="VGG16 (bundled recipe)", architecture="vgg16_scene", normalization=IMAGENET,
+        key="vgg16",
+        title="VGG16 (bundled recipe)",
+        architecture="vgg16_scene",
+        normalization=IMAGENET,
         phases=[
-            Phase("head on frozen base", 10, 1e-3, train="head", augment=NO_AUGMENT, cached_features=True),
-            Phase("fine-tune block 5 + head", 2, 3e-5, train="from:24", augment=NO_AUGMENT, cached_features=True,
-                  schedule="cosine", warmup_fraction=0.05, head_lr=1e-4),
+            Phase(
+                "head on frozen base",
+                10,
+                1e-3,
+                train="head",
+                augment=NO_AUGMENT,
+                cached_features=True,
+            ),
+            Phase(
+                "fine-tune block 5 + head",
+                2,
+                3e-5,
+                train="from:24",
+                augment=NO_AUGMENT,
+                cached_features=True,
+                schedule="cosine",
+                warmup_fraction=0.05,
+                head_lr=1e-4,
+            ),
         ],
-        imagenet_init=True, steps_per_epoch=None, holdout_fraction=0.1, label_smoothing=0.1,
-        select_best=True, study_accuracy=0.9247,
+        imagenet_init=True,
+        steps_per_epoch=None,
+        holdout_fraction=0.1,
+        label_smoothing=0.1,
+        select_best=True,
+        study_accuracy=0.9247,
         description="Bundled weights, a recipe sized for a 2-core CPU without native bf16 (VGG16 forward ~5 img/s "
         "here, so full fine-tuning with per-batch augmentation would take ~10 h). 10% of seg_train held out "
         "(stratified, seed 42) for epoch selection and temperature scaling, never seg_test. Blocks 1-4 stay at "
@@ -152,18 +178,23 @@ RECIPES: dict[str, Recipe] = {
         "holdout accuracy is kept.",
     ),
     "vgg16-study": Recipe(
-        key="vgg16-study", title="VGG16 (study recipe)", architecture="vgg16_scene", normalization=IMAGENET,
-        phases=[Phase("frozen base", 10, 1e-3, train="head"), Phase("fine-tune all", 4, 1e-5, train="all")],
-        imagenet_init=True, study_accuracy=0.9247,
+        key="vgg16-study",
+        title="VGG16 (study recipe)",
+        architecture="vgg16_scene",
+        normalization=IMAGENET,
+        phases=[
+            Phase("frozen base", 10, 1e-3, train="head"),
+            Phase("fine-tune all", 4, 1e-5, train="all"),
+        ],
+        imagenet_init=True,
+        study_accuracy=0.9247,
         description="The study's recipe: ImageNet VGG16; phase 1 conv base frozen, head 10 epochs at Adam 1e-3; "
         "phase 2 all layers, Adam 1e-5, 4 epochs; augmentation throughout; 438 steps per epoch.",
     ),
-}  # fmt: skip
+}
 
 MODEL_KEYS = ("simple", "deeper", "vgg16")
 
 
 def build(recipe: Recipe) -> nn.Module:
-    if recipe.architecture == "vgg16_scene":
-        return VGG16Scene()
-    return scenes.build_network(recipe.architecture)
+    return build_network(recipe.architecture, NUM_CLASSES)

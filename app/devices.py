@@ -1,0 +1,96 @@
+"""Which device and precision torch runs on, and what to call the hardware in reports.
+
+Shared by the engine, the training loop and the benchmarks. torch is imported inside each
+function, so importing this module costs nothing until a device is actually chosen.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.scenes import ModelError
+
+if TYPE_CHECKING:
+    import torch
+
+
+class DeviceError(ModelError):
+    """A requested device that this machine does not have.
+
+    A ModelError, so every place that reports an unusable model reports this the same way.
+    """
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA, then Apple MPS, then CPU; `requested` ('cuda', 'cuda:1', 'mps', 'cpu') overrides."""
+    import torch
+
+    if requested and requested != "auto":
+        dev = torch.device(requested)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise DeviceError("CUDA was requested but no CUDA device is available")
+        if dev.type == "mps" and not (
+            getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+        ):
+            raise DeviceError("MPS was requested but is not available")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "GPU: Apple MPS"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def cpu_name() -> str:
+    """The processor's marketing name where the OS tells it (Linux), else platform's guess."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_supports_bf16() -> bool:
+    """Native bf16 (AVX512-BF16 or AMX). Without it oneDNN emulates bf16 and is slower than fp32
+    (measured on a 2-core AVX2 EPYC: VGG16 forward 0.4 img/s bf16 vs 2.4 img/s fp32)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:  # not Linux: trust torch's view of the CPU
+        import torch
+
+        cap = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
+        return "AMX" in str(cap).upper()
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """Which dtype to autocast to: None means plain float32."""
+    import torch
+
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_supports_bf16() else None
+    return None
