@@ -156,6 +156,7 @@ class SaveOutcome:
     info: sidecar.SidecarInfo | None  # the sidecar re-read after writing (None when it failed)
     error: str | None = None
     skipped_reason: str | None = None
+    planned_manual: str | None = None  # the manual label the plan wrote (None: not manual)
 
 
 @dataclass
@@ -384,6 +385,7 @@ class Session:
         changed = []
         for o in outcomes:
             r = self.records[o.id]
+            pending = r.manual
             if o.error:
                 report.failed += 1
                 report.errors.append((o.path, o.error))  # type: ignore[union-attr]
@@ -394,6 +396,8 @@ class Session:
                 else:
                     report.written += 1
                 self._take_info(r, o.info, None)
+                if pending != o.planned_manual:
+                    r.manual = pending  # changed while the save ran: still pending, not lost
             changed.append(o.id)
         self._notify(changed)
         return report
@@ -444,7 +448,8 @@ def execute_save(
                 )
                 skipped = result.skipped_reason
             info, err = _read(item.path, naming)
-            outcomes.append(SaveOutcome(item.id, item.path, info, err, skipped))
+            planned = item.tag.label if item.tag and item.tag.source == "manual" else None
+            outcomes.append(SaveOutcome(item.id, item.path, info, err, skipped, planned))
         except sidecar.SidecarError as exc:
             outcomes.append(SaveOutcome(item.id, item.path, None, str(exc)))  # names file, why
         except (OSError, ValueError) as exc:

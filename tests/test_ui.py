@@ -199,7 +199,11 @@ def test_event_loop_never_stalls_during_a_big_scan(
     assert session is not None
     assert sum(r.label is not None for r in session.records) == 1000
     assert len(gaps) > 10
-    assert max(gaps) < 0.1, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+    # Nothing blocks the GUI thread for long (no decoding, no model call, no big relayout on
+    # it). The 100 ms responsiveness target is a figure for the quiet machine, measured by
+    # bench/window_scan.py; here, on a CI machine whose two cores may be busy, the bound only
+    # catches work that should not be on the GUI thread at all.
+    assert max(gaps) < 0.5, f"event loop stalled {max(gaps) * 1000:.0f} ms"
 
 
 def test_unreadable_photo_shows_in_the_errors_list(
@@ -330,13 +334,11 @@ def test_screenshot_script_saves_the_window(
     assert not list(photo_folder.glob("*.xmp"))  # a screenshot never writes sidecars
 
 
-def test_big_saves_run_in_the_background_with_the_chosen_naming(
-    qtbot: Any, make_window: Any, photo_folder: Path, monkeypatch: pytest.MonkeyPatch
+def test_saves_run_in_the_background_with_the_chosen_naming(
+    qtbot: Any, make_window: Any, photo_folder: Path
 ) -> None:
-    from app.ui import window as window_module
     from app.ui.dialogs import Preferences
 
-    monkeypatch.setattr(window_module, "SYNC_SAVE_LIMIT", 2)
     win = make_window()
     open_and_scan(qtbot, win, photo_folder)
     win.apply_preferences(Preferences(device="auto", threshold=0.0, naming="base", parent="Places"))
@@ -446,3 +448,59 @@ def test_a_name_that_is_not_utf8_shows_a_mark_and_its_thumbnail(
     assert isinstance(shown, QPixmap) and shown.cacheKey() != win.photos._placeholder.cacheKey()
     win.preview.show_record(record)
     assert win.preview.title.toolTip().endswith("caf\ufffd.jpg")
+
+
+def test_a_label_changed_while_saving_stays_pending(
+    qtbot: Any, make_window: Any, photo_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sidecars are written on the file thread; the user goes on labelling meanwhile."""
+    import threading
+
+    from app.ui import saving
+
+    gate = threading.Event()
+    real = saving.write_sidecars
+
+    def slow_write(session: Any, items: Any) -> Any:
+        assert gate.wait(10)
+        return real(session, items)
+
+    monkeypatch.setattr(saving, "write_sidecars", slow_write)
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    win.assign([0, 1], "forest")
+    with qtbot.waitSignal(win.saved, timeout=10_000) as blocker:
+        assert win.save() is None
+        assert not win.save_action.isEnabled()
+        win.assign([0], "sea")  # after the plan, before the write: the window is not blocked
+        win.assign([1], None)  # and back to the model's label
+        gate.set()
+    assert blocker.args[0].written == 2
+    r0, r1 = win.session.records[0], win.session.records[1]  # type: ignore[union-attr]
+    assert sidecar.read_sidecar(r0.path).scene.label == "forest"  # type: ignore[union-attr]
+    assert (r0.label, r0.source) == ("sea", "manual") and win.session.is_dirty(r0)  # type: ignore[union-attr]
+    assert r1.source == "auto" and win.session.is_dirty(r1)  # type: ignore[union-attr]
+    assert win.save_action.isEnabled()
+
+
+def test_the_folder_is_listed_while_the_model_still_loads(
+    qtbot: Any, make_window: Any, photo_folder: Path, tiny_card: Path
+) -> None:
+    import threading
+
+    from app.engine import Classifier
+
+    release = threading.Event()
+
+    def slow_factory(device: str) -> Any:
+        assert release.wait(20)  # torch and the weights take seconds on a cold start
+        return Recording(Classifier(card=tiny_card, device="cpu", batch_size=16))
+
+    win = make_window(factory=slow_factory)
+    with qtbot.waitSignal(win.folder_opened, timeout=10_000):
+        assert win.open_folder(photo_folder)
+    assert win.classifier is None and len(win.session) == 6  # type: ignore[arg-type]
+    assert win.photos.rowCount() == 6 and win.review_proxy.rowCount() == 6
+    with qtbot.waitSignal(win.scan_finished, timeout=30_000):
+        release.set()  # the model arrives: the waiting scan starts by itself
+    assert all(r.label is not None for r in win.session.records)  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -344,3 +345,17 @@ class ErrorProxy(_RecordProxy):
         if role == Qt.ItemDataRole.DecorationRole:
             return None
         return super().data(index, role)
+
+
+def dropped_folder(data: Any) -> Path | None:
+    """A folder from a drag (a dropped photo opens its folder)."""
+    if not data.hasUrls():
+        return None
+    for url in data.urls():
+        if url.isLocalFile():
+            path = Path(url.toLocalFile())
+            if path.is_dir():
+                return path
+            if path.is_file():
+                return path.parent
+    return None

@@ -1,16 +1,16 @@
 """The main window: six scene groups, a review list, the preview, errors, scanning and saving.
 
 The window owns the session (the GUI thread is the only one that touches it), the item models
-over it, an undo stack of label changes, and the background machinery: the scan worker, a
-single-thread task runner for file work (model, folder, sidecars) and the thumbnail pool.
+over it, an undo stack of label changes, and the background machinery: the scan worker, one
+task thread for the model load, another for file work (folder listing, sidecars: one at a
+time, so two saves never race), and the thumbnail pool. Its widgets come from the builders in
+layout.py, its actions from the registry in actions.py.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,45 +24,42 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QApplication,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QWidget,
 )
 
-from app.session import SaveReport, Session, execute_save
-from app.ui import dialogs, guard
+from app.session import SaveReport, Session
+from app.ui import dialogs, guard, layout
+from app.ui.actions import (
+    SCENE_ACTIONS,
+    ActionId,
+    build_menus,
+    build_toolbar,
+    create_actions,
+    fill_recent_menu,
+)
 from app.ui.commands import AssignSceneCommand
 from app.ui.guard import guarded
-from app.ui.layout import WindowLayout
-from app.ui.models import PhotoListModel
+from app.ui.models import PhotoListModel, dropped_folder
+from app.ui.saving import SaveController
 from app.ui.scanning import ScanController
 from app.ui.settings import Settings, default_cache_dir
 from app.ui.thumbnails import ThumbnailCache
 from app.ui.views import PhotoView
 from app.ui.welcome import samples_dir
-from app.ui.workers import TaskRunner
+from app.ui.workers import (
+    ClassifierFactory,
+    TaskRunner,
+    default_classifier_factory,
+    settle_heap,
+)
 
 log = logging.getLogger("app.ui")
 
-ClassifierFactory = Callable[[str], Any]  # device ("auto", "cpu", "cuda") -> app.engine.Classifier
-SYNC_SAVE_LIMIT = 200  # up to this many sidecars are written without leaving the GUI thread
 
-
-def default_classifier_factory(device: str) -> Any:
-    """The bundled model (resources/model_card.json) on the chosen device."""
-    from app.engine import Classifier
-
-    return Classifier(card=None, device=None if device == "auto" else device)
-
-
-def settle_heap() -> None:
-    """Move every object alive now (torch, the model, the folder's records) out of the cyclic
-    collector's reach: a full collection over the hundreds of thousands of objects torch
-    brings takes a few hundred milliseconds, long enough to freeze the window mid-scan."""
-    gc.freeze()
-
-
-class MainWindow(WindowLayout, QMainWindow):
+class MainWindow(QMainWindow):
     folder_opened = Signal(object)  # Path, once the photos are listed and sidecars read
     scan_finished = Signal(bool)  # cancelled?
     saved = Signal(object)  # SaveReport
@@ -81,7 +78,8 @@ class MainWindow(WindowLayout, QMainWindow):
         self.thumbnails = ThumbnailCache(
             cache_dir if cache_dir is not None else default_cache_dir(), parent=self
         )
-        self.tasks = TaskRunner(self)
+        self.model_tasks = TaskRunner(self)  # the model load: seconds of torch import
+        self.file_tasks = TaskRunner(self)  # folders and sidecars, never behind the model
         self.undo_stack = QUndoStack(self)
         self.photos = PhotoListModel(self.thumbnails, self)
         self.session: Session | None = None
@@ -90,7 +88,8 @@ class MainWindow(WindowLayout, QMainWindow):
         self.messages: list[str] = []  # every error shown to the user (tests read it)
         self._loading_folder: Path | None = None
         self._scan_wanted = False
-        self._saving = False
+        self._error_count = 0  # errors listed at the last refresh: a new one opens the dock
+        self._discard_on_close = False
         self._shut_down = False  # after shutdown() late results are dropped, nothing starts
         self._active_view: PhotoView | None = None
         self._refresh_timer = QTimer(self, singleShot=True, interval=200)
@@ -100,13 +99,14 @@ class MainWindow(WindowLayout, QMainWindow):
         self.scanner.applied.connect(self._schedule_refresh)
         self.scanner.failed.connect(self._scan_failed)
         self.scanner.finished.connect(self._scan_ended)
+        self.saver = SaveController(self.file_tasks, self)
+        self.saver.started.connect(self._save_started)
+        self.saver.saved.connect(self._saved)
+        self.saver.failed.connect(self._save_failed)
 
         self.setWindowTitle("Scene Tagger")
         self.setAcceptDrops(True)
-        self._build_central()
-        self._build_docks()
-        self._build_actions()
-        self._build_status()
+        self._build()
         self.resize(1400, 900)
         if (geometry := self.settings.geometry()) is not None:
             self.restoreGeometry(geometry)
@@ -117,6 +117,65 @@ class MainWindow(WindowLayout, QMainWindow):
         self.photos.dataChanged.connect(self._photos_changed)
         QApplication.instance().focusChanged.connect(self._focus_changed)
         self.load_classifier()
+
+    def _build(self) -> None:
+        """Widgets from layout.py, actions from actions.py; here only the wiring."""
+        central = layout.build_central(self.photos, self.settings, lambda: self.threshold)
+        self.central = central
+        self.delegate, self.tabs, self.welcome, self.stack = (
+            central.delegate,
+            central.tabs,
+            central.welcome,
+            central.stack,
+        )
+        self.group_proxies, self.group_panes = central.group_proxies, central.group_panes
+        self.review_proxy, self.review_pane = central.review_proxy, central.review_pane
+        self.error_proxy = central.error_proxy
+        for proxy in self.group_proxies.values():
+            proxy.drop_requested.connect(self._drop_requested)
+        for view in self.views():
+            view.assign_requested.connect(partial(self._assign_from_view, view))
+            view.activated_record.connect(self._show_preview)
+        self.welcome.open_requested.connect(self.open_folder)
+        self.welcome.browse_requested.connect(self.choose_folder)
+        self.setCentralWidget(self.stack)
+
+        docks = layout.build_docks(self, self.thumbnails, self.error_proxy)
+        self.preview, self.preview_dock = docks.preview, docks.preview_dock
+        self.errors_view, self.errors_dock = docks.errors_view, docks.errors_dock
+        self.errors_view.activated.connect(self._error_activated)
+        self.errors_view.clicked.connect(self._error_activated)
+
+        self.actions = create_actions(self, self.undo_stack)
+        a = self.actions
+        self.open_action, self.samples_action = a[ActionId.OPEN], a[ActionId.SAMPLES]
+        self.save_action, self.classify_action = a[ActionId.SAVE], a[ActionId.CLASSIFY]
+        self.cancel_action, self.settings_action = a[ActionId.CANCEL], a[ActionId.SETTINGS]
+        self.undo_action, self.redo_action = a[ActionId.UNDO], a[ActionId.REDO]
+        self.scene_actions = {label: a[action_id] for label, action_id in SCENE_ACTIONS.items()}
+        self.samples_action.setEnabled(samples_dir() is not None)
+        toggles = [self.preview_dock.toggleViewAction(), self.errors_dock.toggleViewAction()]
+        self.recent_menu = build_menus(self.menuBar(), a, toggles)
+        self.recent_menu.aboutToShow.connect(
+            lambda: fill_recent_menu(
+                self.recent_menu, self.settings.recent_folders, self.open_folder
+            )
+        )
+        self.threshold_box = layout.threshold_box(self.settings.threshold)
+        self.threshold_box.valueChanged.connect(self._threshold_changed)
+        self.sort_box = layout.sort_box()
+        self.sort_box.currentIndexChanged.connect(self._sort_changed)
+        self.addToolBar(
+            build_toolbar(
+                a,
+                [QLabel(" Needs review: "), self.threshold_box, QLabel("  Sort: "), self.sort_box],
+            )
+        )
+
+        status = layout.build_status(self)
+        self.progress, self.cancel_button = status.progress, status.cancel_button
+        self.unsaved_label, self.device_label = status.unsaved_label, status.device_label
+        self.cancel_button.clicked.connect(self.cancel_scan)
 
     # ---------------------------------------------------------------------------------- state
     @property
@@ -155,7 +214,9 @@ class MainWindow(WindowLayout, QMainWindow):
         self.device_label.setText("Loading model…")
         device = self.settings.device
         factory = self.classifier_factory
-        self.tasks.submit(lambda: factory(device), self._classifier_loaded, self._classifier_failed)
+        self.model_tasks.submit(
+            lambda: factory(device), self._classifier_loaded, self._classifier_failed
+        )
 
     @guarded
     def _classifier_loaded(self, classifier: Any) -> None:
@@ -212,9 +273,6 @@ class MainWindow(WindowLayout, QMainWindow):
             return
         self.open_folder(folder)
 
-    def _open_from_welcome(self, folder: Path) -> None:
-        self.open_folder(folder)
-
     @guarded
     def open_folder(self, folder: str | os.PathLike[str]) -> bool:
         """Read the folder's photos and sidecars in the background, then classify what needs it.
@@ -242,7 +300,7 @@ class MainWindow(WindowLayout, QMainWindow):
             "naming": self.settings.naming,
             "parent": self.settings.parent,
         }
-        self.tasks.submit(
+        self.file_tasks.submit(
             lambda: Session.open(folder, **kwargs),
             partial(self._folder_loaded, folder),
             partial(self._folder_failed, folder),
@@ -379,37 +437,24 @@ class MainWindow(WindowLayout, QMainWindow):
     # ---------------------------------------------------------------------------------- saving
     @guarded
     def save(self, synchronous: bool = False) -> SaveReport | None:
-        """Write sidecars for auto labels at or above the threshold and every manual label.
-        Small saves (and the one on closing) run here; big ones in the task thread."""
-        session = self.session
-        if session is None or self._saving:
+        """Write sidecars for auto labels at or above the threshold and every manual label, on
+        the file task thread (saving.py). `synchronous` (closing, switching folders) waits."""
+        if self.session is None:
             return None
-        items = session.plan_save()
-        if not items:
+        report = self.saver.save(self.session, block=self if synchronous else None)
+        if report is not None and report.written == report.failed == report.skipped == 0:
             self.statusBar().showMessage("Nothing to save", 4000)
-            return SaveReport(errors=[])
-        naming, parent, root = session.naming, session.parent, session.folder
-        if synchronous or len(items) <= SYNC_SAVE_LIMIT:
-            return self._saved(
-                session, execute_save(items, naming=naming, parent=parent, root=root)
-            )
-        self._saving = True
+        return report
+
+    def _save_started(self, count: int) -> None:
         self.save_action.setEnabled(False)
-        self.statusBar().showMessage(f"Saving {len(items)} sidecars…")
-        self.tasks.submit(
-            lambda: execute_save(items, naming=naming, parent=parent, root=root),
-            partial(self._saved, session),
-            self._save_failed,
-        )
-        return None
+        self.statusBar().showMessage(f"Saving {count} sidecars…")
 
     @guarded
-    def _saved(self, session: Session, outcomes: list[Any]) -> SaveReport:
-        if self._shut_down:  # the sidecars are written; only the bookkeeping is left
-            return session.apply_saved(outcomes)
-        self._saving = False
+    def _saved(self, session: Session, report: SaveReport) -> None:
+        if self._shut_down:  # the sidecars are written and applied; nothing to show
+            return
         self.save_action.setEnabled(True)
-        report = session.apply_saved(outcomes)
         if session is self.session:
             msg = f"Saved {report.written} sidecars"
             if report.skipped:
@@ -423,14 +468,12 @@ class MainWindow(WindowLayout, QMainWindow):
             self.statusBar().showMessage(msg, 8000)
             self._refresh_status()
         self.saved.emit(report)
-        return report
 
     @guarded
     def _save_failed(self, message: str) -> None:
         if self._shut_down:
             log.warning("saving failed after the window closed: %s", message)
             return
-        self._saving = False
         self.save_action.setEnabled(True)
         self.show_error(f"Saving failed: {message}")
 
@@ -509,13 +552,13 @@ class MainWindow(WindowLayout, QMainWindow):
 
     # ---------------------------------------------------------------------------------- events
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if _dropped_folder(event.mimeData()) is not None:
+        if dropped_folder(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        folder = _dropped_folder(event.mimeData())
+        folder = dropped_folder(event.mimeData())
         if folder is not None:
             event.acceptProposedAction()
             QTimer.singleShot(0, partial(self.open_folder, folder))  # not inside the drag loop
@@ -527,7 +570,7 @@ class MainWindow(WindowLayout, QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         try:
-            if not getattr(self, "_discard_on_close", False) and not self.confirm_unsaved():
+            if not self._discard_on_close and not self.confirm_unsaved():
                 event.ignore()
                 return
             self.settings.save_window(self.saveGeometry(), self.saveState())
@@ -546,21 +589,8 @@ class MainWindow(WindowLayout, QMainWindow):
         self._stop_scan()
         self.thumbnails.clear_queue()
         self.thumbnails.wait(5000)
-        self.tasks.wait(30000)
+        self.file_tasks.wait(30000)
+        self.model_tasks.wait(30000)
         self._close_classifier()
         self.scanner.shutdown()
         guard.set_reporter(None)
-
-
-def _dropped_folder(data: Any) -> Path | None:
-    """A folder from a drag (a dropped photo opens its folder)."""
-    if not data.hasUrls():
-        return None
-    for url in data.urls():
-        if url.isLocalFile():
-            path = Path(url.toLocalFile())
-            if path.is_dir():
-                return path
-            if path.is_file():
-                return path.parent
-    return None

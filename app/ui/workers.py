@@ -7,6 +7,7 @@ predictions (every ~100 ms), so a thousand photos are a few dozen signals, not a
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -197,3 +198,20 @@ class TaskRunner(QObject):
         callbacks = self._callbacks.pop(task_id, None)
         if callbacks:
             callbacks[1](message)
+
+
+ClassifierFactory = Callable[[str], Any]  # device ("auto", "cpu", "cuda") -> app.engine.Classifier
+
+
+def default_classifier_factory(device: str) -> Any:  # runs on the model task thread
+    """The bundled model (resources/model_card.json) on the chosen device."""
+    from app.engine import Classifier
+
+    return Classifier(card=None, device=None if device == "auto" else device)
+
+
+def settle_heap() -> None:
+    """Move every object alive now (torch, the model, the folder's records) out of the cyclic
+    collector's reach: a full collection over the hundreds of thousands of objects torch
+    brings takes a few hundred milliseconds, long enough to freeze the window mid-scan."""
+    gc.freeze()
