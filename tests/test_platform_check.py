@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("PySide6")
-
-from app.ui import platform_check  # noqa: E402
+from app.ui import platform_check
 
 REPO = Path(__file__).resolve().parent.parent
 

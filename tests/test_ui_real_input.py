@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QWidget
 
-pytest.importorskip("pytestqt")
-
-from PySide6.QtCore import QPoint, Qt, QTimer  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
-
-from app.scenes import CLASSES  # noqa: E402
-from app.session import Session  # noqa: E402
-from app.ui.views import PhotoView  # noqa: E402
-from app.ui.window import MainWindow  # noqa: E402
-from tests.uikit import open_and_scan  # noqa: E402
+from app.scenes import CLASSES
+from app.session import Session
+from app.ui.views import PhotoView
+from app.ui.window import MainWindow
+from tests.uikit import open_and_scan
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("QT_QPA_PLATFORM") != "xcb" or not os.environ.get("DISPLAY"),
@@ -408,7 +405,7 @@ def test_a_folder_dragged_from_a_file_manager_opens(
     from PySide6.QtWidgets import QLabel
 
     class FileManager(QLabel):
-        def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        def mouseMoveEvent(self, event: Any) -> None:
             if event.buttons() & LEFT:
                 data = QMimeData()
                 data.setUrls([QUrl.fromLocalFile(str(photo_folder))])
