@@ -18,7 +18,7 @@ import stat
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from xml.dom.minidom import Document, Element
 
@@ -185,7 +185,7 @@ def read_sidecar(photo: Path, naming: str = defaults.NAMING) -> SidecarInfo:
 
 def now() -> str:
     """The time stamped on a tag when it is written: local time with its offset, to the second."""
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 _write_lock = threading.RLock()  # one read-modify-write at a time within the process

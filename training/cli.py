@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +168,7 @@ def save_run(
         "n_test": len(test),
         "hardware": hardware(),
         "torch": torch.__version__,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out / "result.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     print(format_caret(stats))
@@ -289,7 +289,7 @@ def cmd_export(args) -> int:
                 "note": "fp32 training-run figures; "
                 "`python -m training evaluate` re-measures the exported fp16 weights",
             },
-            "date": datetime.now(timezone.utc).date().isoformat(),
+            "date": datetime.now(UTC).date().isoformat(),
         },
     )
     card.write(
