@@ -107,6 +107,23 @@ mib=$((bytes / 1048576))
 [ "$bytes" -le 1000000000 ] && pass "size: $mib MiB unpacked (target <= 1 GB)" \
     || fail "size: $mib MiB unpacked (target <= 1 GB)"
 
+# The X11 (xcb) platform plugin: the bundle does not carry the small X libraries it links to
+# (libxcb-cursor0, libxcb-icccm4, …: every desktop has its own, and Qt's message names the
+# packages); list which system libraries it takes, and fail if one is missing here.
+xcb_plugin=$(find "$bundle/_internal" -name libqxcb.so -print -quit)
+if [ -z "$xcb_plugin" ]; then
+    fail "xcb: no libqxcb.so in the bundle (the window could not open on X11)"
+else
+    system_libs=$(ldd "$xcb_plugin" | awk '/=>/ && $3 !~ "^'"$bundle"'" {print $1}' | grep -E 'xcb|X11|xkb' | sort -u | tr '\n' ' ')
+    missing=$(ldd "$xcb_plugin" | awk '/not found/ {print $1}' | tr '\n' ' ')
+    for lib in libxcb-cursor.so.0; do  # opened at run time, so ldd does not list it
+        ldconfig -p | grep -q "$lib" || missing="$missing$lib "
+    done
+    echo "xcb: the bundle uses these system libraries: $system_libs"
+    [ -z "$missing" ] && pass "xcb: every library the X11 plugin needs is installed here" \
+        || fail "xcb: missing here: $missing(README lists the packages; the app names them too)"
+fi
+
 # The window, offscreen: shown, model loaded, closed cleanly (the bundle's probe); on the
 # welcome page (plain startup) and on the samples folder (a scan runs while it closes).
 measure() { (cd "$work" && QT_QPA_PLATFORM=offscreen "$python" "$repo/packaging/measure_startup.py" \
