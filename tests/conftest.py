@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Caches the app shares with other programs (the freedesktop thumbnail store, platformdirs'
+# user cache) go to a folder of this test run, never the real ~/.cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="scene-tagger-tests-cache-")
 
 from pathlib import Path  # noqa: E402
 

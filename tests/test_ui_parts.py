@@ -260,3 +260,58 @@ def test_progress_strip_paints_without_blocking(qtbot: Any) -> None:
         290, 12
     )  # filled part differs from the rest
     assert isinstance(strip, QWidget)
+
+
+def test_grid_thumbnails_use_the_freedesktop_store(qtbot: Any, tmp_path: Path) -> None:
+    """128-px thumbnails go to <XDG_CACHE_HOME>/thumbnails/normal/<md5(uri)>.png with the
+    spec's Thumb::URI and Thumb::MTime, are reused when another program made them, and are
+    made again when the photo changed."""
+    import hashlib
+
+    from PIL import Image
+
+    from app.ui import xdg_thumbnails
+    from app.ui.thumbnails import GRID_SIDE
+
+    root = tmp_path / "xdg" / "thumbnails"
+    photo = make_photo(tmp_path / "p" / "sea (1), copy.jpg", size=(400, 300))
+    uri = "file://" + str(photo).replace(" ", "%20")
+    assert xdg_thumbnails.file_uri(photo) == uri  # GLib keeps ( ) , unescaped
+    cache = ThumbnailCache(tmp_path / "own", shared=root)
+    with qtbot.waitSignal(cache.ready, timeout=10_000):
+        assert cache.get(photo, GRID_SIDE) is None
+    thumb = root / "normal" / (hashlib.md5(uri.encode()).hexdigest() + ".png")
+    assert thumb.is_file() and (thumb.stat().st_mode & 0o777) == 0o600
+    with Image.open(thumb) as img:
+        assert img.text["Thumb::URI"] == uri
+        assert img.text["Thumb::MTime"] == str(int(photo.stat().st_mtime))
+        assert max(img.size) == GRID_SIDE
+    assert not list((tmp_path / "own").rglob("*.jpg"))  # not stored twice
+
+    # a thumbnail another program made (valid keys) is taken as it is: a red square here
+    Image.new("RGB", (96, 96), (255, 0, 0)).save(
+        thumb, pnginfo=_png_info(uri, str(int(photo.stat().st_mtime)))
+    )
+    fresh = ThumbnailCache(tmp_path / "own", shared=root)
+    with qtbot.waitSignal(fresh.ready, timeout=10_000):
+        assert fresh.get(photo, GRID_SIDE) is None
+    pix = fresh.get(photo, GRID_SIDE)
+    assert pix is not None and pix.width() == 96 and pix.toImage().pixelColor(5, 5).red() == 255
+
+    # the photo changes: the stored thumbnail is stale and is made again
+    os.utime(photo, (photo.stat().st_atime, photo.stat().st_mtime + 10))
+    third = ThumbnailCache(tmp_path / "own", shared=root)
+    with qtbot.waitSignal(third.ready, timeout=10_000):
+        assert third.get(photo, GRID_SIDE) is None
+    assert third.get(photo, GRID_SIDE).width() == GRID_SIDE  # type: ignore[union-attr]
+    with Image.open(thumb) as img:
+        assert img.text["Thumb::MTime"] == str(int(photo.stat().st_mtime))
+
+
+def _png_info(uri: str, mtime: str) -> Any:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Thumb::URI", uri)
+    info.add_text("Thumb::MTime", mtime)
+    return info

@@ -1,8 +1,12 @@
-"""Thumbnails made off the GUI thread, kept in a memory LRU and on disk in the user cache folder.
+"""Thumbnails made off the GUI thread, kept in a memory LRU and on disk.
 
 `get()` never decodes: it answers from memory or returns None after queueing a job on a
-QThreadPool; the job reads the disk cache (keyed by path + mtime + size + side, so an edited
-photo gets a new thumbnail) or decodes the photo with app.imaging, and posts a QImage back.
+QThreadPool; the job reads the disk cache or decodes the photo with app.imaging, and posts a
+QImage back. On disk, the grid's 128-pixel thumbnails live in the freedesktop.org store
+(~/.cache/thumbnails/normal, shared with file managers and digiKam: what they made is reused,
+what we make they reuse; see xdg_thumbnails.py); other sizes (the preview's) and other systems
+use the app's own cache folder, keyed by path + mtime + size + side, so an edited photo gets
+a new thumbnail.
 Only the GUI thread turns it into a QPixmap and emits `ready`, which the item model turns into
 `dataChanged` for that row.
 """
@@ -22,6 +26,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
 from app import imaging
+from app.ui import xdg_thumbnails
 from app.ui.workers import lower_thread_priority
 
 log = logging.getLogger("app.ui")
@@ -49,8 +54,18 @@ def _to_qimage(img: Image.Image) -> QImage:
     return qimg.copy()  # own the pixels: `data` is freed when this function returns
 
 
-def load_thumbnail(path: Path, side: int, cache_dir: Path | None) -> QImage:
-    """Disk cache, else decode (and fill the disk cache). Runs in a pool thread. Raises ImageError."""
+def load_thumbnail(
+    path: Path, side: int, cache_dir: Path | None, shared: Path | None = None
+) -> QImage:
+    """Disk cache, else decode (and fill the disk cache). Runs in a pool thread. Raises ImageError.
+    `shared`: the freedesktop store's root, used for the sizes the spec knows."""
+    if shared is not None and side in xdg_thumbnails.SPEC_SIZES:
+        found = xdg_thumbnails.read(shared, path, side)
+        if found is not None:
+            return _to_qimage(found)
+        img = imaging.make_thumbnail(path, side)
+        xdg_thumbnails.write(shared, path, side, img)
+        return _to_qimage(img)
     key = cache_key(path, side)
     cached = cache_dir / key[:2] / f"{key}.jpg" if cache_dir is not None and key else None
     if cached is not None and cached.is_file():
@@ -101,7 +116,7 @@ class _Drainer(QRunnable):
                 path, side, generation = cache._queue.pop()
             image, error = None, ""
             try:
-                image = load_thumbnail(Path(path), side, cache.cache_dir)
+                image = load_thumbnail(Path(path), side, cache.cache_dir, cache.shared)
             except imaging.ImageError as exc:
                 error = str(exc)
             except Exception as exc:  # never let a decoder bug escape a pool thread
@@ -121,9 +136,13 @@ class ThumbnailCache(QObject):
         capacity: int = 1500,
         threads: int = 2,
         parent: QObject | None = None,
+        shared: Path | None | bool = True,
     ) -> None:
+        """`shared`: the freedesktop store's root; True = the user's (~/.cache/thumbnails on
+        Linux), False/None = only the app's own `cache_dir`."""
         super().__init__(parent)
         self.cache_dir = cache_dir
+        self.shared = xdg_thumbnails.store_root() if shared is True else (shared or None)
         self.capacity = capacity
         self._memory: OrderedDict[tuple[str, int], QPixmap] = OrderedDict()
         self._failed: dict[tuple[str, int], str] = {}
