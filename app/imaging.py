@@ -6,6 +6,7 @@ the training module both turn a file into model pixels through it.
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import struct
@@ -28,17 +29,23 @@ class ImageError(Exception):
     """A photo that cannot be read; str() is a message fit to show the user."""
 
 
-def _register_heif() -> bool:
-    """Teach Pillow HEIC/HEIF (pillow-heif: libheif + libde265). Depth maps and auxiliary
-    images are never decoded; embedded thumbnails serve `draft()` like JPEG's DCT scaling.
-    libheif applies the container's rotation (irot/imir) and pillow-heif then resets the EXIF
-    orientation to 1, so `exif_transpose` below never turns a HEIC twice."""
-    try:
-        import pillow_heif
-    except ImportError:
-        return False
-    pillow_heif.register_heif_opener(thumbnails=True, depth_images=False, aux_images=False)
-    return True
+def _register_heif() -> str | None:
+    """Teach Pillow HEIC/HEIF; the decoder's name, or None when none is installed.
+
+    pi-heif is pillow-heif without the x265 encoder: libheif + libde265 (LGPL) only, which
+    is what the packaged app may ship (x265 is GPL). pillow-heif serves when it is the one
+    installed, and also uses a HEIC's embedded thumbnail for `draft()`. Depth maps and
+    auxiliary images are never decoded. libheif applies the container's rotation (irot/imir)
+    and the plugin resets the EXIF orientation to 1, so `exif_transpose` never turns twice.
+    """
+    for name in ("pi_heif", "pillow_heif"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.register_heif_opener(thumbnails=True, depth_images=False, aux_images=False)
+        return name
+    return None
 
 
 HEIF_DECODER = _register_heif()
@@ -51,7 +58,7 @@ def _missing_decoder(source: str | os.PathLike[str] | bytes) -> str | None:
         return None
     if os.fspath(source).lower().endswith(".avif"):
         return None if AVIF_DECODER else "AVIF needs Pillow 11.3 or later (pip install -U pillow)"
-    return None if HEIF_DECODER else "HEIC/HEIF support is not installed (pip install pillow-heif)"
+    return None if HEIF_DECODER else "HEIC/HEIF support is not installed (pip install pi-heif)"
 
 
 def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:

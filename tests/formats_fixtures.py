@@ -36,12 +36,17 @@ def exif_with_orientation(orientation: int) -> bytes:
 def write_heic(path: Path, pixels: np.ndarray, orientation: int = 1, quality: int = 90) -> Path:
     """A HEIC as a phone writes it: pillow-heif turns the EXIF orientation into the container's
     rotation (irot/imir), which is where HEIF readers take it from."""
-    import pillow_heif
+    import pillow_heif  # the encoder (x265); the app itself reads through pi-heif
 
-    pillow_heif.register_heif_opener()
+    from app import imaging
+
     img = Image.fromarray(pixels, "RGB")
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format="HEIF", quality=quality, exif=exif_with_orientation(orientation))
+    pillow_heif.register_heif_opener()
+    try:
+        img.save(path, format="HEIF", quality=quality, exif=exif_with_orientation(orientation))
+    finally:
+        imaging._register_heif()  # reading goes back to the app's own choice of decoder
     return path
 
 
@@ -99,4 +104,3 @@ def write_dng(
         data = path.read_bytes()
         path.write_bytes(data[: len(data) - cfa.nbytes + 1000])
     return path
-
