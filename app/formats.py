@@ -58,6 +58,7 @@ def is_heif(path: str | os.PathLike[str]) -> bool:
 _lock = threading.Lock()
 _stems: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict()
 _MAX_FOLDERS = 64
+_scandir = os.scandir  # one name for the listing, so a test can count them
 
 
 def _photos_by_stem(folder: Path) -> dict[str, list[str]]:
@@ -75,7 +76,7 @@ def _photos_by_stem(folder: Path) -> dict[str, list[str]]:
             return hit[1]
     groups: dict[str, list[str]] = {}
     try:
-        with os.scandir(key) as entries:
+        with _scandir(key) as entries:
             for entry in entries:
                 if is_photo(entry.name):
                     stem = os.path.splitext(entry.name)[0].lower()
@@ -87,6 +88,20 @@ def _photos_by_stem(folder: Path) -> dict[str, list[str]]:
         while len(_stems) > _MAX_FOLDERS:
             _stems.popitem(last=False)
     return groups
+
+
+def sidecar_written(folder: Path) -> None:
+    """A sidecar we just wrote changed the folder's mtime, not its photos: keep the listing
+    (else tagging a folder of n photos would list it n times)."""
+    key = os.fspath(folder) or "."
+    try:
+        mtime = os.stat(key).st_mtime_ns
+    except OSError:
+        return
+    with _lock:
+        hit = _stems.get(key)
+        if hit is not None:
+            _stems[key] = (mtime, hit[1])
 
 
 def same_stem_photos(photo: str | os.PathLike[str]) -> list[Path]:

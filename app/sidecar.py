@@ -158,6 +158,7 @@ def _xmp_names(folder: Path, fresh: bool) -> dict[str, list[str]]:
 def _forget_folder(folder: Path) -> None:
     with _index_lock:
         _folder_index.pop(os.fspath(folder) or ".", None)
+    formats.sidecar_written(folder)  # its photo listing stays valid: no re-listing per write
 
 
 def _check_naming(naming: str) -> str:

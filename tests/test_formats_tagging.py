@@ -175,3 +175,21 @@ def test_a_lightroom_sidecar_of_the_raw_is_not_read_as_the_jpegs(twins: Path) ->
     result = sidecar.write_scene(twins / "IMG_0001.jpg", sidecar.SceneTag("forest", "manual"))
     assert result.path == twins / "IMG_0001.jpg.xmp"
     assert sidecar.read_sidecar(twins / "IMG_0001.dng").scene.label == "sea"
+
+
+def test_writing_sidecars_does_not_relist_the_folder(twins: Path, monkeypatch) -> None:
+    from app import formats
+
+    listings = []
+    real_scandir = formats._scandir
+    monkeypatch.setattr(formats, "_scandir", lambda p: listings.append(p) or real_scandir(p))
+    for i in range(5):
+        make_photo(twins / f"more_{i}.jpg")
+    for photo in sorted(twins.glob("*.jpg")):
+        sidecar.write_scene(photo, sidecar.SceneTag("sea", "manual"), naming="base")
+    assert len(listings) == 1
+    assert (
+        sidecar.read_sidecar(twins / "IMG_0001.jpg", naming="base").path.name == "IMG_0001.jpg.xmp"
+    )
+    (twins / "IMG_0003.dng").write_bytes(b"")  # a new photo is seen at the next lookup
+    assert formats.same_stem_photos(twins / "IMG_0003.jpg") == [twins / "IMG_0003.dng"]
