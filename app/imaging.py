@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from app import formats
+from app import formats, rawfiles  # rawfiles loads rawpy only when a RAW is opened
 from app.formats import PHOTO_EXTENSIONS, is_photo  # noqa: F401 - re-exported
 from app.scenes import INPUT_SIZE
 
@@ -149,9 +149,10 @@ def open_photo(
     Raises ImageError with a user-readable message.
     """
     if not isinstance(source, bytes) and formats.is_raw(source):
-        from app import rawfiles  # rawpy is loaded only for folders that hold RAW files
-
-        return rawfiles.open_raw(source, min_side, any_preview=bool(thumbnail))
+        try:
+            return rawfiles.open_raw(source, min_side, any_preview=thumbnail, max_pixels=MAX_PIXELS)
+        except rawfiles.RawError as exc:
+            raise ImageError(str(exc)) from None
     img = _open(source)
     try:
         with warnings.catch_warnings():
@@ -207,8 +208,6 @@ def make_thumbnail(source: str | os.PathLike[str], max_side: int = 256) -> Image
 def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) from the header only, after EXIF orientation; None when unreadable."""
     if formats.is_raw(path):
-        from app import rawfiles
-
         return rawfiles.raw_size(path)
     try:
         with Image.open(path) as img:

@@ -15,12 +15,17 @@ developed either (truncated, unknown camera) is an error for that photo, naming 
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from app.imaging import ImageError, _open
+
+class RawError(Exception):
+    """A RAW file that cannot be read; str() is a message fit to show the user (app.imaging
+    turns it into its ImageError)."""
+
 
 # Shorter side, in pixels, below which a preview is not used for classification. Measured
 # (bench/bench_formats.py, docs/bench_formats.md) on 110 real photos shrunk to previews: at
@@ -46,7 +51,7 @@ def _rawpy():
     try:
         import rawpy
     except ImportError:
-        raise ImageError(
+        raise RawError(
             "RAW support is not installed (pip install rawpy), so this RAW file cannot be read"
         ) from None
     return rawpy
@@ -64,7 +69,9 @@ def orient(img: Image.Image, exif_orientation: int) -> Image.Image:
     return img.transpose(method) if method is not None else img
 
 
-def _preview(raw, rawpy, min_side: int | None) -> tuple[Image.Image | None, str | None]:
+def _preview(
+    raw, rawpy, min_side: int | None, max_pixels: int
+) -> tuple[Image.Image | None, str | None]:
     """The largest embedded preview, decoded (unoriented), or why there is none."""
     try:
         thumb = raw.extract_thumb()
@@ -78,14 +85,15 @@ def _preview(raw, rawpy, min_side: int | None) -> tuple[Image.Image | None, str 
             return None, f"embedded preview has an unusual layout {arr.shape}"
         return Image.fromarray(arr, "RGB"), None
     try:
-        img = _open(bytes(thumb.data))
+        img = Image.open(io.BytesIO(bytes(thumb.data)))
+        w, h = img.size
+        if w * h > max_pixels:
+            return None, f"embedded preview claims {w}x{h} pixels, refused"
         if min_side:
             img.draft("RGB", (min_side, min_side))
         img.load()
         return _rgb(img), None
-    except ImageError as exc:
-        return None, f"embedded preview unreadable ({exc})"
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         return None, f"embedded preview unreadable ({exc or type(exc).__name__})"
 
 
@@ -99,9 +107,13 @@ def _develop(raw, rawpy) -> np.ndarray:
 
 
 def open_raw(
-    path: str | os.PathLike[str], min_side: int | None = None, *, any_preview: bool = False
+    path: str | os.PathLike[str],
+    min_side: int | None = None,
+    *,
+    any_preview: bool = False,
+    max_pixels: int = 250_000_000,
 ) -> Image.Image:
-    """An oriented RGB image of the RAW at `path`. Raises ImageError with a user-readable message.
+    """An oriented RGB image of the RAW at `path`. Raises RawError with a user-readable message.
 
     `min_side` lets a big JPEG preview decode at a reduced DCT scale; `any_preview` accepts a
     preview of any size (thumbnails in the window), else one under MIN_PREVIEW_SIDE is not
@@ -114,20 +126,18 @@ def open_raw(
             pass
         raw = rawpy.imread(path)
     except FileNotFoundError:
-        raise ImageError("file not found") from None
+        raise RawError("file not found") from None
     except PermissionError:
-        raise ImageError("permission denied") from None
+        raise RawError("permission denied") from None
     except IsADirectoryError:
-        raise ImageError("is a folder, not a photo") from None
+        raise RawError("is a folder, not a photo") from None
     except rawpy.LibRawFileUnsupportedError:
-        raise ImageError(
-            "not a RAW file LibRaw can read (unknown camera or damaged file)"
-        ) from None
+        raise RawError("not a RAW file LibRaw can read (unknown camera or damaged file)") from None
     except (rawpy.LibRawError, OSError) as exc:
-        raise ImageError(f"cannot open RAW file: {_why(exc)}") from None
+        raise RawError(f"cannot open RAW file: {_why(exc)}") from None
     with raw:
         orientation = _FLIP_TO_EXIF.get(int(raw.sizes.flip), 1)
-        preview, why = _preview(raw, rawpy, min_side)
+        preview, why = _preview(raw, rawpy, min_side, max_pixels)
         if preview is not None:
             w, h = preview.size
             if any_preview or min(w, h) >= MIN_PREVIEW_SIDE:
@@ -136,9 +146,9 @@ def open_raw(
         try:
             arr = _develop(raw, rawpy)
         except rawpy.LibRawIOError:
-            raise ImageError(f"{why}, and the RAW data cannot be read (truncated file?)") from None
+            raise RawError(f"{why}, and the RAW data cannot be read (truncated file?)") from None
         except (rawpy.LibRawError, MemoryError) as exc:
-            raise ImageError(f"{why}, and the RAW data cannot be developed ({_why(exc)})") from None
+            raise RawError(f"{why}, and the RAW data cannot be developed ({_why(exc)})") from None
     img = Image.fromarray(np.ascontiguousarray(arr), "RGB")
     if min_side and min(img.size) > 2 * min_side:
         img = ImageOps.contain(img, _shrunk(img.size, min_side), Image.Resampling.BILINEAR)
