@@ -6,6 +6,7 @@ the training module both turn a file into model pixels through it.
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import struct
@@ -15,11 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from app import formats, rawfiles  # rawfiles loads rawpy only when a RAW is opened
+from app.formats import PHOTO_EXTENSIONS, is_photo  # noqa: F401 - re-exported
 from app.scenes import INPUT_SIZE
 
-PHOTO_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-)
 # Pixels above which a file is refused as a likely decompression bomb (a 200 MP photo passes).
 MAX_PIXELS = 250_000_000
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not grey pixels
@@ -29,11 +29,36 @@ class ImageError(Exception):
     """A photo that cannot be read; str() is a message fit to show the user."""
 
 
-def is_photo(path: str | os.PathLike[str]) -> bool:
-    name = os.fspath(path)
-    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS and not os.path.basename(
-        name
-    ).startswith("._")
+def _register_heif() -> str | None:
+    """Teach Pillow HEIC/HEIF; the decoder's name, or None when none is installed.
+
+    pi-heif is pillow-heif without the x265 encoder: libheif + libde265 (LGPL) only, which
+    is what the packaged app may ship (x265 is GPL). pillow-heif serves when it is the one
+    installed, and also uses a HEIC's embedded thumbnail for `draft()`. Depth maps and
+    auxiliary images are never decoded. libheif applies the container's rotation (irot/imir)
+    and the plugin resets the EXIF orientation to 1, so `exif_transpose` never turns twice.
+    """
+    for name in ("pi_heif", "pillow_heif"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.register_heif_opener(thumbnails=True, depth_images=False, aux_images=False)
+        return name
+    return None
+
+
+HEIF_DECODER = _register_heif()
+# Pillow >= 11.3 reads AVIF itself (libavif in its wheels).
+AVIF_DECODER = ".avif" in Image.registered_extensions()
+
+
+def _missing_decoder(source: str | os.PathLike[str] | bytes) -> str | None:
+    if isinstance(source, bytes) or not formats.is_heif(source):
+        return None
+    if os.fspath(source).lower().endswith(".avif"):
+        return None if AVIF_DECODER else "AVIF needs Pillow 11.3 or later (pip install -U pillow)"
+    return None if HEIF_DECODER else "HEIC/HEIF support is not installed (pip install pi-heif)"
 
 
 def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
@@ -51,6 +76,9 @@ def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
     except IsADirectoryError:
         raise ImageError("is a folder, not a photo") from None
     except UnidentifiedImageError:
+        missing = _missing_decoder(source)
+        if missing:
+            raise ImageError(missing) from None
         raise ImageError("not a readable image (unknown format or corrupt file)") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(
@@ -109,27 +137,44 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def open_photo(source: str | os.PathLike[str] | bytes, min_side: int | None = None) -> Image.Image:
+def open_photo(
+    source: str | os.PathLike[str] | bytes, min_side: int | None = None, thumbnail: bool = False
+) -> Image.Image:
     """Open, orient (EXIF) and convert to RGB.
 
     With `min_side`, JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still keeps
     both sides >= min_side, which makes big photos several times cheaper to read.
+    HEIF files use an embedded thumbnail the same way when one is big enough, and RAW files
+    their embedded JPEG preview (app.rawfiles).
     Raises ImageError with a user-readable message.
     """
+    if not isinstance(source, bytes) and formats.is_raw(source):
+        try:
+            return rawfiles.open_raw(source, min_side, any_preview=thumbnail, max_pixels=MAX_PIXELS)
+        except rawfiles.RawError as exc:
+            raise ImageError(str(exc)) from None
     img = _open(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             if getattr(img, "is_animated", False):
                 img.seek(0)
-            if min_side and img.format == "JPEG":
+            if min_side and img.format in ("JPEG", "HEIF"):
                 img.draft("RGB", (min_side, min_side))
             img.load()
             img = ImageOps.exif_transpose(img) or img
             return _to_rgb(img)
     except ImageError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        RuntimeError,
+        struct.error,
+    ) as exc:  # RuntimeError: libheif's decoding errors
         msg = str(exc) or type(exc).__name__
         if "truncated" in msg.lower():
             raise ImageError("file is truncated (incomplete download or copy?)") from None
@@ -155,13 +200,15 @@ def load_pixels(source: str | os.PathLike[str] | bytes, size: int = INPUT_SIZE) 
 
 def make_thumbnail(source: str | os.PathLike[str], max_side: int = 256) -> Image.Image:
     """An oriented RGB thumbnail whose longer side is at most max_side. Raises ImageError."""
-    img = open_photo(source, min_side=max_side)
+    img = open_photo(source, min_side=max_side, thumbnail=True)
     img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return img
 
 
 def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """(width, height) from the header only, after EXIF orientation; None when unreadable."""
+    if formats.is_raw(path):
+        return rawfiles.raw_size(path)
     try:
         with Image.open(path) as img:
             w, h = img.size

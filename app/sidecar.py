@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.dom.minidom import Document, Element
 
-from app import defaults, xmpdoc
+from app import defaults, formats, xmpdoc
 from app.xmpdoc import DC, DIGIKAM, LR, RDF, XMLNS
 
 NS = "http://ns.scene-tagger.org/1.0/"
@@ -99,6 +99,8 @@ def sidecar_candidates(photo: Path, naming: str = defaults.NAMING) -> list[Path]
     photo = Path(photo)
     ext, base = photo.with_name(photo.name + ".xmp"), photo.with_name(photo.stem + ".xmp")
     order = [ext, base] if _check_naming(naming) == "ext" else [base, ext]
+    if formats.base_sidecar_owner(photo) != photo:
+        order.remove(base)  # IMG.xmp is the sidecar of IMG.CR2, never of its IMG.JPG twin
     return list(dict.fromkeys(order))
 
 
@@ -156,6 +158,7 @@ def _xmp_names(folder: Path, fresh: bool) -> dict[str, list[str]]:
 def _forget_folder(folder: Path) -> None:
     with _index_lock:
         _folder_index.pop(os.fspath(folder) or ".", None)
+    formats.sidecar_written(folder)  # its photo listing stays valid: no re-listing per write
 
 
 def _check_naming(naming: str) -> str:

@@ -1,7 +1,8 @@
 """What goes into the SceneTagger bundle, in one place the spec and the tests both read.
 
-The app's runtime needs torch (CPU), numpy, Pillow, defusedxml, platformdirs, safetensors and
-three Qt modules (QtCore, QtGui, QtWidgets). Everything listed here was checked against
+The app's runtime needs torch (CPU), numpy, Pillow (with its AVIF plugin), defusedxml,
+platformdirs, safetensors, the photo decoders pi-heif and rawpy, and three Qt modules (QtCore,
+QtGui, QtWidgets). Everything listed here was checked against
 sys.modules after a self-test and a window session; tests/test_packaging.py re-checks that
 nothing the app imports is excluded.
 """
@@ -67,6 +68,13 @@ QT_UNUSED = (
     "QtXml",
 )
 
+# Photo decoders the app imports lazily (app.imaging, app.rawfiles): named as hidden imports
+# so the bundle has them even if analysis misses an import inside a function. Their shared
+# libraries (libheif, libde265; LibRaw's libjpeg, lcms2, jasper, libgomp) come with the
+# extension modules; THIRD_PARTY_NOTICES names them and their licences.
+DECODERS = ("pi_heif", "pi_heif.as_plugin", "rawpy", "rawpy._rawpy", "PIL.AvifImagePlugin")
+NOTICES = Path(__file__).resolve().parent / "THIRD_PARTY_NOTICES.md"
+
 # Modules the frozen app must never contain: training code and tests, torchvision and the
 # scientific stack, torch's compiler (needs sympy, networkx, jinja2) and test suites, other Qt
 # bindings, and the Qt modules the window does not use.
@@ -100,6 +108,10 @@ EXCLUDES = (
     "PyQt5",
     "PyQt6",
     "PySide2",
+    # pillow-heif links the GPL x265 encoder (the app reads through pi-heif); test-only writers
+    "pillow_heif",
+    "tifffile",
+    "imagecodecs",
     "torch._inductor",
     "torch.utils.tensorboard",
     "torch.onnx",

@@ -56,6 +56,12 @@ def test_excludes_spare_everything_the_app_imports(tiny_card: Path, tmp_path: Pa
     that ends up in sys.modules may be on the bundle's exclude list."""
     folder = tmp_path / "photos"
     make_photo(folder / "a.jpg")
+    heic_and_raw = importlib.util.find_spec("pillow_heif") and importlib.util.find_spec("rawpy")
+    if heic_and_raw:  # the decoders the app loads for them must be in the bundle too
+        from formats_fixtures import two_halves, write_dng, write_heic
+
+        write_heic(folder / "b.heic", two_halves(64, 48))
+        write_dng(folder / "c.dng", two_halves(160, 120))
     driver = textwrap.dedent(
         f"""
         import json, sys
@@ -81,6 +87,10 @@ def test_excludes_spare_everything_the_app_imports(tiny_card: Path, tmp_path: Pa
         modules
     )
     assert {m: excluded(m) for m in modules if excluded(m)} == {}
+    if heic_and_raw:
+        assert out.stdout.count('"label"') == 3 and '"error"' not in out.stdout
+        assert {"pi_heif", "rawpy"} <= set(modules)  # the shippable HEIF decoder, not pillow_heif
+        assert set(bundle_contents.DECODERS) <= set(modules)
     qt = {m.split(".")[1] for m in modules if m.startswith("PySide6.Qt")}
     assert qt <= set(bundle_contents.QT_USED)
 
@@ -132,9 +142,18 @@ def test_resource_datas_maps_every_file_under_resources(tmp_path: Path) -> None:
     }
 
 
+def test_decoder_notices_name_every_shipped_library() -> None:
+    notices = bundle_contents.NOTICES.read_text(encoding="utf-8")
+    for library in ("libheif", "libde265", "LibRaw", "libavif", "LGPL-3.0", "pillow-heif"):
+        assert library in notices
+    assert excluded("pillow_heif") and not excluded("pi_heif") and not excluded("rawpy")
+
+
 def test_the_spec_uses_the_shared_lists_and_the_probe() -> None:
     spec = (PACKAGING / "scene_tagger.spec").read_text(encoding="utf-8")
     for needed in (
+        "bundle_contents.DECODERS",
+        "bundle_contents.NOTICES",
         "bundle_contents.EXCLUDES",
         "bundle_contents.wanted",
         "bundle_contents.resource_datas",

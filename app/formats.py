@@ -1,0 +1,125 @@
+"""Which files are photos, of which family (raster, HEIF/AVIF, RAW), and which share a name.
+
+No Pillow, no torch: the sidecar writer asks this module which photo owns `IMG.xmp` when a
+folder holds both `IMG.CR2` and `IMG.JPG`, and that must stay cheap to import.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+# Formats Pillow reads by itself.
+RASTER_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+)
+# HEIC/HEIF through pillow-heif (libheif + libde265); AVIF through Pillow (>= 11.3, libavif).
+# `.hif` is what Canon and Fujifilm cameras call their HEIF files.
+HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif", ".avif"})
+# Camera RAW through rawpy (LibRaw): classified from the embedded JPEG preview.
+RAW_EXTENSIONS = frozenset(
+    {
+        ".cr2", ".cr3", ".crw",  # Canon
+        ".nef", ".nrw",  # Nikon
+        ".arw", ".srf", ".sr2",  # Sony
+        ".dng",  # Adobe DNG (Leica, Pentax, Ricoh, phones)
+        ".raf",  # Fujifilm
+        ".orf",  # Olympus / OM System
+        ".rw2", ".rwl",  # Panasonic, Leica
+        ".pef",  # Pentax
+        ".srw",  # Samsung
+        ".3fr", ".iiq", ".erf", ".kdc", ".mef", ".mos", ".mrw", ".x3f",
+    }
+)  # fmt: skip
+PHOTO_EXTENSIONS = RASTER_EXTENSIONS | HEIF_EXTENSIONS | RAW_EXTENSIONS
+
+
+def _ext(path: str | os.PathLike[str]) -> str:
+    return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def is_photo(path: str | os.PathLike[str]) -> bool:
+    name = os.fspath(path)
+    return _ext(name) in PHOTO_EXTENSIONS and not os.path.basename(name).startswith("._")
+
+
+def is_raw(path: str | os.PathLike[str]) -> bool:
+    return _ext(path) in RAW_EXTENSIONS
+
+
+def is_heif(path: str | os.PathLike[str]) -> bool:
+    return _ext(path) in HEIF_EXTENSIONS
+
+
+# ----------------------------------------------------------------------------- same-stem photos
+
+_lock = threading.Lock()
+_stems: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict()
+_MAX_FOLDERS = 64
+_scandir = os.scandir  # one name for the listing, so a test can count them
+
+
+def _photos_by_stem(folder: Path) -> dict[str, list[str]]:
+    """Photo names in `folder` grouped by lower-cased stem, cached by the folder's mtime (one
+    listing per folder, not one per photo)."""
+    key = os.fspath(folder) or "."
+    try:
+        mtime = os.stat(key).st_mtime_ns
+    except OSError:
+        return {}
+    with _lock:
+        hit = _stems.get(key)
+        if hit and hit[0] == mtime:
+            _stems.move_to_end(key)
+            return hit[1]
+    groups: dict[str, list[str]] = {}
+    try:
+        with _scandir(key) as entries:
+            for entry in entries:
+                if is_photo(entry.name):
+                    stem = os.path.splitext(entry.name)[0].lower()
+                    groups.setdefault(stem, []).append(entry.name)
+    except OSError:
+        return {}
+    with _lock:
+        _stems[key] = (mtime, groups)
+        while len(_stems) > _MAX_FOLDERS:
+            _stems.popitem(last=False)
+    return groups
+
+
+def sidecar_written(folder: Path) -> None:
+    """A sidecar we just wrote changed the folder's mtime, not its photos: keep the listing
+    (else tagging a folder of n photos would list it n times)."""
+    key = os.fspath(folder) or "."
+    try:
+        mtime = os.stat(key).st_mtime_ns
+    except OSError:
+        return
+    with _lock:
+        hit = _stems.get(key)
+        if hit is not None:
+            _stems[key] = (mtime, hit[1])
+
+
+def same_stem_photos(photo: str | os.PathLike[str]) -> list[Path]:
+    """The other photos in the folder with the same name but another extension (IMG.CR2 for
+    IMG.JPG), sorted; empty for a photo that stands alone."""
+    photo = Path(photo)
+    names = _photos_by_stem(photo.parent).get(photo.stem.lower(), [])
+    return [photo.with_name(n) for n in sorted(names) if n != photo.name]
+
+
+def base_sidecar_owner(photo: str | os.PathLike[str]) -> Path:
+    """The photo that owns the Adobe-style sidecar `IMG.xmp` among the photos named `IMG.*`.
+
+    The RAW owns it (that is what Lightroom and Adobe Camera Raw write it for); with no RAW,
+    or several, the first name in sorted order. Every other photo of the group keeps to its
+    own `IMG.JPG.xmp`, whatever the naming setting, so two photos never share one sidecar.
+    """
+    photo = Path(photo)
+    group = sorted([photo, *same_stem_photos(photo)], key=lambda p: p.name)
+    raws = [p for p in group if is_raw(p)]
+    return (raws or group)[0]
