@@ -315,3 +315,52 @@ def _png_info(uri: str, mtime: str) -> Any:
     info.add_text("Thumb::URI", uri)
     info.add_text("Thumb::MTime", mtime)
     return info
+
+
+@pytest.mark.parametrize("bulk", [2000, 1])
+def test_group_lists_follow_changes_incrementally_and_in_bulk(
+    qtmodeltester: Any, session: Session, bulk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways a list follows the photos (row by row, or recomputed when many change) give
+    the same rows as computing it afresh, and keep the model consistent for Qt."""
+    from app.ui.models import _RecordProxy
+
+    monkeypatch.setattr(_RecordProxy, "BULK", bulk)
+    model = PhotoListModel()
+    model.set_session(session)
+    lists = [SceneGroupProxy(model, c) for c in CLASSES] + [ReviewProxy(model), ErrorProxy(model)]
+    qtmodeltester.check(lists[4], force_py=True)  # the sea group, watched through the changes
+    session.set_manual([0, 3], "street")
+    session.set_predictions([Prediction(session.records[2].path, error="unreadable")], "m@1")
+    session.set_threshold(0.5)
+    session.set_manual([0], None)
+    for shown in lists:
+        fresh = (
+            type(shown)(model, shown.label)
+            if isinstance(shown, SceneGroupProxy)
+            else type(shown)(model)
+        )
+        rows = [shown.mapToSource(shown.index(i, 0)).row() for i in range(shown.rowCount())]
+        assert rows == [fresh.mapToSource(fresh.index(i, 0)).row() for i in range(fresh.rowCount())]
+        for row in rows:  # and the mapping both ways agrees
+            assert shown.mapToSource(shown.mapFromSource(model.index(row))).row() == row
+
+
+def test_a_selection_survives_rows_moving_around_it(qtbot: Any, session: Session) -> None:
+    from PySide6.QtCore import QItemSelectionModel
+
+    from app.ui.views import PhotoDelegate, PhotoView
+
+    model = PhotoListModel()
+    model.set_session(session)
+    sea = SceneGroupProxy(model, "sea")
+    view = PhotoView(PhotoDelegate(), accept_drops=True)
+    qtbot.addWidget(view)
+    view.setModel(sea)
+    view.selectionModel().select(
+        sea.mapFromSource(model.index(1)), QItemSelectionModel.SelectionFlag.Select
+    )
+    assert view.selected_ids() == [1]
+    session.set_manual([0], "forest")  # the row above the selection leaves the group
+    session.set_manual([2], "sea")  # another one arrives
+    assert view.selected_ids() == [1]
