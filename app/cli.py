@@ -547,7 +547,7 @@ def self_test(model: Path | None, device: str | None, samples: Path | None) -> i
     return EXIT_OK
 
 
-def run_window(folder: Path | None) -> int:
+def run_window(folder: Path | None, recursive: bool = False) -> int:
     """Open the window; the Qt side is imported only now, so headless use never needs it."""
     try:
         from app.ui.main import run_gui
@@ -557,7 +557,7 @@ def run_window(folder: Path | None) -> int:
             f"The headless commands still work: {prog()} classify PATH…, {prog()} tag FOLDER"
         )
         return EXIT_FAILED
-    return int(run_gui(folder) or 0)
+    return int(run_gui(folder, recursive=recursive) or 0)
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -574,6 +574,12 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "folder", nargs="?", type=Path, metavar="FOLDER", help="folder to open in the window"
+    )
+    p.add_argument(
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="open FOLDER with the photos of all its subfolders (also View ▸ Include Subfolders)",
     )
     p.add_argument("--version", action="version", version=f"scene-tagger {version()}")
     p.add_argument(
@@ -601,4 +607,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.folder is not None and not args.folder.is_dir():
         _err(f"error: not a folder: {args.folder}")
         return EXIT_USAGE
-    return run_window(args.folder)
+    return run_window(args.folder, args.recursive)

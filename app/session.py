@@ -210,6 +210,20 @@ class Session:
         session.read_sidecars(notify=False)
         return session
 
+    def take_sidecars(
+        self, results: Iterable[tuple[int, sidecar.SidecarInfo | None, str | None]]
+    ) -> list[int]:
+        """Apply sidecars read elsewhere (read_sidecar_infos, in a worker) in the thread that
+        owns the session; only the photos where something was found are reported changed."""
+        changed = []
+        for rid, info, err in results:
+            r = self.records[rid]
+            self._take_info(r, info, err)
+            if err or (info is not None and info.scene is not None):
+                changed.append(rid)
+        self._notify(changed)
+        return changed
+
     def read_sidecars(self, ids: Iterable[int] | None = None, *, notify: bool = True) -> list[int]:
         """(Re-)read sidecars; a saved manual label becomes the pending manual label."""
         changed = []
@@ -420,6 +434,13 @@ class Session:
     def _notify(self, ids: list[int]) -> None:
         if ids and self.on_change is not None:
             self.on_change(ids)
+
+
+def read_sidecar_infos(
+    photos: Sequence[tuple[int, Path]], naming: str = defaults.NAMING
+) -> list[tuple[int, sidecar.SidecarInfo | None, str | None]]:
+    """Read the sidecars of (id, path) pairs; touches no session, so it may run in a worker."""
+    return [(rid, *_read(path, naming)) for rid, path in photos]
 
 
 def execute_save(

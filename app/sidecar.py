@@ -247,7 +247,11 @@ def write_scene(
 
 
 def clear_scene(
-    photo: Path, *, parent: str = defaults.PARENT, naming: str = defaults.NAMING, root: Path | None = None
+    photo: Path,
+    *,
+    parent: str = defaults.PARENT,
+    naming: str = defaults.NAMING,
+    root: Path | None = None,
 ) -> WriteResult:
     """Remove our tag (provenance and the keywords we wrote), manual or not: an explicit user act.
 

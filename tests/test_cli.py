@@ -382,15 +382,16 @@ def test_expected_label_from_sample_names() -> None:
 def test_window_opens_on_a_folder(
     capsys, monkeypatch: pytest.MonkeyPatch, photo_folder: Path
 ) -> None:
-    opened: list[Path | None] = []
+    opened: list[tuple[Path | None, bool]] = []
     fake = types.ModuleType("app.ui.main")
-    fake.run_gui = lambda folder: opened.append(folder) or 0  # type: ignore[attr-defined]
+    fake.run_gui = lambda folder, recursive=False: opened.append((folder, recursive)) or 0  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "app.ui.main", fake)
     assert run(capsys, photo_folder)[0] == 0
     assert run(capsys)[0] == 0
-    assert opened == [photo_folder, None]
+    assert run(capsys, "--recursive", photo_folder)[0] == 0
+    assert opened == [(photo_folder, False), (None, False), (photo_folder, True)]
     code, _, err = run(capsys, photo_folder / "missing")
-    assert code == 2 and "not a folder" in err and len(opened) == 2
+    assert code == 2 and "not a folder" in err and len(opened) == 3
 
 
 def test_window_unavailable_says_so(capsys, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -504,3 +504,51 @@ def test_the_folder_is_listed_while_the_model_still_loads(
     with qtbot.waitSignal(win.scan_finished, timeout=30_000):
         release.set()  # the model arrives: the waiting scan starts by itself
     assert all(r.label is not None for r in win.session.records)  # type: ignore[union-attr]
+
+
+def test_photos_show_before_their_sidecars_are_read_and_no_scan_starts_early(
+    qtbot: Any, make_window: Any, photo_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from app.ui import opening
+
+    sidecar.write_scene(photo_folder / "IMG_0002.jpg", sidecar.SceneTag("glacier", source="manual"))
+    monkeypatch.setattr(opening, "CHUNK", 2)  # three chunks of sidecars
+    gate = threading.Event()
+    real = opening.read_sidecar_infos
+
+    def slow(chunk: Any, naming: str) -> Any:
+        assert gate.wait(10)
+        return real(chunk, naming)
+
+    monkeypatch.setattr(opening, "read_sidecar_infos", slow)
+    win = make_window()
+    qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
+    assert win.open_folder(photo_folder)
+    qtbot.waitUntil(lambda: win.photos.rowCount() == 6, timeout=10_000)  # listed, shown
+    assert win.session is not None and not win.is_scanning()
+    assert win.start_scan() is False  # not before the hand labels are known
+    with qtbot.waitSignal(win.scan_finished, timeout=SCAN_TIMEOUT):
+        gate.set()
+    classified = win.classifiers[0].seen  # type: ignore[attr-defined]
+    assert photo_folder / "IMG_0002.jpg" not in classified and len(classified) == 5
+    assert win.session.records[2].source == "manual"
+
+
+def test_include_subfolders_lists_them_and_names_the_subfolder(
+    qtbot: Any, make_window: Any, tmp_path: Path
+) -> None:
+    from app.ui.actions import ActionId
+
+    root = tmp_path / "trip"
+    make_photo(root / "a.jpg", seed=1)
+    make_photo(root / "day 2" / "b.jpg", seed=2)
+    win = make_window()
+    open_and_scan(qtbot, win, root)
+    assert len(win.session) == 1  # type: ignore[arg-type]
+    with qtbot.waitSignal(win.scan_finished, timeout=SCAN_TIMEOUT):
+        win.actions[ActionId.SUBFOLDERS].trigger()
+    assert win.settings.recursive and len(win.session) == 2  # type: ignore[arg-type]
+    rid = win.session.id_for(root / "day 2" / "b.jpg")  # type: ignore[union-attr]
+    assert "in day 2/" in win.photos.index(rid).data(Qt.ItemDataRole.ToolTipRole)

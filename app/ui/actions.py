@@ -28,6 +28,7 @@ class ActionId(Enum):
     SETTINGS = "settings"
     CLASSIFY = "classify"
     CANCEL = "cancel"
+    SUBFOLDERS = "subfolders"
     AUTO_LABEL = "auto-label"
     BUILDINGS = "buildings"
     FOREST = "forest"
@@ -44,9 +45,10 @@ Shortcut = QKeySequence.StandardKey | str | None
 @dataclass(frozen=True)
 class ActionSpec:
     text: str
-    run: Callable[[Any], None]  # called with the window
+    run: Callable[[Any], None]  # called with the window (a checkable one: window, checked)
     shortcut: Shortcut = None
     tip: str = ""
+    checkable: bool = False
 
 
 def _scene(label: str | None) -> Callable[[Any], None]:
@@ -70,6 +72,12 @@ REGISTRY: dict[ActionId, ActionSpec] = {
         "Classify photos that have no automatic label yet (or failed)",
     ),
     ActionId.CANCEL: ActionSpec("Cancel Scan", lambda w: w.cancel_scan(), "Esc"),
+    ActionId.SUBFOLDERS: ActionSpec(
+        "Include &Subfolders",
+        lambda w, checked: w.set_recursive(checked),
+        tip="Open folders with the photos of all their subfolders (reopens the current one)",
+        checkable=True,
+    ),
     ActionId.AUTO_LABEL: ActionSpec("0  Automatic label", _scene(None), "0"),
     **{
         SCENE_ACTIONS[label]: ActionSpec(f"{n}  {label}", _scene(label), str(n))
@@ -87,7 +95,8 @@ def create_actions(window: QWidget, undo_stack: QUndoStack) -> dict[ActionId, QA
         if spec.shortcut is not None:
             action.setShortcut(QKeySequence(spec.shortcut))
         action.setToolTip(spec.tip or spec.text.replace("&", ""))
-        action.triggered.connect(partial(_run, spec.run, window))
+        action.setCheckable(spec.checkable)
+        action.triggered.connect(partial(_run, spec, window, action))
         actions[action_id] = action
     undo = undo_stack.createUndoAction(window, "&Undo")
     undo.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
@@ -97,8 +106,11 @@ def create_actions(window: QWidget, undo_stack: QUndoStack) -> dict[ActionId, QA
     return actions
 
 
-def _run(run: Callable[[Any], None], window: Any, _checked: bool = False) -> None:
-    run(window)
+def _run(spec: ActionSpec, window: Any, action: QAction, *_: Any) -> None:
+    if spec.checkable:
+        spec.run(window, action.isChecked())  # type: ignore[call-arg]
+    else:
+        spec.run(window)
 
 
 def build_menus(
@@ -124,6 +136,8 @@ def build_menus(
         menu.addAction(a[SCENE_ACTIONS[label]])
     menu.addAction(a[ActionId.AUTO_LABEL])
     menu = bar.addMenu("&View")
+    menu.addAction(a[ActionId.SUBFOLDERS])
+    menu.addSeparator()
     for toggle in view_toggles:
         menu.addAction(toggle)
     menu = bar.addMenu("&Tools")

@@ -39,7 +39,11 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def run_gui(folder: Path | None = None, classifier_factory: ClassifierFactory | None = None) -> int:
+def run_gui(
+    folder: Path | None = None,
+    classifier_factory: ClassifierFactory | None = None,
+    recursive: bool = False,
+) -> int:
     """Open the window and run until it closes.
 
     With a folder, that folder is scanned. Without one, a first run (no recent folders) opens the
@@ -59,7 +63,7 @@ def run_gui(folder: Path | None = None, classifier_factory: ClassifierFactory | 
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     if folder is not None:
-        window.open_folder(Path(folder))
+        window.open_folder(Path(folder), recursive=recursive or None)
     elif not window.settings.recent_folders:
         window.open_samples()
     return int(app.exec())

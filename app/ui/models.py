@@ -8,6 +8,7 @@ never decodes: decoration starts as a placeholder and a thumbnail job fills it i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from bisect import bisect_left
@@ -193,7 +194,7 @@ class PhotoListModel(QAbstractListModel):
         if role == PathRole:
             return os.fspath(r.path)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return tooltip(r)
+            return tooltip(r, self.session.folder if self.session is not None else None)
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
@@ -222,8 +223,12 @@ class PhotoListModel(QAbstractListModel):
         return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
 
 
-def tooltip(r: PhotoRecord) -> str:
+def tooltip(r: PhotoRecord, folder: Path | None = None) -> str:
+    """Path, the subfolder (for a folder opened with its subfolders), label, error."""
     lines = [display_path(r.path)]
+    if folder is not None and r.path.parent != folder:
+        with contextlib.suppress(ValueError):
+            lines.append(f"in {display_path(r.path.parent.relative_to(folder))}/")
     if r.label:
         conf = f" {r.confidence:.0%}" if r.confidence is not None else ""
         lines.append(f"{r.label}{conf} ({r.source})")

@@ -81,6 +81,15 @@ class Settings:
 
     # ------------------------------------------------------------------------- recent folders
     @property
+    def recursive(self) -> bool:
+        """Open folders with their subfolders (View ▸ Include Subfolders)."""
+        return str(self.store.value("folders/recursive", "false")).lower() in ("true", "1")
+
+    @recursive.setter
+    def recursive(self, value: bool) -> None:
+        self.store.setValue("folders/recursive", "true" if value else "false")
+
+    @property
     def recent_folders(self) -> list[Path]:
         raw = self.store.value("recent/folders", [])
         if isinstance(raw, str):  # QSettings collapses a one-item list into a string

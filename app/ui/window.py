@@ -43,6 +43,7 @@ from app.ui.actions import (
 from app.ui.commands import AssignSceneCommand
 from app.ui.guard import guarded
 from app.ui.models import PhotoListModel, dropped_folder
+from app.ui.opening import FolderLoader
 from app.ui.saving import SaveController
 from app.ui.scanning import ScanController
 from app.ui.settings import Settings, default_cache_dir
@@ -86,7 +87,6 @@ class MainWindow(QMainWindow):
         self.classifier: Any = None
         self.classifier_error: str | None = None
         self.messages: list[str] = []  # every error shown to the user (tests read it)
-        self._loading_folder: Path | None = None
         self._scan_wanted = False
         self._error_count = 0  # errors listed at the last refresh: a new one opens the dock
         self._discard_on_close = False
@@ -99,6 +99,11 @@ class MainWindow(QMainWindow):
         self.scanner.applied.connect(self._schedule_refresh)
         self.scanner.failed.connect(self._scan_failed)
         self.scanner.finished.connect(self._scan_ended)
+        self.loader = FolderLoader(self.file_tasks, self)
+        self.loader.listed.connect(self._folder_listed)
+        self.loader.progress.connect(self._sidecars_progress)
+        self.loader.ready.connect(self._folder_ready)
+        self.loader.failed.connect(self._folder_failed)
         self.saver = SaveController(self.file_tasks, self)
         self.saver.started.connect(self._save_started)
         self.saver.saved.connect(self._saved)
@@ -154,6 +159,7 @@ class MainWindow(QMainWindow):
         self.undo_action, self.redo_action = a[ActionId.UNDO], a[ActionId.REDO]
         self.scene_actions = {label: a[action_id] for label, action_id in SCENE_ACTIONS.items()}
         self.samples_action.setEnabled(samples_dir() is not None)
+        a[ActionId.SUBFOLDERS].setChecked(self.settings.recursive)
         toggles = [self.preview_dock.toggleViewAction(), self.errors_dock.toggleViewAction()]
         self.recent_menu = build_menus(self.menuBar(), a, toggles)
         self.recent_menu.aboutToShow.connect(
@@ -274,9 +280,11 @@ class MainWindow(QMainWindow):
         self.open_folder(folder)
 
     @guarded
-    def open_folder(self, folder: str | os.PathLike[str]) -> bool:
-        """Read the folder's photos and sidecars in the background, then classify what needs it.
-        Returns False when nothing happens (not a folder, or the user kept unsaved work)."""
+    def open_folder(self, folder: str | os.PathLike[str], recursive: bool | None = None) -> bool:
+        """List the folder (with its subfolders when `recursive`, default: the setting) and
+        show it; its sidecars are read next, then what needs the model is classified (all in
+        the background, see opening.py). False when nothing happens (not a folder, or the
+        user kept unsaved work)."""
         folder = Path(folder)
         if not folder.is_dir():
             self.show_error(f"Not a folder: {folder}")
@@ -291,34 +299,47 @@ class MainWindow(QMainWindow):
         self.session = None
         self.settings.add_recent(folder)
         self.welcome.refresh()
-        self._loading_folder = folder
         self.stack.setCurrentWidget(self.tabs)
         self.setWindowTitle(f"Scene Tagger — {folder.name} (reading…)")
         self.statusBar().showMessage(f"Reading {folder}…")
-        kwargs = {
-            "threshold": self.settings.threshold,
-            "naming": self.settings.naming,
-            "parent": self.settings.parent,
-        }
-        self.file_tasks.submit(
-            lambda: Session.open(folder, **kwargs),
-            partial(self._folder_loaded, folder),
-            partial(self._folder_failed, folder),
+        self.loader.open(
+            folder,
+            self.settings.recursive if recursive is None else recursive,
+            threshold=self.settings.threshold,
+            naming=self.settings.naming,
+            parent=self.settings.parent,
         )
         return True
 
     @guarded
-    def _folder_loaded(self, folder: Path, session: Session) -> None:
-        if self._shut_down or folder != self._loading_folder:
-            return  # another folder was opened meanwhile
-        self._loading_folder = None
+    def set_recursive(self, recursive: bool) -> None:
+        """View ▸ Include Subfolders: remembered, and the open folder is read again with it."""
+        self.settings.recursive = recursive
+        if self.session is not None and self.session.folder is not None:
+            self.open_folder(self.session.folder, recursive)
+
+    @guarded
+    def _folder_listed(self, session: Session) -> None:
+        """Every photo shows now; groups fill in as the sidecars are read."""
+        if self._shut_down:
+            return
         self._stop_scan()  # a scan of a session being replaced (the same folder opened twice)
         self.session = session
         self.photos.set_session(session)
         self.threshold_box.blockSignals(True)
         self.threshold_box.setValue(round(session.threshold * 100))
         self.threshold_box.blockSignals(False)
-        self.statusBar().showMessage(f"{len(session)} photos in {folder}", 5000)
+        self._refresh_status()
+
+    def _sidecars_progress(self, done: int, total: int) -> None:
+        self.statusBar().showMessage(f"Reading sidecars: {done:,} of {total:,} photos…")
+
+    @guarded
+    def _folder_ready(self, session: Session) -> None:
+        if self._shut_down or session is not self.session:
+            return
+        folder = session.folder
+        self.statusBar().showMessage(f"{len(session):,} photos in {folder}", 5000)
         settle_heap()
         self._refresh_status()
         self.folder_opened.emit(folder)
@@ -326,8 +347,7 @@ class MainWindow(QMainWindow):
 
     @guarded
     def _folder_failed(self, folder: Path, message: str) -> None:
-        if not self._shut_down and folder == self._loading_folder:
-            self._loading_folder = None
+        if not self._shut_down:
             self.show_error(f"Cannot read {folder}: {message}")
 
     def confirm_unsaved(self) -> bool:
@@ -347,6 +367,8 @@ class MainWindow(QMainWindow):
         """Classify the session's photos that need the model (never those labelled by hand)."""
         if self._shut_down or self.session is None or self.scanner.is_running():
             return False
+        if self.loader.loading() is not None:
+            return False  # sidecars still being read: a photo labelled by hand must not be sent
         if self.classifier is None:
             self._scan_wanted = self.classifier_error is None  # still loading: scan when ready
             if self.classifier_error is not None:
@@ -584,7 +606,7 @@ class MainWindow(QMainWindow):
         """Stop every background job and release the model; safe to call twice (closeEvent,
         then aboutToQuit). Results that arrive later (the model, a folder) are dropped."""
         self._shut_down = True
-        self._loading_folder = None
+        self.loader.cancel()
         self._scan_wanted = False
         self._stop_scan()
         self.thumbnails.clear_queue()
