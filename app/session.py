@@ -198,6 +198,9 @@ class Session:
         self.naming = naming
         self.parent = parent
         self.on_change = on_change
+        # ids of the dirty photos, kept up to date by _notify (every change reports its ids);
+        # None = unknown (changed without a report), recomputed on the next question
+        self._dirty: set[int] | None = None
 
     # ------------------------------------------------------------------------------ loading
     @classmethod
@@ -234,6 +237,8 @@ class Session:
             changed.append(rid)
         if notify:
             self._notify(changed)
+        else:
+            self._dirty = None  # changed unreported: recount when asked
         return changed
 
     @staticmethod
@@ -377,11 +382,17 @@ class Session:
         clear_first = want.source == "auto" and have is not None and have.source == "manual"
         return SaveItem(r.id, r.path, want, clear_first)
 
+    def _dirty_set(self) -> set[int]:
+        if self._dirty is None:
+            self._dirty = {r.id for r in self.records if self.is_dirty(r)}
+        return self._dirty
+
     def dirty_ids(self) -> list[int]:
-        return [r.id for r in self.records if self.is_dirty(r)]
+        return sorted(self._dirty_set())
 
     def dirty_count(self) -> int:
-        return sum(1 for r in self.records if self.is_dirty(r))
+        """How many photos a save would write; O(1) between changes (the window asks often)."""
+        return len(self._dirty_set())
 
     def plan_save(self, ids: Iterable[int] | None = None) -> list[SaveItem]:
         """An immutable snapshot of what to write: auto labels at or above the threshold and
@@ -432,6 +443,12 @@ class Session:
         return range(len(self.records)) if ids is None else ids
 
     def _notify(self, ids: list[int]) -> None:
+        if self._dirty is not None:
+            for i in ids:
+                if self.is_dirty(self.records[i]):
+                    self._dirty.add(i)
+                else:
+                    self._dirty.discard(i)
         if ids and self.on_change is not None:
             self.on_change(ids)
 

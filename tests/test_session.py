@@ -218,3 +218,38 @@ def test_manual_label_on_unreadable_photo_is_saved(tmp_path: Path) -> None:
     s.set_manual([rid], "sea")
     assert s.save().written == 1
     assert sidecar.read_sidecar(folder / "broken.jpg").scene.label == "sea"  # type: ignore[union-attr]
+
+
+def test_the_dirty_count_follows_every_change(tmp_path: Path) -> None:
+    """dirty_count is kept up to date change by change; it must always equal a full recount."""
+
+    folder = tmp_path / "f"
+    for i in range(5):
+        make_photo(folder / f"p{i}.jpg", seed=i)
+    s = Session.open(folder, threshold=0.5)
+
+    def recount() -> int:
+        return sum(1 for r in s.records if s.is_dirty(r))
+
+    scores = {c: 0.0 for c in CLASSES}
+    steps = [
+        lambda: s.set_predictions(
+            [
+                Prediction(r.path, label="sea", confidence=0.9, scores={**scores, "sea": 0.9})
+                for r in s.records[:3]
+            ],
+            "m@1",
+        ),
+        lambda: s.set_manual([3], "forest"),
+        lambda: s.set_threshold(0.95),
+        lambda: s.set_threshold(0.5),
+        lambda: s.restore_manual({3: None}),
+        lambda: s.save(),
+        lambda: s.set_manual([0], "glacier"),
+        lambda: s.read_sidecars(notify=False),
+    ]
+    for step in steps:
+        step()
+        assert s.dirty_count() == recount() and s.dirty_ids() == [
+            r.id for r in s.records if s.is_dirty(r)
+        ]

@@ -19,13 +19,14 @@ from PySide6.QtCore import QObject, Signal
 from app import imaging
 from app.session import Session, read_sidecar_infos
 from app.ui.guard import guarded
+from app.ui.models import RowKeys, row_keys
 from app.ui.workers import TaskRunner
 
 CHUNK = 2000  # sidecars read per task
 
 
 class FolderLoader(QObject):
-    listed = Signal(object)  # Session: photos known, sidecars not read yet
+    listed = Signal(object, object)  # Session (photos known, sidecars not read yet), RowKeys
     progress = Signal(int, int)  # sidecars read, photos
     ready = Signal(object)  # Session: every sidecar read
     failed = Signal(object, str)  # folder, why it could not be listed
@@ -49,22 +50,24 @@ class FolderLoader(QObject):
         ticket = (folder, self._number)
         self._current = ticket
 
-        def list_folder() -> Session:
-            return Session(
+        def list_folder() -> tuple[Session, RowKeys]:
+            session = Session(
                 folder, imaging.list_photos(folder, recursive=recursive), **session_options
             )
+            session.dirty_count()  # primes the count the status bar asks for
+            return session, row_keys(session)  # the GUI thread only swaps them in
 
         self.tasks.submit(
             list_folder,
-            lambda session: self._listed(ticket, session),
+            lambda listed: self._listed(ticket, *listed),
             lambda message: self._failed(ticket, message),
         )
 
     @guarded
-    def _listed(self, ticket: tuple[Path, int], session: Session) -> None:
+    def _listed(self, ticket: tuple[Path, int], session: Session, keys: RowKeys) -> None:
         if ticket != self._current:
             return
-        self.listed.emit(session)
+        self.listed.emit(session, keys)
         photos = [(r.id, r.path) for r in session.records]
         chunks = [photos[i : i + CHUNK] for i in range(0, len(photos), CHUNK)]
         self._pending, self._read_count = len(chunks), 0

@@ -319,13 +319,13 @@ class MainWindow(QMainWindow):
             self.open_folder(self.session.folder, recursive)
 
     @guarded
-    def _folder_listed(self, session: Session) -> None:
+    def _folder_listed(self, session: Session, keys: Any) -> None:
         """Every photo shows now; groups fill in as the sidecars are read."""
         if self._shut_down:
             return
         self._stop_scan()  # a scan of a session being replaced (the same folder opened twice)
         self.session = session
-        self.photos.set_session(session)
+        self.photos.set_session(session, keys)
         self.threshold_box.blockSignals(True)
         self.threshold_box.setValue(round(session.threshold * 100))
         self.threshold_box.blockSignals(False)
