@@ -11,6 +11,7 @@ import io
 import os
 import struct
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -225,12 +226,20 @@ def list_photos(
     paths: list[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = False
 ) -> list[Path]:
     """Photo files under the given files/folders, sorted, without following symlink loops."""
+    return list(iter_photos(paths, recursive))
+
+
+def iter_photos(
+    paths: list[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = False
+) -> Iterator[Path]:
+    """list_photos one photo at a time, folder by folder in name order, so a caller can show
+    the first photos of a big tree before the whole of it is listed. A folder that vanishes
+    or cannot be read while it is listed is skipped; a symlink loop is entered once."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    found: list[Path] = []
     seen_dirs: set[tuple[int, int]] = set()
 
-    def walk(folder: Path) -> None:
+    def walk(folder: Path) -> Iterator[Path]:
         try:
             st = folder.stat()
         except OSError:
@@ -249,16 +258,15 @@ def list_photos(
             try:
                 if entry.is_dir():
                     if recursive:
-                        walk(Path(entry.path))
+                        yield from walk(Path(entry.path))
                 elif entry.is_file() and is_photo(entry.name):
-                    found.append(Path(entry.path))
+                    yield Path(entry.path)
             except OSError:
                 continue
 
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            walk(p)
+            yield from walk(p)
         elif is_photo(p) or p.exists():
-            found.append(p)
-    return found
+            yield p

@@ -213,6 +213,16 @@ class Session:
         session.read_sidecars(notify=False)
         return session
 
+    def add_photos(self, photos: Sequence[Path]) -> list[int]:
+        """Append photos (a folder listed in batches); returns their new ids. Nothing is
+        reported: the caller shows the new rows (they are clean, and need the model)."""
+        start = len(self.records)
+        for i, p in enumerate(photos, start):
+            r = PhotoRecord(i, Path(p))
+            self.records.append(r)
+            self._by_path[os.path.normcase(os.fspath(r.path))] = i
+        return list(range(start, len(self.records)))
+
     def take_sidecars(
         self, results: Iterable[tuple[int, sidecar.SidecarInfo | None, str | None]]
     ) -> list[int]:

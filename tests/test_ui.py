@@ -506,7 +506,7 @@ def test_the_folder_is_listed_while_the_model_still_loads(
     assert all(r.label is not None for r in win.session.records)  # type: ignore[union-attr]
 
 
-def test_photos_show_before_their_sidecars_are_read_and_no_scan_starts_early(
+def test_a_folder_shows_batch_by_batch_and_no_scan_starts_before_the_end(
     qtbot: Any, make_window: Any, photo_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
@@ -514,23 +514,31 @@ def test_photos_show_before_their_sidecars_are_read_and_no_scan_starts_early(
     from app.ui import opening
 
     sidecar.write_scene(photo_folder / "IMG_0002.jpg", sidecar.SceneTag("glacier", source="manual"))
-    monkeypatch.setattr(opening, "CHUNK", 2)  # three chunks of sidecars
+    monkeypatch.setattr(opening, "BATCH", 2)  # three batches of two photos
     gate = threading.Event()
     real = opening.read_sidecar_infos
+    calls: list[int] = []
 
-    def slow(chunk: Any, naming: str) -> Any:
-        assert gate.wait(10)
-        return real(chunk, naming)
+    def slow(photos: Any, naming: str) -> Any:
+        calls.append(len(photos))
+        if len(calls) > 1:  # the first batch shows at once; the rest wait for the gate
+            assert gate.wait(10)
+        return real(photos, naming)
 
     monkeypatch.setattr(opening, "read_sidecar_infos", slow)
     win = make_window()
     qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
     assert win.open_folder(photo_folder)
-    qtbot.waitUntil(lambda: win.photos.rowCount() == 6, timeout=10_000)  # listed, shown
+    qtbot.waitUntil(lambda: win.photos.rowCount() == 2, timeout=10_000)  # the first batch
     assert win.session is not None and not win.is_scanning()
     assert win.start_scan() is False  # not before the hand labels are known
+    assert win.review_proxy.rowCount() == 2
     with qtbot.waitSignal(win.scan_finished, timeout=SCAN_TIMEOUT):
         gate.set()
+    assert (
+        win.photos.rowCount() == 6
+        and win.review_proxy.rowCount() + sum(win.group_count(c) for c in CLASSES) >= 6
+    )
     classified = win.classifiers[0].seen  # type: ignore[attr-defined]
     assert photo_folder / "IMG_0002.jpg" not in classified and len(classified) == 5
     assert win.session.records[2].source == "manual"

@@ -364,3 +364,28 @@ def test_a_selection_survives_rows_moving_around_it(qtbot: Any, session: Session
     session.set_manual([0], "forest")  # the row above the selection leaves the group
     session.set_manual([2], "sea")  # another one arrives
     assert view.selected_ids() == [1]
+
+
+def test_rows_appended_in_batches_land_where_a_fresh_list_puts_them(
+    qtmodeltester: Any, session: Session, tmp_path: Path
+) -> None:
+    model = PhotoListModel()
+    model.set_session(session)
+    review = ReviewProxy(model)
+    sea = SceneGroupProxy(model, "sea")
+    qtmodeltester.check(review, force_py=True)
+    before, in_review = len(session), review.rowCount()
+    for batch in (["a.jpg", "IMG_0002b.jpg"], ["zz.jpg", "0.jpg", "m.jpg"]):
+        ids = session.add_photos([tmp_path / name for name in batch])
+        model.append_rows(ids)
+    assert model.rowCount() == len(session) == before + 5
+    for shown in (review, sea):
+        fresh = (
+            type(shown)(model, shown.label)
+            if isinstance(shown, SceneGroupProxy)
+            else type(shown)(model)
+        )
+        assert [shown.index(i, 0).data() for i in range(shown.rowCount())] == [
+            fresh.index(i, 0).data() for i in range(fresh.rowCount())
+        ]
+    assert review.rowCount() == in_review + 5  # the new photos are not classified yet

@@ -154,6 +154,23 @@ class PhotoListModel(QAbstractListModel):
             session.on_change = self.records_changed
         self.endResetModel()
 
+    def append_rows(self, ids: list[int]) -> None:
+        """Show records just appended to the session (ids continue the rows)."""
+        if not ids or self.session is None:
+            return
+        first, last = ids[0], ids[-1]
+        assert first == len(self.labels), "appended ids must continue the rows"
+        n = len(ids)
+        self.beginInsertRows(QModelIndex(), first, last)
+        self.labels += [None] * n
+        self.review += [False] * n
+        self.errors += [False] * n
+        self.conf_keys += [0.0] * n
+        self.name_keys += [self.session.records[i].display_name.lower() for i in ids]
+        _fill_keys(self.session, ids, self)
+        self.endInsertRows()
+        self.keys_changed.emit(ids)
+
     def record(self, row: int) -> PhotoRecord | None:
         s = self.session
         return s.records[row] if s is not None and 0 <= row < len(s.records) else None
@@ -326,6 +343,10 @@ class _RecordProxy(QAbstractListModel):
         if len(ids) > self.BULK:
             self._bulk_update()
             return
+        new_rows = [i for i in ids if i not in self._key_of]
+        if len(new_rows) == len(ids) and new_rows:  # only arrivals (a folder listed in batches)
+            self._insert_runs(sorted(self.sort_key(i) for i in new_rows if self.accepts(i)))
+            return
         for rid in ids:
             old = self._key_of.get(rid)
             new = self.sort_key(rid) if self.accepts(rid) else None
@@ -346,6 +367,22 @@ class _RecordProxy(QAbstractListModel):
                 self._ids.insert(pos, rid)
                 self._key_of[rid] = new
                 self.endInsertRows()
+
+    def _insert_runs(self, keys: list[tuple[Any, ...]]) -> None:
+        """Insert sorted keys, one row signal per run that lands at the same place."""
+        runs: list[tuple[int, list[tuple[Any, ...]]]] = []
+        for key in keys:
+            pos = bisect_left(self._keys, key)
+            if runs and runs[-1][0] == pos:
+                runs[-1][1].append(key)
+            else:
+                runs.append((pos, [key]))
+        for pos, run in reversed(runs):  # from the end: earlier positions stay valid
+            self.beginInsertRows(QModelIndex(), pos, pos + len(run) - 1)
+            self._keys[pos:pos] = run
+            self._ids[pos:pos] = [k[-1] for k in run]
+            self._key_of.update((k[-1], k) for k in run)
+            self.endInsertRows()
 
     def _bulk_update(self) -> None:
         keys = sorted(self.sort_key(i) for i in self.members())

@@ -1,16 +1,21 @@
-"""Opening a folder: list it, show it, then read its sidecars in chunks, all off the GUI thread.
+"""Opening a folder: list it and read its sidecars in batches off the GUI thread, showing each
+batch as it comes.
 
-A folder of 100,000 photos takes about a second to list and several more to read the
-sidecars of (one lookup per photo). So the listing comes first and the window shows every
-photo at once (`listed`); the sidecars follow in chunks of CHUNK photos on the same file task
-thread, each applied to the session as it arrives (`progress`: the groups fill in from the
-sidecars while the user scrolls); `ready` says all sidecars are read, which is when a scan
-may start (a photo labelled by hand must never be sent to the model). A folder opened while
-another is still loading makes the first one's late results fall on the floor.
+A folder of 100,000 photos takes seconds to list and more to read the sidecars of (one lookup
+per photo). So the file task thread walks the tree in batches of BATCH photos (and reads their
+sidecars); the first batch becomes the session (`listed`: the window shows those photos and
+their thumbnails at once), each later batch is appended to it (`appended`: the count grows
+while the user scrolls), and `ready` says the folder is complete, which is when a scan may
+start (a photo labelled by hand must never be sent to the model). Every batch is its own task
+on the one file thread, so a save queued meanwhile waits at most one batch. A folder opened
+while another is still loading makes the first one's late batches fall on the floor.
 """
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +27,14 @@ from app.ui.guard import guarded
 from app.ui.models import RowKeys, row_keys
 from app.ui.workers import TaskRunner
 
-CHUNK = 2000  # sidecars read per task
+BATCH = 1000  # photos listed (and their sidecars read) per task
+FIRST_BATCH_S = 0.25  # the first batch stops early when listing is slow: photos show first
 
 
 class FolderLoader(QObject):
-    listed = Signal(object, object)  # Session (photos known, sidecars not read yet), RowKeys
-    progress = Signal(int, int)  # sidecars read, photos
-    ready = Signal(object)  # Session: every sidecar read
+    listed = Signal(object, object)  # Session with the first batch, its RowKeys
+    appended = Signal(object, object, object)  # Session, ids just added, their sidecar infos
+    ready = Signal(object)  # Session: every photo listed, every sidecar read
     failed = Signal(object, str)  # folder, why it could not be listed
 
     def __init__(self, tasks: TaskRunner, parent: QObject | None = None) -> None:
@@ -36,8 +42,6 @@ class FolderLoader(QObject):
         self.tasks = tasks
         self._current: tuple[Path, int] | None = None  # the folder being loaded, its number
         self._number = 0
-        self._pending = 0
-        self._read_count = 0
 
     def loading(self) -> Path | None:
         return self._current[0] if self._current is not None else None
@@ -49,52 +53,70 @@ class FolderLoader(QObject):
         self._number += 1
         ticket = (folder, self._number)
         self._current = ticket
+        walk = imaging.iter_photos(folder, recursive=recursive)  # only the file thread uses it
 
-        def list_folder() -> tuple[Session, RowKeys]:
-            session = Session(
-                folder, imaging.list_photos(folder, recursive=recursive), **session_options
-            )
+        def first_batch() -> tuple[Session, RowKeys, bool]:
+            photos, more = _take(walk, FIRST_BATCH_S)
+            session = Session(folder, photos, **session_options)
+            named = [(r.id, r.path) for r in session.records]
+            session.take_sidecars(read_sidecar_infos(named, session.naming))
             session.dirty_count()  # primes the count the status bar asks for
-            return session, row_keys(session)  # the GUI thread only swaps them in
+            return session, row_keys(session), more  # the GUI thread only swaps them in
 
         self.tasks.submit(
-            list_folder,
-            lambda listed: self._listed(ticket, *listed),
+            first_batch,
+            lambda result: self._listed(ticket, walk, *result),
             lambda message: self._failed(ticket, message),
         )
 
     @guarded
-    def _listed(self, ticket: tuple[Path, int], session: Session, keys: RowKeys) -> None:
+    def _listed(
+        self,
+        ticket: tuple[Path, int],
+        walk: Iterator[Path],
+        session: Session,
+        keys: RowKeys,
+        more: bool,
+    ) -> None:
         if ticket != self._current:
             return
         self.listed.emit(session, keys)
-        photos = [(r.id, r.path) for r in session.records]
-        chunks = [photos[i : i + CHUNK] for i in range(0, len(photos), CHUNK)]
-        self._pending, self._read_count = len(chunks), 0
-        if not chunks:
-            self._finish(ticket, session)
-        naming = session.naming
-        for chunk in chunks:
-            self.tasks.submit(
-                lambda chunk=chunk: read_sidecar_infos(chunk, naming),
-                lambda results, ticket=ticket: self._read(ticket, session, results),
-                lambda message, ticket=ticket: self._failed(ticket, message),
-            )
+        self._next(ticket, walk, session, more)
+
+    def _next(
+        self, ticket: tuple[Path, int], walk: Iterator[Path], session: Session, more: bool
+    ) -> None:
+        if not more:
+            self._current = None
+            self.ready.emit(session)
+            return
+        naming, start = session.naming, len(session)
+
+        def batch() -> tuple[list[Path], list[Any], bool]:
+            photos, more = _take(walk, None)
+            infos = read_sidecar_infos(list(enumerate(photos, start)), naming)
+            return photos, infos, more
+
+        self.tasks.submit(
+            batch,
+            lambda result: self._batch(ticket, walk, session, *result),
+            lambda message: self._failed(ticket, message),
+        )
 
     @guarded
-    def _read(self, ticket: tuple[Path, int], session: Session, results: list[Any]) -> None:
+    def _batch(
+        self,
+        ticket: tuple[Path, int],
+        walk: Iterator[Path],
+        session: Session,
+        photos: list[Path],
+        infos: list[Any],
+        more: bool,
+    ) -> None:
         if ticket != self._current:
             return
-        session.take_sidecars(results)
-        self._pending -= 1
-        self._read_count += len(results)
-        self.progress.emit(self._read_count, len(session))
-        if self._pending == 0:
-            self._finish(ticket, session)
-
-    def _finish(self, ticket: tuple[Path, int], session: Session) -> None:
-        self._current = None
-        self.ready.emit(session)
+        self.appended.emit(session, session.add_photos(photos), infos)
+        self._next(ticket, walk, session, more)
 
     @guarded
     def _failed(self, ticket: tuple[Path, int], message: str) -> None:
@@ -102,3 +124,15 @@ class FolderLoader(QObject):
             return
         self._current = None
         self.failed.emit(ticket[0], message)
+
+
+def _take(walk: Iterator[Path], seconds: float | None) -> tuple[list[Path], bool]:
+    """Up to BATCH photos from the walk (fewer when `seconds` run out); and whether more may
+    follow."""
+    photos: list[Path] = []
+    deadline = time.monotonic() + seconds if seconds is not None else None
+    for photo in itertools.islice(walk, BATCH):
+        photos.append(photo)
+        if deadline is not None and len(photos) % 50 == 0 and time.monotonic() > deadline:
+            return photos, True
+    return photos, len(photos) == BATCH

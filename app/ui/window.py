@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.scanner.finished.connect(self._scan_ended)
         self.loader = FolderLoader(self.file_tasks, self)
         self.loader.listed.connect(self._folder_listed)
-        self.loader.progress.connect(self._sidecars_progress)
+        self.loader.appended.connect(self._folder_appended)
         self.loader.ready.connect(self._folder_ready)
         self.loader.failed.connect(self._folder_failed)
         self.saver = SaveController(self.file_tasks, self)
@@ -331,8 +331,15 @@ class MainWindow(QMainWindow):
         self.threshold_box.blockSignals(False)
         self._refresh_status()
 
-    def _sidecars_progress(self, done: int, total: int) -> None:
-        self.statusBar().showMessage(f"Reading sidecars: {done:,} of {total:,} photos…")
+    @guarded
+    def _folder_appended(self, session: Session, ids: list[int], infos: list[Any]) -> None:
+        """The next batch of a folder being listed: its rows, then what its sidecars say."""
+        if self._shut_down or session is not self.session:
+            return
+        self.photos.append_rows(ids)
+        session.take_sidecars(infos)
+        self.statusBar().showMessage(f"Listing {session.folder}: {len(session):,} photos…")
+        self._schedule_refresh()
 
     @guarded
     def _folder_ready(self, session: Session) -> None:
