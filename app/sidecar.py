@@ -120,6 +120,12 @@ _folder_index: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict(
 
 def _find(photo: Path, naming: str, fresh: bool) -> Path | None:
     index = _xmp_names(photo.parent, fresh)
+    name = photo.name
+    if not index or (
+        f"{name}.xmp".lower() not in index
+        and f"{os.path.splitext(name)[0]}.xmp".lower() not in index
+    ):
+        return None  # the common case (most photos have no sidecar yet), answered without Paths
     for candidate in sidecar_candidates(photo, naming):
         names = index.get(candidate.name.lower())
         if names:
