@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layout", choices=("flat", "nested"), default="nested")
     p.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "scene-tagger-100k")
     p.add_argument("--scan-seconds", type=float, default=60.0)
+    p.add_argument(
+        "--model-first",
+        action="store_true",
+        help="wait until the model has loaded before choosing the folder (a warm start; "
+        "otherwise the model loads while the folder is listed, as on a cold start)",
+    )
     args = p.parse_args(argv)
 
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
@@ -100,9 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     win.loader.listed.connect(lambda *_: mark("photos shown"))
     win.thumbnails.ready.connect(lambda _p, side: side == GRID_SIDE and mark("first thumbnail"))
     win.folder_opened.connect(lambda _f: mark("all sidecars read"))
+    if args.model_first:
+        ready = QEventLoop()
+        win.classifier_changed.connect(lambda _ok: ready.quit())
+        if win.classifier is None:
+            ready.exec()
     # A folder nobody has tagged yet: every photo waits in "Needs review" until the model has
     # seen it, so that is the list on screen (and the one whose thumbnails are asked for).
     win.tabs.setCurrentWidget(win.review_pane)
+    start = last[0] = time.perf_counter()
     timer.start()
     loop = QEventLoop()
     win.folder_opened.connect(lambda _f: loop.quit())
