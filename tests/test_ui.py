@@ -560,3 +560,34 @@ def test_include_subfolders_lists_them_and_names_the_subfolder(
     assert win.settings.recursive and len(win.session) == 2  # type: ignore[arg-type]
     rid = win.session.id_for(root / "day 2" / "b.jpg")  # type: ignore[union-attr]
     assert "in day 2/" in win.photos.index(rid).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_a_folder_that_changes_while_it_is_listed(
+    qtbot: Any, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Photos deleted before their batch is listed are simply not there; a symlink loop in a
+    recursive tree is entered once; nothing errs."""
+    import os
+
+    from app.ui import opening
+
+    root = tmp_path / "tree"
+    for sub in ("a", "b", "c"):
+        for i in range(2):
+            make_photo(root / sub / f"{sub}{i}.jpg", seed=i)
+    os.symlink(root, root / "b" / "loop")
+    monkeypatch.setattr(opening, "BATCH", 2)
+    real = opening.read_sidecar_infos
+
+    def meanwhile(photos: Any, naming: str) -> Any:
+        if any(p.parent.name == "a" for _, p in photos):  # while the first batch is read
+            (root / "c" / "c1.jpg").unlink(missing_ok=True)
+        return real(photos, naming)
+
+    monkeypatch.setattr(opening, "read_sidecar_infos", meanwhile)
+    win = make_window()
+    with qtbot.waitSignal(win.scan_finished, timeout=SCAN_TIMEOUT):
+        assert win.open_folder(root, recursive=True)
+    names = sorted(r.name for r in win.session.records)  # type: ignore[union-attr]
+    assert names == ["a0.jpg", "a1.jpg", "b0.jpg", "b1.jpg", "c0.jpg"]
+    assert win.messages == [] and win.error_proxy.rowCount() == 0
