@@ -61,8 +61,8 @@ CREATE TABLE IF NOT EXISTS files(
     PRIMARY KEY(dev, ino)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS results(
     fingerprint BLOB NOT NULL, model INTEGER NOT NULL, label TEXT NOT NULL,
-    scores BLOB NOT NULL, feature BLOB, used INTEGER NOT NULL,
-    PRIMARY KEY(fingerprint, model)) WITHOUT ROWID;
+    scores BLOB NOT NULL, feature BLOB, used INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS results_key ON results(fingerprint, model);
 CREATE INDEX IF NOT EXISTS results_used ON results(used);
 """
 
@@ -220,6 +220,7 @@ class Library:
         return conn
 
     def _create(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA page_size=8192")  # 7 results with features fit a page, not 3
         conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # before the first table: prunes shrink
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
@@ -269,7 +270,9 @@ class Library:
         self.close()
 
     # -- running statements safely -------------------------------------------------------
-    def query(self, doing: str, fn: Callable[[sqlite3.Connection], Any], default: Any) -> Any:
+    def query(
+        self, doing: str, fn: Callable[[sqlite3.Connection], Any], default: Any, kind: str = ""
+    ) -> Any:
         """`fn(conn)` under the lock; a cache problem becomes one warning and `default`."""
         with self._lock:
             conn = self._conn
@@ -278,7 +281,7 @@ class Library:
             try:
                 return fn(conn)
             except sqlite3.OperationalError as exc:  # locked too long, disk full, I/O error
-                self.warn(doing, f"results cache: {doing} skipped ({exc})")
+                self.warn(kind or doing, f"results cache: {doing} skipped ({exc})")
                 return default
             except sqlite3.DatabaseError as exc:  # the file is damaged: start a new one
                 self.close()
@@ -294,11 +297,11 @@ class Library:
 
     def transaction(self, doing: str, fn: Callable[[sqlite3.Connection], Any], default: Any) -> Any:
         """`fn(conn)` inside one IMMEDIATE transaction, guarded like every other call."""
-        return self.query(doing, lambda conn: self._write(conn, fn), default)
+        return self.query(doing, lambda conn: self._write(conn, fn), default, kind="write")
 
     def prune(self) -> int:
         """Enforce the byte limit now (stores do it on their own); rows dropped."""
-        return self.query("prune", self._prune_if_needed, 0)
+        return self.query("prune", self._prune_if_needed, 0, kind="write")
 
     @staticmethod
     def _write(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -345,12 +348,14 @@ class Library:
         out = Lookup()
         paths = [Path(p) for p in paths]
 
-        def run(conn: sqlite3.Connection) -> Lookup:
-            now_ns = time.time_ns()
+        now_ns = time.time_ns()
+        new_files: dict[tuple[int, int], tuple[FileKey, bytes]] = {}
+        hit_digests: list[bytes] = []
+
+        def run(conn: sqlite3.Connection) -> tuple[int, tuple[str, ...]] | None:
             model = self._model(conn, model_id)
             known: dict[tuple[int, int], tuple[FileKey, bytes] | None] = {}
             rows: dict[bytes, tuple[str, bytes, bytes | None] | None] = {}
-            new_files: dict[tuple[int, int], tuple[FileKey, bytes]] = {}
             for path in paths:
                 fp = self._fingerprint(conn, path, now_ns, known, new_files)
                 if fp is None:
@@ -371,13 +376,17 @@ class Library:
                     out.misses.append(path)
                 else:
                     out.hits.append(_prediction(path, model[1], *row))
-            self._remember(conn, now_ns, new_files, model, [d for d, r in rows.items() if r])
-            return out
+            hit_digests.extend(d for d, r in rows.items() if r)
+            return model
 
-        done = self.query("lookup", run, None)
-        if done is None:  # the cache failed: everything goes to the model
-            return Lookup(misses=paths)
-        return done
+        if self.query("lookup", run, False) is False:  # the cache failed: all go to the model
+            return Lookup(misses=paths, keys=out.keys)
+        if new_files or hit_digests:  # a failed write costs speed later, never an answer
+            model = self._models.get(model_id)
+            self.transaction(
+                "write", lambda c: self._remember(c, now_ns, new_files, model, hit_digests), None
+            )
+        return out
 
     def _fingerprint(
         self,
@@ -409,31 +418,25 @@ class Library:
             known[inode] = new_files[inode] = (key, digest)
         return digest, key
 
+    @staticmethod
     def _remember(
-        self,
-        conn: sqlite3.Connection,
+        c: sqlite3.Connection,
         now_ns: int,
         new_files: dict[tuple[int, int], tuple[FileKey, bytes]],
         model: tuple[int, tuple[str, ...]] | None,
         hit_digests: list[bytes],
     ) -> None:
         """Store new stat short cuts and mark hits as used (at most once a day per row)."""
-        today = now_ns // 1_000_000_000
-        if not new_files and not hit_digests:
-            return
-
-        def write(c: sqlite3.Connection) -> None:
+        now = now_ns // 1_000_000_000
+        c.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+            [(k.dev, k.ino, k.size, k.mtime_ns, k.ctime_ns, d) for k, d in new_files.values()],
+        )
+        if model is not None:
             c.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
-                [(k.dev, k.ino, k.size, k.mtime_ns, k.ctime_ns, d) for k, d in new_files.values()],
+                "UPDATE results SET used=? WHERE fingerprint=? AND model=? AND used<?",
+                [(now, d, model[0], now - DAY) for d in hit_digests],
             )
-            if model is not None:
-                c.executemany(
-                    "UPDATE results SET used=? WHERE fingerprint=? AND model=? AND used<?",
-                    [(today, d, model[0], today - DAY) for d in hit_digests],
-                )
-
-        self._write(conn, write)
 
     def store(
         self,
@@ -492,9 +495,9 @@ class Library:
             )
             return len(items)
 
-        written = self.query("write", lambda conn: self._write(conn, write), 0)
+        written = self.transaction("write", write, 0)
         if written:
-            self.query("prune", self._prune_if_needed, None)
+            self.prune()
         return written
 
     # -- size ----------------------------------------------------------------------------
@@ -522,7 +525,7 @@ class Library:
             None,
         )
         self._max_bytes_arg = None
-        self.query("prune", self._prune_if_needed, None)
+        self.prune()
 
     @staticmethod
     def _used_bytes(conn: sqlite3.Connection) -> int:
@@ -544,8 +547,8 @@ class Library:
 
         def prune(c: sqlite3.Connection) -> None:
             c.execute(
-                "DELETE FROM results WHERE (fingerprint, model) IN "
-                "(SELECT fingerprint, model FROM results ORDER BY used LIMIT ?)",
+                "DELETE FROM results WHERE rowid IN "
+                "(SELECT rowid FROM results ORDER BY used LIMIT ?)",
                 (drop,),
             )
             c.execute(
@@ -595,7 +598,7 @@ class Library:
             c.execute("DELETE FROM models")
             return n
 
-        removed = self.query("clear", lambda conn: self._write(conn, wipe), 0)
+        removed = self.transaction("clear", wipe, 0)
         self._models.clear()
         self.query("shrink", lambda conn: conn.execute("VACUUM"), None)
         self.query("shrink", lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)"), None)
