@@ -75,10 +75,6 @@ def default_path() -> Path:
     return Path(folder) / FILE_NAME
 
 
-# --------------------------------------------------------------------------------------------
-# Rows <-> predictions
-
-
 def _pack_scores(scores: dict[str, float]) -> bytes:
     return np.asarray(list(scores.values()), dtype=SCORE_DTYPE).tobytes()
 
@@ -124,10 +120,6 @@ class CacheInfo:
     rows: int
     files: int  # stat short cuts (one per inode seen)
     models: list[ModelInfo]
-
-
-# --------------------------------------------------------------------------------------------
-# The database
 
 
 class Library:
@@ -253,7 +245,7 @@ class Library:
         return aside
 
     @property
-    def available(self) -> bool:
+    def available(self) -> bool:  # False: running without a cache (it warned why)
         return self._conn is not None
 
     def close(self) -> None:
@@ -342,9 +334,8 @@ class Library:
     def lookup(self, paths: Iterable[str | os.PathLike[str]], model_id: str) -> Lookup:
         """Cached predictions of `model_id` for these files, and the files it has none for.
 
-        Reads (hashes) the files whose stat key is unknown or unsettled; never raises for a
-        file: one that cannot be stat'ed or read is a miss without a key (the classifier then
-        reports why)."""
+        Hashes the files whose stat key is unknown or unsettled. A file that cannot be stat'ed
+        or read is a miss without a key (the classifier then reports why); nothing raises."""
         out = Lookup()
         paths = [Path(p) for p in paths]
 
@@ -446,9 +437,9 @@ class Library:
     ) -> int:
         """Keep the successful predictions; returns how many rows were written.
 
-        `keys` are the fingerprints `lookup` took; a file missing from them is hashed now. A
-        file whose stat key moved since it was fingerprinted is not stored: it changed while
-        it was being classified, and its label may belong to either content."""
+        Pass `keys` from the `lookup` made before classifying: a file whose stat key moved
+        since then changed while it was classified, and is not stored. A file without a key is
+        hashed now, which is right only if it cannot have changed since it was classified."""
         items = []
         for pred in predictions:
             if not pred.ok or not pred.scores:
@@ -466,7 +457,6 @@ class Library:
         if not items:
             return 0
         now_ns = time.time_ns()
-        today = now_ns // 1_000_000_000
         classes = list(items[0][1].scores or {})
 
         def write(conn: sqlite3.Connection) -> int:
@@ -480,7 +470,7 @@ class Library:
                         p.label,
                         _pack_scores(p.scores or {}),
                         _pack_feature(getattr(p, "feature", None)),
-                        today,
+                        now_ns // 1_000_000_000,
                     )
                     for (digest, _), p in items
                 ],
