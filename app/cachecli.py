@@ -44,6 +44,19 @@ def select_shard(photos: Sequence[Path], roots: Sequence[Path], args: argparse.N
     return shards.select(photos, roots, args.shard)
 
 
+def open_session(args: argparse.Namespace, **options: Any):
+    """`tag`'s session: Session.open, or only this shard's photos listed and read the same way."""
+    from app.imaging import list_photos
+    from app.session import Session
+
+    if getattr(args, "shard", None) is None:
+        return Session.open(args.folder, recursive=args.recursive, **options)
+    photos = list_photos(args.folder, recursive=args.recursive)
+    session = Session(args.folder, shards.select(photos, [args.folder], args.shard), **options)
+    session.read_sidecars(notify=False)
+    return session
+
+
 def wrap(clf: Any, args: argparse.Namespace, err: Callable[[str], None]) -> Any:
     """The classifier behind the results cache, unless --no-cache."""
     if getattr(args, "no_cache", False):

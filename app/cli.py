@@ -422,19 +422,11 @@ def cmd_tag(argv: Sequence[str]) -> int:
     if not args.parent.strip(" |/"):
         _err("error: --parent must name a keyword, e.g. Scene")
         return EXIT_USAGE
-    from app.session import Session, execute_save
+    from app.session import execute_save
 
-    options = dict(threshold=args.min_confidence, naming=args.sidecar_name, parent=args.parent)
-    if args.shard is None:
-        session = Session.open(args.folder, recursive=args.recursive, **options)
-    else:  # only this shard's photos, listed and read as Session.open does
-        from app.imaging import list_photos
-
-        photos = list_photos(args.folder, recursive=args.recursive)
-        session = Session(
-            args.folder, cachecli.select_shard(photos, [args.folder], args), **options
-        )
-        session.read_sidecars(notify=False)
+    session = cachecli.open_session(
+        args, threshold=args.min_confidence, naming=args.sidecar_name, parent=args.parent
+    )
     if not len(session):
         _err(f"no photos found in {args.folder}")
         return EXIT_OK
