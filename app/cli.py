@@ -4,6 +4,7 @@ launcher.
     python -m app [FOLDER]                 open the window (on FOLDER)
     python -m app classify [options] PATH…  print one label per photo (text or --json)
     python -m app tag FOLDER [options]       write the labels into XMP sidecars
+    python -m app cache info|clear|limit|export|import   the results cache (app.cachecli)
     python -m app --version | --self-test
 
 Exit status, as exiftool and rsync do it: 0 = every photo done; 1 = the run completed but some
@@ -27,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app import defaults
+from app import cachecli, defaults
 
 if TYPE_CHECKING:
     from app.engine import Classifier, Prediction
     from app.session import Session
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-COMMANDS = ("classify", "tag")
+COMMANDS = ("classify", "tag", "cache")
 EXIT_HELP = """exit status:
   0    every photo was done
   1    the run completed but some photos failed (their count is on stderr)
@@ -242,7 +243,7 @@ class _Run:
         interrupted = " (interrupted)" if self.status == EXIT_INTERRUPTED else ""
         return (
             f"{interrupted}; {clf.device_name}; {clf.model_id}; "
-            f"{self.elapsed:.1f} s, {_rate(self.count, self.elapsed)}"
+            f"{self.elapsed:.1f} s, {_rate(self.count, self.elapsed)}{cachecli.cache_note(clf)}"
         )
 
 
@@ -278,6 +279,7 @@ def _classify_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per line, with all scores")
     p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders")
     _add_model_options(p)
+    cachecli.add_run_options(p)
     return p
 
 
@@ -331,6 +333,7 @@ def cmd_classify(argv: Sequence[str]) -> int:
     for path in missing:
         show(Prediction(path=path, error=MISSING))
     photos = list_photos(present, recursive=args.recursive) if present else []
+    photos = cachecli.select_shard(photos, present, args)
     if not photos:
         if not missing:
             _err("no photos found")
@@ -338,6 +341,7 @@ def cmd_classify(argv: Sequence[str]) -> int:
     clf = _open_classifier(args)
     if isinstance(clf, int):
         return clf
+    clf = cachecli.wrap(clf, args, _err)
     run = _classify_all(clf, photos, show)
     total = run.count + len(missing)
     _err(f"{_plural(total, 'photo')}, {_plural(errors, 'error')}{run.summary(clf)}")
@@ -384,6 +388,7 @@ def _tag_parser() -> argparse.ArgumentParser:
         "-n", "--dry-run", action="store_true", help="report what would change, write nothing"
     )
     _add_model_options(p)
+    cachecli.add_run_options(p)
     return p
 
 
@@ -417,14 +422,10 @@ def cmd_tag(argv: Sequence[str]) -> int:
     if not args.parent.strip(" |/"):
         _err("error: --parent must name a keyword, e.g. Scene")
         return EXIT_USAGE
-    from app.session import Session, execute_save
+    from app.session import execute_save
 
-    session = Session.open(
-        args.folder,
-        recursive=args.recursive,
-        threshold=args.min_confidence,
-        naming=args.sidecar_name,
-        parent=args.parent,
+    session = cachecli.open_session(
+        args, threshold=args.min_confidence, naming=args.sidecar_name, parent=args.parent
     )
     if not len(session):
         _err(f"no photos found in {args.folder}")
@@ -438,6 +439,7 @@ def cmd_tag(argv: Sequence[str]) -> int:
     clf = _open_classifier(args)
     if isinstance(clf, int):
         return clf
+    clf = cachecli.wrap(clf, args, _err)
     wanted = set(session.to_classify(clf.model_id))
     for r in session.records:  # already tagged by this very model: nothing to redo
         if r.id not in wanted and not r.manual and not r.sidecar_error:
@@ -565,7 +567,8 @@ def _main_parser() -> argparse.ArgumentParser:
         prog=prog(),
         usage=f"{prog()} [-h] [--version] [--self-test] [FOLDER]\n"
         f"       {prog()} classify [-h] [options] PATH [PATH ...]\n"
-        f"       {prog()} tag [-h] [options] FOLDER",
+        f"       {prog()} tag [-h] [options] FOLDER\n"
+        f"       {prog()} cache {{info,clear,limit,export,import}} …",
         description="Scene Tagger: tag photos by scene (buildings, forest, glacier, mountain, sea, "
         "street). Without a command, open the window (on FOLDER).",
         epilog=f"commands: classify (print labels), tag (write XMP sidecars); "
@@ -599,6 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_classify(argv[1:])
     if argv and argv[0] == "tag":
         return cmd_tag(argv[1:])
+    if argv and argv[0] == "cache":
+        return cachecli.cmd_cache(argv[1:], prog(), _out, _err)
     args = _parse(_main_parser(), argv)
     if isinstance(args, int):
         return args

@@ -13,7 +13,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,9 @@ class Prediction:
     confidence: float | None = None
     scores: dict[str, float] | None = None  # softmax(logits / temperature), in CLASSES order
     error: str | None = None
+    # The pooled vector the head saw (512 values for VGG16), when the runtime provides it; the
+    # results cache keeps it (float16) for learning from corrections. Not part of equality.
+    feature: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -58,6 +58,15 @@ def write_tiny_model(folder: Path, seed: int = 0) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own cache folder (the results cache lives there): no test reads or
+    fills the user's cache, and no test sees another's results."""
+    folder = tmp_path / "user-cache"
+    monkeypatch.setenv("SCENE_TAGGER_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("tiny_model"))

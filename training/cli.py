@@ -80,16 +80,30 @@ def load_data(args) -> dict[str, data.DecodedSplit]:
 
 
 def cmd_train(args) -> int:
+    """Train; under `torchrun --nproc_per_node N` as N processes (training.distributed)."""
+    from training.distributed import Dist
+
+    device = devices.pick_device(args.device)
+    dist = Dist.from_env(device)
+    try:
+        return _train(args, dist, dist.device(device))
+    finally:
+        dist.close()
+
+
+def _train(args, dist, device: torch.device) -> int:
     from training.loop import make_context, seed_everything
     from training.run import FitConfig, Splits, fit
 
     keys = list(MODEL_KEYS) if args.model == "all" else [args.model]
+    args.quiet = args.quiet or not dist.main  # one progress bar, from rank 0
     splits = load_data(args)
-    device = devices.pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     ctx = make_context(device, args.precision, progress=not args.quiet)
-    print(f"device: {devices.device_name(device)}, autocast: {ctx.amp}")
+    if dist.main:
+        workers = f"; {dist.world} processes (DistributedDataParallel)" if dist.active else ""
+        print(f"device: {devices.device_name(device)}, autocast: {ctx.amp}{workers}")
     for key in keys:
         recipe: Recipe = RECIPES[key]
         seed_everything(recipe.seed)
@@ -121,8 +135,9 @@ def cmd_train(args) -> int:
             max_epochs=args.epochs,
             steps_per_epoch=args.steps,
         )
-        fitted = fit(model, Splits(train, test, holdout), config, ctx)
-        save_run(out, recipe, model, fitted, time.time() - t0, train, holdout, test)
+        fitted = fit(model, Splits(train, test, holdout), config, ctx, dist=dist)
+        if dist.main:
+            save_run(out, recipe, model, fitted, time.time() - t0, train, holdout, test)
     return 0
 
 

@@ -172,7 +172,7 @@ def decode_split(
         raise DataError(f"no readable photos in {index.folder}")
     pixels = pixels[keep] if len(keep) < n else pixels
     if use_cache:
-        tmp = cache_file.with_name(cache_file.stem + ".tmp.npz")
+        tmp = cache_file.with_name(f"{cache_file.stem}.{os.getpid()}.tmp.npz")  # one per process
         np.savez(tmp, keep=keep, pixels=pixels)
         os.replace(tmp, cache_file)
     return DecodedSplit(
@@ -220,8 +220,17 @@ STUDY_AUGMENT = Augment()
 NO_AUGMENT = Augment(False, 0.0, 0.0, 0.0, 0.0)
 
 
-def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(
+    x: torch.Tensor,
+    aug: Augment,
+    generator: torch.Generator,
+    rows: slice | None = None,
+    total: int | None = None,
+) -> torch.Tensor:
     """Random affine per image on float (N,3,H,W) in [0,1]; edges filled with the nearest pixel.
+
+    With `rows` and `total`, `x` is this process's rows of a global batch of `total` photos:
+    the draws are made for the whole batch and `rows` of them applied (training.distributed).
 
     Keras maps each output pixel to input = R(theta) @ (Z @ out + shift) about the image centre,
     with theta ~ U(±rotation), zx, zy ~ U(1±zoom) independently, shifts ~ U(±range)·size and a
@@ -230,7 +239,7 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
     """
     if not aug.enabled:
         return x
-    n = x.shape[0]
+    n = total if total is not None else x.shape[0]
 
     def u(lo: float, hi: float) -> torch.Tensor:
         return torch.rand(n, generator=generator) * (hi - lo) + lo
@@ -253,6 +262,8 @@ def augment_batch(x: torch.Tensor, aug: Augment, generator: torch.Generator) -> 
     mat[:, 1, 1] = cos * zy
     mat[:, 0, 2] = cos * tx - sin * ty
     mat[:, 1, 2] = sin * tx + cos * ty
+    if rows is not None:
+        mat = mat[rows]
     grid = F.affine_grid(mat.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -289,8 +300,10 @@ def iterate_batches(
     aug: Augment = NO_AUGMENT,
     drop_last: bool = False,
     steps: int | None = None,
+    part: tuple[int, int] = (0, 1),
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(normalized float NCHW, int64 labels) batches in `epoch_batches` order."""
+    """(normalized float NCHW, int64 labels) batches in `epoch_batches` order; with `part` =
+    (rank, world), this process's share of each batch (photo i goes to process i mod world)."""
     gen, batches = epoch_batches(
         len(data),
         batch_size,
@@ -301,10 +314,14 @@ def iterate_batches(
         steps=steps,
     )
     labels = torch.from_numpy(data.labels)
-
-    def augment(x: torch.Tensor) -> torch.Tensor:
-        return augment_batch(x, aug, gen)
+    rank, world = part
+    rows = slice(rank, None, world) if world > 1 else None
 
     for idx in batches:
-        x = to_input(data.pixels[idx], norm, augment=augment if aug.enabled else None)
-        yield x.contiguous(memory_format=torch.channels_last), labels[idx]
+        mine = idx[rows] if rows is not None else idx
+
+        def augment(x: torch.Tensor, total: int = len(idx)) -> torch.Tensor:
+            return augment_batch(x, aug, gen, rows, total if rows is not None else None)
+
+        x = to_input(data.pixels[mine], norm, augment=augment if aug.enabled else None)
+        yield x.contiguous(memory_format=torch.channels_last), labels[mine]

@@ -150,8 +150,10 @@ def cached_batches(
     seed: int,
     epoch: int,
     steps: int | None = None,
+    part: tuple[int, int] = (0, 1),
 ):
-    """Batches of cached features in the same `epoch_batches` order as photo batches."""
+    """Batches of cached features in the same `epoch_batches` order as photo batches (with
+    `part` = (rank, world), this process's share of each, as iterate_batches deals them)."""
     _, batches = epoch_batches(
         len(labels),
         batch_size,
@@ -162,7 +164,9 @@ def cached_batches(
         steps=steps,
     )
     lab = torch.from_numpy(labels)
+    rank, world = part
     for idx in batches:
+        idx = idx[rank::world]
         yield torch.from_numpy(np.asarray(feats[idx], dtype=np.float32)), lab[idx]
 
 

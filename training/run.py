@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from training.data import DecodedSplit, iterate_batches
+from training.distributed import SINGLE, Dist
 from training.loop import (
     Context,
     cached_batches,
@@ -131,12 +132,20 @@ def fit(
     config: FitConfig,
     ctx: Context,
     log: Callable[[str], object] = print,
+    dist: Dist = SINGLE,
 ) -> FitResult:
-    """Run every phase of the recipe; checkpoint after each epoch; evaluate on test (and holdout)."""
-    run = TrainingRun(model, splits, config, ctx, log)
+    """Run every phase of the recipe; checkpoint after each epoch; evaluate on test (and holdout).
+
+    Under torchrun (`dist` of several processes) each process trains on its share of every
+    batch through DistributedDataParallel; only rank 0 logs and writes files."""
+    run = TrainingRun(model, splits, config, ctx, log if dist.main else _quiet, dist)
     if config.resume:
         run.resume()
     return run.run()
+
+
+def _quiet(message: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _atomic_torch_save(obj: object, path: Path) -> None:
@@ -163,8 +172,11 @@ class TrainingRun:
         config: FitConfig,
         ctx: Context,
         log: Callable[[str], object] = print,
+        dist: Dist = SINGLE,
     ) -> None:
         self.model, self.splits, self.config, self.ctx, self.log = model, splits, config, ctx, log
+        self.dist = dist
+        self.wrapped: dict[int, list[nn.Module]] = {}  # per phase: its trainable stages (DDP)
         self.recipe = config.recipe
         self.train, self.test, self.holdout = splits.train, splits.test, splits.holdout
         config.out_dir.mkdir(parents=True, exist_ok=True)
@@ -239,14 +251,17 @@ class TrainingRun:
             shallower = [s for (n, s) in self.caches if n == name and s < stage]
             source = (max(shallower), self.caches[(name, max(shallower))]) if shallower else None
             started = time.time()
-            self.caches[key] = compute_stage(
-                self.model,
-                split,
-                stage,
-                self.recipe.normalization,
-                self.ctx,
-                self.tag + ("h" if is_holdout else ""),
-                source=source,
+            # rank 0 writes the cache file; the others wait, then read it
+            self.caches[key] = self.dist.rank0_first(
+                lambda: compute_stage(
+                    self.model,
+                    split,
+                    stage,
+                    self.recipe.normalization,
+                    self.ctx,
+                    self.tag + ("h" if is_holdout else ""),
+                    source=source,
+                )
             )
             label = f"features {name} stage {stage}"
             self.wall[label] = self.wall.get(label, 0.0) + time.time() - started
@@ -262,9 +277,17 @@ class TrainingRun:
 
     # -- one epoch -------------------------------------------------------------------------
 
+    def trainable(self, plan: PhasePlan) -> list[nn.Module]:
+        """The phase's trainable stages; under torchrun one DistributedDataParallel module."""
+        if plan.index not in self.wrapped:
+            mods = self.mods[plan.train_from :]
+            self.wrapped = {plan.index: self.dist.wrap(mods, self.ctx.device)}
+        return self.wrapped[plan.index]
+
     def batches(self, plan: PhasePlan, epoch: int):
         """(frozen stages, trainable stages, training batches) for one epoch."""
         batch_size, start = self.recipe.batch_size, plan.train_from
+        part = (self.dist.rank, self.dist.world)
         if plan.phase.cached_features:
             features = self.cache_for(self.train, start)
             batches = cached_batches(
@@ -275,8 +298,9 @@ class TrainingRun:
                 seed=plan.seed,
                 epoch=epoch,
                 steps=plan.steps,
+                part=part,
             )
-            return [], self.mods[start:], self._counted(batches)
+            return [], self.trainable(plan), self._counted(batches)
         batches = iterate_batches(
             self.train,
             batch_size,
@@ -287,8 +311,9 @@ class TrainingRun:
             aug=plan.phase.augment,
             drop_last=True,
             steps=plan.steps,
+            part=part,
         )
-        return self.mods[:start], self.mods[start:], self._counted(batches)
+        return self.mods[:start], self.trainable(plan), self._counted(batches)
 
     def _counted(self, batches: Iterable) -> Iterator:
         """The batches, stopping the run before the step that FitConfig.stop_after_steps forbids."""
@@ -331,6 +356,8 @@ class TrainingRun:
             self.history[k].append(v)
 
     def checkpoint(self, phase_index: int, epoch: int, optimizer, scheduler) -> None:
+        if not self.dist.main:
+            return
         state = {
             "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -352,7 +379,8 @@ class TrainingRun:
             self.best_acc, self.best_epoch = holdout_acc, epoch_counter
             state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
             self.best_state = state
-            _atomic_torch_save(state, self.best_path)
+            if self.dist.main:
+                _atomic_torch_save(state, self.best_path)
 
     def plan(self, phase_index: int) -> PhasePlan:
         recipe = self.recipe
@@ -436,6 +464,7 @@ class TrainingRun:
             total=plan.steps,
             desc=desc,
         )
+        train_loss, train_acc = self.dist.mean(train_loss, train_acc)
         train_secs = time.time() - started
         images = plan.steps * recipe.batch_size
         self.throughput[f"train {phase.name}"] = images / max(train_secs, 1e-9)

@@ -1,0 +1,115 @@
+"""A classifier that asks the results cache (app.library) first.
+
+Photos go in chunks: each chunk is looked up at once; the photos the cache has no answer for
+go to the inner classifier, one photo per distinct content (hard links and byte-identical
+copies are classified once), and its predictions are stored as they come back. The inner
+classifier sees one `classify_paths` call per chunk that has misses; a chunk of CHUNK photos
+costs its pipeline one ramp-up, about one batch.
+
+Threads: as the inner classifier's; run `classify_paths` in a worker, never the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.library import Library
+
+if TYPE_CHECKING:
+    from app.engine import Prediction
+
+
+CHUNK = 1024  # photos looked up at once: big enough to keep the model's pipeline full
+
+
+class CachedClassifier:
+    """`inner.classify_paths` behind the cache: hits come from the database, misses go to the
+    inner classifier (one photo per distinct content) and are stored as they come back.
+    Predictions come in input order, as the inner classifier's do; every other attribute
+    (model_id, card, device_name, …) is the inner classifier's."""
+
+    def __init__(self, inner: Any, library: Library, chunk: int = CHUNK) -> None:
+        self.inner = inner
+        self.library = library
+        self.chunk = chunk
+        self.hits = 0  # predictions served from the cache in this object's lifetime
+        self.classified = 0  # photos that went through the model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def close(self) -> None:
+        self.inner.close()
+        self.library.close()
+
+    def __enter__(self) -> CachedClassifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def classify_paths(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        progress: Callable[[int, int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Prediction]:
+        """The Classifier's contract: one Prediction per path in input order, `progress(done,
+        total, errors)`, a set `cancel` ends the generator soon."""
+        paths = [Path(p) for p in paths]
+        total, done, errors = len(paths), 0, 0
+        if progress:
+            progress(0, total, 0)
+        for start in range(0, total, self.chunk):
+            if cancel is not None and cancel.is_set():
+                return
+            for pred in self._chunk(paths[start : start + self.chunk], cancel):
+                done += 1
+                errors += not pred.ok
+                if progress:
+                    progress(done, total, errors)
+                yield pred
+
+    def _chunk(self, part: list[Path], cancel: threading.Event | None) -> Iterator[Prediction]:
+        model_id = self.inner.model_id
+        found = self.library.lookup(part, model_id)
+        self.hits += len(found.hits)
+        results: dict[Path, Prediction] = {p.path: p for p in found.hits}
+        first_of: dict[bytes, Path] = {}  # one photo per content goes to the model
+        twins: dict[Path, list[Path]] = {}
+        for path in found.misses:
+            if path in twins:
+                continue
+            key = found.keys.get(path)
+            rep = first_of.setdefault(key[0], path) if key else path
+            twins.setdefault(rep, [])
+            if rep != path:
+                twins[rep].append(path)
+        unstored: list[Prediction] = []
+        inner = iter(self.inner.classify_paths(list(twins), cancel=cancel)) if twins else None
+        try:
+            for path in part:
+                while path not in results:
+                    pred = next(inner, None) if inner is not None else None
+                    if pred is None:
+                        return  # cancelled (or the inner classifier stopped early)
+                    self.classified += 1
+                    results[pred.path] = pred
+                    for twin in twins.get(pred.path, ()):
+                        results[twin] = replace(pred, path=twin)
+                    if pred.ok:
+                        unstored.append(pred)
+                    if len(unstored) >= 64:
+                        self.library.store(unstored, model_id, found.keys)
+                        unstored.clear()
+                yield results[path]
+        finally:
+            if inner is not None and hasattr(inner, "close"):
+                inner.close()
+            if unstored:
+                self.library.store(unstored, model_id, found.keys)
