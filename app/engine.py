@@ -1,27 +1,28 @@
-"""Classifier: device choice, a decode pool feeding batched inference, Predictions out. No Qt.
+"""Classifier: a runtime, a decode pool feeding batched inference, Predictions out. No Qt.
 
 Photos are decoded by a small thread pool (Pillow releases the GIL while decoding) a couple of
 batches ahead of the model, so the network never waits on I/O. A photo that cannot be read is
-a Prediction carrying an error, never an exception that stops the run.
+a Prediction carrying an error, never an exception that stops the run. The network runs in an
+`app.runtimes` runtime (torch or ONNX Runtime); on the ONNX path torch is never imported.
 """
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
-import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
-from app import devices, imaging, scenes
+from app import imaging, runtimes, scenes
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = runtimes.PRECISIONS
+BACKENDS = runtimes.BACKENDS
 PREFETCH_BATCHES = 2  # decoded batches kept ready beyond the one the model is working on
 _POLL_S = 0.05  # how often a wait for a decode looks at the cancel flag
 
@@ -46,6 +47,13 @@ class Prediction:
         return self.error is None and self.label is not None
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Calibrated probabilities: softmax(logits / temperature), in float32."""
+    z = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
 def _decode(path: Path, size: int) -> np.ndarray | str:
     """Pixels, or the message explaining why there are none (runs in the decode pool)."""
     try:
@@ -58,7 +66,7 @@ def _decode(path: Path, size: int) -> np.ndarray | str:
         return f"cannot read: {type(exc).__name__}: {exc}"
 
 
-def default_decode_workers(device: torch.device) -> int:
+def default_decode_workers(device: Any) -> int:
     """On CPU the model needs the cores, so decoding gets a share; on a GPU it gets more."""
     cores = os.cpu_count() or 2
     if device.type == "cpu":
@@ -67,7 +75,7 @@ def default_decode_workers(device: torch.device) -> int:
 
 
 class Classifier:
-    """A loaded model on a device, ready to classify files or pre-decoded pixels."""
+    """A loaded model in a runtime, ready to classify files or pre-decoded pixels."""
 
     def __init__(
         self,
@@ -76,35 +84,40 @@ class Classifier:
         precision: str = "auto",
         batch_size: int = 32,
         decode_workers: int | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
+        warn: runtimes.WarnFn | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        self.device: torch.device = devices.pick_device(device)
-        net, self.card = scenes.load_model(card)  # ModelError (sha256, missing, damaged) propagates
-        self.model_id: str = self.card.model_id
-        self.precision = precision
+        self.fallbacks: list[str] = []  # why `auto` passed over a runtime (also sent to `warn`)
+
+        def note(message: str) -> None:
+            self.fallbacks.append(message)
+            if warn:
+                warn(message)
+
+        # ModelError (sha256, missing, damaged, nothing can run) propagates
+        self.runtime = runtimes.open_runtime(card, backend, precision, device, threads, note)
+        self.card = self.runtime.card
+        self.device = self.runtime.device
+        self.model_id: str = self.runtime.model_id
+        self.backend = self.runtime.backend
+        self.precision = self.runtime.precision
         self.batch_size = batch_size
-        self._autocast = devices.autocast_dtype(self.device, precision)
-        net = net.to(self.device)
-        # NHWC pixels become channels_last input for free; keeping the weights the same way
-        # spares a layout conversion in every convolution (oneDNN on CPU, cuDNN on GPU).
-        self._channels_last = self.device.type in ("cpu", "cuda")
-        if self._channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        self._net: torch.nn.Module | None = net.eval()
-        dtype_name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self._autocast, "fp32")  # type: ignore[arg-type]
-        self.device_name: str = f"{devices.device_name(self.device)}, {dtype_name}"
+        self.device_name: str = self.runtime.description  # what the status bar shows
         self.decode_workers = decode_workers or default_decode_workers(self.device)
         self._pool: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
             max_workers=self.decode_workers, thread_name_prefix="decode"
         )
+        self._open = True
 
     # ----------------------------------------------------------------------------------------
     def classify_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) pixels -> float32 (N, 6) calibrated probabilities, batch by batch."""
-        net = self._require_open()
+        self._require_open()
         pixels = np.asarray(pixels)
         if pixels.ndim == 3:
             pixels = pixels[None]
@@ -115,27 +128,12 @@ class Classifier:
         out = np.empty((len(pixels), len(self.card.classes)), dtype=np.float32)
         for start in range(0, len(pixels), self.batch_size):
             chunk = pixels[start : start + self.batch_size]
-            out[start : start + len(chunk)] = self._forward(net, chunk)
+            out[start : start + len(chunk)] = self._forward(chunk)
         return out
 
-    def _forward(self, net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(batch)
-        if not batch.flags.writeable:  # torch.from_numpy warns on read-only arrays
-            batch = batch.copy()
-        amp = (
-            torch.autocast(device_type=self.device.type, dtype=self._autocast)
-            if self._autocast is not None
-            else contextlib.nullcontext()
-        )
-        with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device)  # uint8 travels: a quarter of float32
-            x = scenes.to_input(x, self.card.normalization)  # normalized on the device
-            if self._channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with amp:
-                logits = net(x)
-            probs = torch.softmax(logits.float() / float(self.card.temperature), dim=1)
-        return probs.cpu().numpy()
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        logits, _ = self.runtime.run_pixels(batch)
+        return softmax(logits, self.runtime.temperature)
 
     # ----------------------------------------------------------------------------------------
     def classify_paths(
@@ -150,7 +148,7 @@ class Classifier:
         Once `cancel` is set nothing more is submitted or yielded and the generator returns
         within a fraction of a second (or after the model batch in flight, at worst).
         """
-        net = self._require_open()
+        self._require_open()
         pool = self._pool
         assert pool is not None
         paths = [Path(p) for p in paths]
@@ -192,7 +190,7 @@ class Classifier:
                     if result is None:
                         return
                     decoded.append(result)
-                for pred in self._predict_batch(net, [p for p, _ in batch], decoded):
+                for pred in self._predict_batch([p for p, _ in batch], decoded):
                     if cancelled():
                         return
                     done += 1
@@ -205,14 +203,14 @@ class Classifier:
                 fut.cancel()  # queued decodes are dropped; running ones finish on their own
 
     def _predict_batch(
-        self, net: torch.nn.Module, paths: list[Path], decoded: list[np.ndarray | str]
+        self, paths: list[Path], decoded: list[np.ndarray | str]
     ) -> list[Prediction]:
         good = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
         probs: np.ndarray | None = None
         failure: str | None = None
         if good:
             try:
-                probs = self._forward(net, np.stack([decoded[i] for i in good]))  # type: ignore[misc]
+                probs = self._forward(np.stack([decoded[i] for i in good]))  # type: ignore[misc]
             except (RuntimeError, MemoryError) as exc:
                 # e.g. out of GPU memory: the batch's photos fail, the run goes on
                 failure = f"classification failed: {exc}"
@@ -232,17 +230,18 @@ class Classifier:
         return preds
 
     # ----------------------------------------------------------------------------------------
-    def _require_open(self) -> torch.nn.Module:
-        if self._net is None:
+    def _require_open(self) -> None:
+        if not self._open:
             raise RuntimeError("the classifier is closed")
-        return self._net
 
     def close(self) -> None:
         """Drop queued decodes and the network; the object cannot classify afterwards."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        self._net = None
+        if self._open:
+            self._open = False
+            self.runtime.close()
 
     def __enter__(self) -> Classifier:
         return self

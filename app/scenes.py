@@ -83,6 +83,19 @@ def to_input(
     return _normalize(x, norm)
 
 
+def to_input_array(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
+    """`to_input` in numpy, for the ONNX Runtime path, which never imports torch: the same
+    float32 arithmetic ((x / 255 - mean) / std), bit-identical results (tests/test_runtimes.py)."""
+    if pixels.ndim == 3:
+        pixels = pixels[None]
+    if pixels.dtype != np.uint8:
+        raise TypeError(f"expected uint8 pixels, got {pixels.dtype}")
+    x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    mean = np.asarray(norm.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(norm.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((x - mean) / std)
+
+
 def _normalize(x: torch.Tensor, norm: Normalization) -> torch.Tensor:
     import torch
 
@@ -192,6 +205,10 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def resources_dir() -> Path:

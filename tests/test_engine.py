@@ -137,10 +137,10 @@ def test_model_failure_fails_the_batch_not_the_run(
         real = clf._forward
         calls = iter(range(100))
 
-        def forward(net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
+        def forward(batch: np.ndarray) -> np.ndarray:
             if next(calls) == 1:
                 raise RuntimeError("out of memory")
-            return real(net, batch)
+            return real(batch)
 
         monkeypatch.setattr(clf, "_forward", forward)
         preds = list(clf.classify_paths(photos))
@@ -239,6 +239,10 @@ def test_closed_classifier_refuses_work(tiny_card: Path, photo_folder: Path) -> 
 
 def test_bad_arguments(tiny_card: Path) -> None:
     with pytest.raises(ValueError, match="precision"):
+        Classifier(tiny_card, precision="int4")
+    with pytest.raises(ValueError, match="int8 runs on ONNX Runtime only"):
+        Classifier(tiny_card, backend="torch", precision="int8")
+    with pytest.raises(scenes.ModelError, match="lists no ONNX int8 model"):
         Classifier(tiny_card, precision="int8")
     with pytest.raises(ValueError, match="batch_size"):
         Classifier(tiny_card, batch_size=0)
