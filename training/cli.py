@@ -319,6 +319,17 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_export_onnx(args) -> int:
+    """The bundled safetensors + card -> ONNX fp32 and int8 beside them, measured and gated."""
+    from training.onnx_export import CALIBRATION_METHODS, export_onnx
+
+    methods = CALIBRATION_METHODS if args.calibration == "compare" else (args.calibration,)
+    card = Path(args.card) if args.card else scenes.default_card_path()
+    export_onnx(card, args.data, Path(args.runs) / "onnx", methods, threads=args.threads or None,
+                progress=not args.quiet)  # fmt: skip
+    return 0
+
+
 def cmd_report(args) -> int:
     from training.metrics import CaretStats
     from training.report import ModelResult, write_eda, write_report
@@ -527,6 +538,18 @@ def parser() -> argparse.ArgumentParser:
         help="folder for the weights and model_card.json (default: the app's resources/)",
     )
     sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser(
+        "export-onnx",
+        help="write the ONNX fp32 + int8 models from the bundled safetensors (no run dir), "
+        "fit their temperatures, gate int8, record all in the card",
+    )
+    common(sp, data=True)
+    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    sp.add_argument("--calibration", default="compare", choices=["compare", "percentile", "entropy"],
+                    help="int8 calibration (compare: both, the better on the holdout ships)")  # fmt: skip
+    sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+    sp.set_defaults(func=cmd_export_onnx)
 
     sp = sub.add_parser(
         "report", help="the comparison report (EDA, each model, study vs ours) as markdown + PNG"
