@@ -131,19 +131,29 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         "--model", metavar="CARD", type=Path, help="model card (default: the bundled model)"
     )
     p.add_argument("--device", metavar="D", help="auto, cpu, cuda, cuda:1 or mps (default: auto)")
-    p.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16"),
-        default="auto",
-        help="arithmetic of the network: bf16 where the CPU or GPU has it natively "
-        "(auto, the default), else fp32",
-    )
+    _add_runtime_options(p)
     p.add_argument(
         "--batch-size",
         metavar="N",
         type=_positive_int,
         default=defaults.BATCH_SIZE,
         help=f"photos per forward pass (default: {defaults.BATCH_SIZE})",
+    )
+
+
+def _add_runtime_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="auto (torch on a GPU, ONNX Runtime on a CPU), torch or onnx (default: auto)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "int8", "bf16", "fp16"),
+        default="auto",
+        help="auto (on ONNX Runtime int8 when the card's int8 model passed its gate; on torch "
+        "bf16 where the CPU or GPU has it natively), fp32, int8 (ONNX), bf16 or fp16 (torch)",
     )
 
 
@@ -183,8 +193,16 @@ def _open_classifier(args: argparse.Namespace) -> Classifier | int:
         return EXIT_USAGE
     try:
         return Classifier(
-            args.model, device=args.device, precision=args.precision, batch_size=args.batch_size
+            args.model,
+            device=args.device,
+            precision=args.precision,
+            batch_size=args.batch_size,
+            backend=args.backend,
+            warn=lambda message: _err(f"warning: {message}"),
         )
+    except ValueError as exc:  # a backend/precision/device combination that cannot exist
+        _err(f"error: {exc}")
+        return EXIT_USAGE
     except ModelError as exc:
         _err(f"error: {exc}")
         return EXIT_MODEL
@@ -506,7 +524,13 @@ def _expected_label(path: Path, classes: Sequence[str]) -> str | None:
     return None
 
 
-def self_test(model: Path | None, device: str | None, samples: Path | None) -> int:
+def self_test(
+    model: Path | None,
+    device: str | None,
+    samples: Path | None,
+    backend: str = "auto",
+    precision: str = "auto",
+) -> int:
     """Load the weights (sha256 checked) and classify the bundled samples; one summary line."""
     from app.engine import Classifier
     from app.imaging import list_photos
@@ -519,7 +543,16 @@ def self_test(model: Path | None, device: str | None, samples: Path | None) -> i
         _out(f"self-test FAILED: {problem}")
         return EXIT_USAGE
     try:
-        clf = Classifier(model, device=device)
+        clf = Classifier(
+            model,
+            device=device,
+            backend=backend,
+            precision=precision,
+            warn=lambda message: _err(f"warning: {message}"),
+        )
+    except ValueError as exc:
+        _out(f"self-test FAILED: {exc}")
+        return EXIT_USAGE
     except ModelError as exc:
         _out(f"self-test FAILED: {exc}")
         return EXIT_MODEL
@@ -593,6 +626,7 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="CARD", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--device", metavar="D", help=argparse.SUPPRESS)
     p.add_argument("--samples", metavar="DIR", type=Path, help=argparse.SUPPRESS)
+    _add_runtime_options(p)
     return p
 
 
@@ -608,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     if args.self_test:
-        return self_test(args.model, args.device, args.samples)
+        return self_test(args.model, args.device, args.samples, args.backend, args.precision)
     if args.folder is not None and not args.folder.is_dir():
         _err(f"error: not a folder: {args.folder}")
         return EXIT_USAGE
