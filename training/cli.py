@@ -207,6 +207,8 @@ def cmd_evaluate(args) -> int:
         format_caret,
     )
 
+    if args.backend == "onnx":
+        return _evaluate_onnx(args)
     net, card = scenes.load_model(args.card or scenes.default_card_path())
     splits = load_data(args)
     split = splits[args.split]
@@ -244,6 +246,38 @@ def cmd_evaluate(args) -> int:
             "note": f"measured by `python -m training evaluate` on the exported {card.weights_file} through "
             f"the app's preprocessing; {devices.device_name(device)}, autocast {ctx.amp}",
         }
+        card.write(card.path)
+        print(f"model card {card.path} updated with these figures")
+    return 0
+
+
+def _evaluate_onnx(args) -> int:
+    """The card's ONNX model (fp32 or int8) through app.runtimes, with its own temperature."""
+    from app.runtimes import OnnxRuntime
+    from training.metrics import caret_stats, confusion_matrix, format_caret
+    from training.onnx_export import evaluation, runtime_logits
+
+    card = ModelCard.read(args.card or scenes.default_card_path())
+    precision = "fp32" if args.precision == "fp32" else "int8"
+    rt = OnnxRuntime(card, precision)
+    split = load_data(args)[args.split]
+    logits = runtime_logits(rt, split.pixels, desc=f"eval {args.split}", progress=not args.quiet)
+    figures = evaluation(logits, split.labels, rt.temperature)
+    pred = logits.argmax(1)
+    print(
+        f"model: {rt.model_id} ({rt.variant.path}), split {args.split}: {len(split)} photos, {rt.description}"
+    )
+    print(
+        format_caret(caret_stats(confusion_matrix(pred, split.labels, len(CLASSES)), list(CLASSES)))
+    )
+    print(
+        f"ECE (15 bins, temperature {rt.temperature:.3f}): {figures['ece_15_bins_with_temperature']:.4f}"
+    )
+    print(f"{args.split} accuracy: {figures['accuracy']:.4f}")
+    if args.update_card and args.split == "seg_test":
+        entry = card.extra["onnx"][precision]
+        entry["evaluation"] = {**figures, "note": f"measured by `python -m training evaluate --backend onnx "
+                               f"--precision {precision}` through the app's preprocessing; {rt.description}"}  # fmt: skip
         card.write(card.path)
         print(f"model card {card.path} updated with these figures")
     return 0
@@ -316,6 +350,9 @@ def cmd_export(args) -> int:
         )
     )
     print(f"exported {dest / wname} (sha256 {sha[:12]}…) and its model card")
+    if recipe.architecture == "vgg16_scene" and not args.no_onnx:
+        args.card = str(dest / scenes.MODEL_CARD_NAME)
+        return cmd_export_onnx(args)  # ONNX fp32 + int8 from the fp16 weights just written
     return 0
 
 
@@ -522,21 +559,35 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="autocast dtype (auto: bf16 on GPUs and CPUs with native bf16, else fp32)",
+        choices=["auto", "fp32", "int8", "bf16", "fp16"],
+        help="torch: autocast dtype (auto: bf16 on GPUs and CPUs with native bf16, else fp32); "
+        "onnx: fp32 or int8 (auto: int8)",
+    )
+    sp.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "onnx"],
+        help="torch (the safetensors) or onnx (the card's ONNX files)",
     )
     sp.set_defaults(func=cmd_evaluate)
 
     sp = sub.add_parser(
-        "export", help="write runs/<model> weights (fp16) + model card into resources/"
+        "export",
+        help="write runs/<model> weights (fp16) + model card into resources/; for vgg16 also "
+        "the ONNX fp32 + int8 models (see export-onnx)",
     )
-    common(sp, with_data=False)
+    common(sp, with_data=True)
     sp.add_argument("model", choices=list(RECIPES), help="the run to export: runs/<model>/")
     sp.add_argument(
         "--dest",
         default=str(scenes.resources_dir()),
         help="folder for the weights and model_card.json (default: the app's resources/)",
     )
+    sp.add_argument("--no-onnx", action="store_true", help="skip the ONNX models (vgg16)")
+    sp.add_argument(
+        "--calibration", default="compare", choices=["compare", "percentile", "entropy"]
+    )
+    sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
     sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser(
@@ -544,7 +595,7 @@ def parser() -> argparse.ArgumentParser:
         help="write the ONNX fp32 + int8 models from the bundled safetensors (no run dir), "
         "fit their temperatures, gate int8, record all in the card",
     )
-    common(sp, data=True)
+    common(sp, with_data=True)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
     sp.add_argument("--calibration", default="compare", choices=["compare", "percentile", "entropy"],
                     help="int8 calibration (compare: both, the better on the holdout ships)")  # fmt: skip
