@@ -171,8 +171,8 @@ def _missing(paths: Sequence[Path]) -> list[Path]:
 
 def _bad_device(device: str | None) -> str | None:
     """Why `device` is not a device name torch knows, or None when it is fine."""
-    if device in (None, "auto"):
-        return None
+    if device in (None, "auto", "cpu"):
+        return None  # the ONNX path runs on the CPU without ever importing torch
     import torch
 
     try:
