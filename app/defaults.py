@@ -18,3 +18,8 @@ NAMING = "ext"
 PARENT = "Scene"
 
 BATCH_SIZE = 32  # photos per forward pass
+
+# Runtimes (app.runtimes): auto = torch on a GPU, ONNX Runtime (int8 when its gate passed,
+# else fp32) on a CPU, else torch.
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+BACKEND = "auto"

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from app import devices, scenes
+from app.defaults import BACKENDS
 from app.scenes import ModelCard, ModelError
 
-BACKENDS = ("auto", "torch", "onnx")
+__all__ = ["BACKENDS", "PRECISIONS", "Runtime", "OnnxRuntime", "TorchRuntime", "open_runtime"]
 PRECISIONS = ("auto", "fp32", "int8", "bf16", "fp16")
 TORCH_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ONNX_PRECISIONS = ("auto", "fp32", "int8")

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import defaults
-from app.defaults import NAMINGS
+from app.defaults import BACKENDS, NAMINGS
 from app.ui.settings import DEVICES, Settings
 
 
@@ -26,10 +26,11 @@ class Preferences:
     threshold: float
     naming: str
     parent: str
+    backend: str = defaults.BACKEND
 
 
 class SettingsDialog(QDialog):
-    """Device, review threshold, sidecar naming and keyword parent."""
+    """Device, runtime, review threshold, sidecar naming and keyword parent."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +41,14 @@ class SettingsDialog(QDialog):
         ):
             self.device.addItem(text, d)
         self.device.setCurrentIndex(DEVICES.index(settings.device))
+        self.backend = QComboBox()
+        for b, text in zip(
+            BACKENDS,
+            ("Automatic (torch on a GPU, ONNX Runtime on a CPU)", "torch", "ONNX Runtime (CPU)"),
+            strict=True,
+        ):
+            self.backend.addItem(text, b)
+        self.backend.setCurrentIndex(BACKENDS.index(settings.backend))
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 100.0)
         self.threshold.setDecimals(0)
@@ -63,6 +72,7 @@ class SettingsDialog(QDialog):
         )
         form = QFormLayout(self)
         form.addRow("Device", self.device)
+        form.addRow("Runtime", self.backend)
         form.addRow("Review threshold", self.threshold)
         form.addRow("New sidecar name", self.naming)
         form.addRow("Keyword parent", self.parent_keyword)
@@ -79,6 +89,7 @@ class SettingsDialog(QDialog):
             threshold=self.threshold.value() / 100.0,
             naming=str(self.naming.currentData()),
             parent=self.parent_keyword.text().strip() or defaults.PARENT,
+            backend=str(self.backend.currentData()),
         )
 
 

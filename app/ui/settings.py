@@ -14,7 +14,7 @@ import platformdirs
 from PySide6.QtCore import QByteArray, QSettings
 
 from app import defaults
-from app.defaults import NAMINGS
+from app.defaults import BACKENDS, NAMINGS
 
 APP_NAME = "scene-tagger"
 DEVICES = ("auto", "cpu", "cuda")
@@ -47,6 +47,16 @@ class Settings:
         if value not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}")
         self.store.setValue("model/device", value)
+
+    @property
+    def backend(self) -> str:
+        return self._str("model/backend", defaults.BACKEND, BACKENDS)
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
+        self.store.setValue("model/backend", value)
 
     @property
     def threshold(self) -> float:

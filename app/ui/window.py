@@ -218,11 +218,15 @@ class MainWindow(QMainWindow):
         self._close_classifier()
         self.classifier_error = None
         self.device_label.setText("Loading model…")
-        device = self.settings.device
+        device, backend = self.settings.device, self.settings.backend
         factory = self.classifier_factory
-        self.model_tasks.submit(
-            lambda: factory(device), self._classifier_loaded, self._classifier_failed
+        # a runtime other than auto is passed by name, so one-argument factories keep working
+        load = (
+            (lambda: factory(device))
+            if backend == "auto"
+            else (lambda: factory(device, backend=backend))
         )
+        self.model_tasks.submit(load, self._classifier_loaded, self._classifier_failed)
 
     @guarded
     def _classifier_loaded(self, classifier: Any) -> None:
@@ -234,6 +238,12 @@ class MainWindow(QMainWindow):
         self.classifier = classifier
         settle_heap()
         self.device_label.setText(f"{classifier.device_name} · {classifier.model_id}")
+        fallbacks = getattr(classifier, "fallbacks", None)
+        if fallbacks:  # auto passed over a damaged or missing model: say so, and which runs
+            self.messages.extend(fallbacks)
+            self.statusBar().showMessage(
+                f"{fallbacks[-1]} (running {classifier.device_name})", 15000
+            )
         self.classifier_changed.emit(True)
         if self._scan_wanted:
             self.start_scan()
@@ -514,8 +524,12 @@ class MainWindow(QMainWindow):
             self.apply_preferences(dialog.preferences())
 
     def apply_preferences(self, prefs: dialogs.Preferences) -> None:
-        device_changed = prefs.device != self.settings.device
+        device_changed = (prefs.device, prefs.backend) != (
+            self.settings.device,
+            self.settings.backend,
+        )
         self.settings.device = prefs.device
+        self.settings.backend = prefs.backend
         self.settings.naming = prefs.naming
         self.settings.parent = prefs.parent
         if self.session is not None:

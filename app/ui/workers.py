@@ -200,14 +200,15 @@ class TaskRunner(QObject):
             callbacks[1](message)
 
 
-ClassifierFactory = Callable[[str], Any]  # device ("auto", "cpu", "cuda") -> app.engine.Classifier
+# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx")] -> app.engine.Classifier
+ClassifierFactory = Callable[..., Any]
 
 
-def default_classifier_factory(device: str) -> Any:  # runs on the model task thread
-    """The bundled model (resources/model_card.json) on the chosen device."""
+def default_classifier_factory(device: str, backend: str = "auto") -> Any:  # model task thread
+    """The bundled model (resources/model_card.json) on the chosen device and runtime."""
     from app.engine import Classifier
 
-    return Classifier(card=None, device=None if device == "auto" else device)
+    return Classifier(card=None, device=None if device == "auto" else device, backend=backend)
 
 
 def settle_heap() -> None:

@@ -1,0 +1,81 @@
+"""The window's runtime option: settings dialog, reload on change, status bar, fallback notice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("pytestqt")
+pytest.importorskip("onnxruntime")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from app.engine import Classifier  # noqa: E402
+from app.ui import guard  # noqa: E402
+from app.ui.compat import binding_problem  # noqa: E402
+from app.ui.dialogs import Preferences, SettingsDialog  # noqa: E402
+from app.ui.settings import Settings  # noqa: E402
+from app.ui.window import MainWindow  # noqa: E402
+from tests.test_runtimes import onnx_card, onnx_copy  # noqa: E402, F401  (fixtures)
+
+pytestmark = pytest.mark.skipif(bool(binding_problem()), reason=str(binding_problem()))
+
+
+def settings_in(folder: Path) -> Settings:
+    return Settings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+
+
+def test_the_dialog_offers_the_runtime(qtbot: Any, tmp_path: Path) -> None:
+    s = settings_in(tmp_path)
+    assert s.backend == "auto"
+    dialog = SettingsDialog(s)
+    qtbot.addWidget(dialog)
+    dialog.backend.setCurrentIndex(2)
+    assert dialog.preferences().backend == "onnx"
+    s.backend = "onnx"
+    assert settings_in(tmp_path).backend == "onnx"
+    s.store.setValue("model/backend", "tensorflow")
+    assert s.backend == "auto"
+
+
+def window(qtbot: Any, tmp_path: Path, card: Path) -> tuple[MainWindow, list[tuple]]:
+    asked: list[tuple] = []
+
+    def factory(device: str, backend: str = "auto") -> Classifier:
+        asked.append((device, backend))
+        return Classifier(card, device="cpu", backend=backend)
+
+    guard.caught.clear()
+    win = MainWindow(settings=settings_in(tmp_path), classifier_factory=factory,
+                     cache_dir=tmp_path / "cache")  # fmt: skip
+    qtbot.addWidget(win)
+    return win, asked
+
+
+def test_changing_the_runtime_reloads_and_the_status_bar_names_it(
+    qtbot: Any, tmp_path: Path, onnx_card: Path  # noqa: F811
+) -> None:
+    win, asked = window(qtbot, tmp_path, onnx_card)
+    qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
+    assert "ONNX Runtime int8" in win.device_label.text()  # auto on a CPU
+    assert win.device_label.text().endswith("/int8")
+    with qtbot.waitSignal(win.classifier_changed, timeout=30_000):
+        win.apply_preferences(Preferences("auto", 0.8, "ext", "Scene", backend="torch"))
+    assert asked[-1] == ("auto", "torch") and "torch" in win.device_label.text()
+    win.shutdown()
+    assert guard.caught == []
+
+
+def test_a_fallback_is_said_in_the_status_bar(
+    qtbot: Any, tmp_path: Path, onnx_copy: Path  # noqa: F811
+) -> None:
+    int8 = onnx_copy.parent / "tiny.int8.onnx"
+    int8.unlink()
+    win, _ = window(qtbot, tmp_path, onnx_copy)
+    qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
+    assert "ONNX Runtime fp32" in win.device_label.text()
+    message = win.statusBar().currentMessage()
+    assert str(int8) in message and "falling back to ONNX fp32" in message
+    win.shutdown()
