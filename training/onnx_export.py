@@ -36,6 +36,7 @@ CALIBRATION_BATCH = 16
 CALIBRATION_STRIDE = 2  # batches per histogram update: bounds the calibrator's memory (~1.5 GB)
 CALIBRATION_METHODS = ("percentile", "entropy")
 GATE = {"max_accuracy_drop_points": 0.5, "min_label_agreement": 0.985, "max_ece": 0.03}
+SLICE_PER_CLASS = 20  # the card's pinned slice: the first 20 seg_test photos of each class
 
 
 class _LogitsAndFeatures(nn.Module):
@@ -218,6 +219,20 @@ def gate(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: np.ndarray,
             "passed": bool(passed)}  # fmt: skip
 
 
+def slice_indices(labels: np.ndarray, per_class: int = SLICE_PER_CLASS) -> np.ndarray:
+    """The first `per_class` photos of each class in index order (class folder, file name)."""
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(len(CLASSES))])
+
+
+def slice_record(logits: np.ndarray, labels: np.ndarray) -> dict:
+    """What tests/test_onnx_card.py re-runs: the slice's labels (one digit each) and accuracy."""
+    idx = slice_indices(labels)
+    pred = logits[idx].argmax(1)
+    return {"photos": len(idx), "per_class": SLICE_PER_CLASS,
+            "accuracy": float((pred == labels[idx]).mean()),
+            "labels": "".join(str(int(c)) for c in pred)}  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------
 # The pipeline
 
@@ -251,6 +266,18 @@ def calibration_indices(labels: np.ndarray, n: int, seed: int = 42) -> np.ndarra
     got = np.concatenate(take)
     rest = np.setdiff1d(np.arange(len(labels)), got)
     return np.sort(np.concatenate([got, rng.choice(rest, n - len(got), replace=False)]))
+
+
+def quant_summary(quant: dict[str, dict]) -> dict:
+    """Each calibration's holdout figures, and its seg_test gate figures for the record."""
+    out = {}
+    for method, q in quant.items():
+        out[method] = {"holdout": q["holdout"]}
+        rec = q.get("seg_test_for_the_record")
+        if rec:
+            out[method]["seg_test"] = {k: rec[k] for k in
+                                       ("accuracy_int8", "label_agreement", "ece", "passed")}  # fmt: skip
+    return out
 
 
 def _cached(work: Path, key: str, compute) -> np.ndarray:
@@ -325,11 +352,10 @@ def export_onnx(card_path: Path, data: Path | None, work: Path, methods: tuple[s
     labels = splits.test.labels
     test32 = run(fp32_path, "fp32", splits.test, "fp32-test")
     test8 = run(work / f"int8-{best}.onnx", "int8", splits.test, f"int8-{best}-test")
-    for method in methods:  # the other calibrations' seg_test figures, for the record only
-        if method != best:
-            other = run(work / f"int8-{method}.onnx", "int8", splits.test, f"int8-{method}-test")
-            t = fit_temperature(holdout8[method], splits.holdout.labels)
-            quant[method]["seg_test_for_the_record"] = gate(test32, other, labels, t)
+    for method in methods:  # every calibration's seg_test figures, for the record only
+        other = run(work / f"int8-{method}.onnx", "int8", splits.test, f"int8-{method}-test")
+        t = fit_temperature(holdout8[method], splits.holdout.labels)
+        quant[method]["seg_test_for_the_record"] = gate(test32, other, labels, t)
     held = (f"seg_train holdout ({len(splits.holdout)} photos, the training run's "
             f"{card.extra.get('training', {}).get('recipe', {}).get('holdout_fraction', 0.1):.0%} carve)")  # fmt: skip
     note = ("measured by `python -m training export-onnx` through app.runtimes.OnnxRuntime and "
@@ -339,13 +365,17 @@ def export_onnx(card_path: Path, data: Path | None, work: Path, methods: tuple[s
         "fp32": {"file": ONNX_FP32, "sha256": scenes.sha256_file(fp32_path), "opset": OPSET,
                  "storage": "float16 initializers cast to float32 at load (bit-identical to the fp16 safetensors)",
                  "temperature": t32, "temperature_fitted_on": held,
-                 "evaluation": {**evaluation(test32, labels, t32), "note": note}},
+                 "evaluation": {**evaluation(test32, labels, t32), "note": note},
+                 "slice_check": slice_record(test32, labels)},
         "int8": {"file": ONNX_INT8, "sha256": scenes.sha256_file(dest / ONNX_INT8), "opset": OPSET,
-                 "quantization": {**quant[best], "chosen_by": "holdout agreement with fp32",
-                                  "compared": {m: q["holdout"] for m, q in quant.items()}},
+                 "quantization": {**{k: v for k, v in quant[best].items()
+                                     if k not in ("holdout", "seg_test_for_the_record")},
+                                  "chosen_by": "holdout agreement with fp32, then accuracy",
+                                  "compared": quant_summary(quant)},
                  "temperature": t8, "temperature_fitted_on": held,
                  "evaluation": {**evaluation(test8, labels, t8), "note": note},
-                 "gate": gate(test32, test8, labels, t8)},
+                 "gate": gate(test32, test8, labels, t8),
+                 "slice_check": slice_record(test8, labels)},
     }  # fmt: skip
     card.write(card.path or card_path)
     (work / "calibration-comparison.json").write_text(json.dumps(quant, indent=2, default=float))
