@@ -230,6 +230,10 @@ class Classifier:
         return preds
 
     # ----------------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return not self._open
+
     def _require_open(self) -> None:
         if not self._open:
             raise RuntimeError("the classifier is closed")

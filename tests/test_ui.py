@@ -415,7 +415,7 @@ def test_closing_while_the_model_loads_starts_no_scan(
     assert not win.is_scanning() and win.scanner._job is None
     assert made[0].seen == []  # nothing was classified
     assert win.classifier is None and win.session is None
-    assert made[0].inner._net is None  # the late model was released, not kept
+    assert made[0].inner.closed  # the late model was released, not kept
     win.shutdown()  # closing again (aboutToQuit after the close) is harmless
     assert not win.is_scanning()
 
