@@ -67,6 +67,25 @@ class TinyTestNet(nn.Module):
         return self.head(self.features(x))
 
 
+class TinyPooledTestNet(nn.Module):
+    """Test hook: VGG16Scene's layout (`features` -> `pool` -> `head`) at a few hundred
+    parameters, so the ONNX export (and its pooled-features output) runs in tests."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=4, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))
+
+
 # Every architecture a model card may name, as "module:class", imported on first use. The
 # study's CNNs live beside their recipes in training/, which the app imports only when a card
 # names one of them (a packaged app without training/ says so instead). Nothing adds to this
@@ -76,6 +95,7 @@ ARCHITECTURES: dict[str, str] = {
     "simple_cnn": "training.models:SimpleCNN",  # the study's simple CNN
     "deeper_cnn": "training.models:DeeperCNN",  # the study's deeper CNN
     "tiny_test": "app.networks:TinyTestNet",  # test hook (see its docstring)
+    "tiny_pooled_test": "app.networks:TinyPooledTestNet",  # test hook for the ONNX export
 }
 
 

@@ -346,17 +346,17 @@ def open_runtime(
     if not isinstance(card, ModelCard):
         card = ModelCard.read(card)
     order = candidates(card, backend, precision, device)
-    reasons: list[str] = []
+    failures: list[ModelError] = []
     for i, (kind, prec) in enumerate(order):
         try:
             if kind == "onnx":
                 return OnnxRuntime(card, prec, threads=threads)
             return TorchRuntime(card, device=device, precision=prec)
         except ModelError as exc:
-            reasons.append(str(exc))
+            failures.append(exc)
             if warn and i + 1 < len(order):
                 nxt = "torch" if order[i + 1][0] == "torch" else f"ONNX {order[i + 1][1]}"
                 warn(f"{exc}; falling back to {nxt}")
-    if len(reasons) == 1:
-        raise ModelError(reasons[0])
-    raise ModelError("no runtime can run this model: " + "; ".join(reasons))
+    if len(failures) == 1:
+        raise failures[0]  # keeps its type (e.g. devices.DeviceError)
+    raise ModelError("no runtime can run this model: " + "; ".join(map(str, failures)))

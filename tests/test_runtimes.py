@@ -16,36 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from app import imaging, runtimes, scenes, sidecar
 from app.cli import main
 from app.engine import Classifier
+from app.networks import TinyPooledTestNet
 from tests.conftest import REPO, make_photo
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from training.onnx_export import export_fp32, quantize_int8, store_fp16  # noqa: E402
-
-
-class TinyPooledNet(nn.Module):
-    """features -> pool -> head, like VGG16Scene, so the ONNX graph has its features output."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=4, padding=1), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
-        )  # fmt: skip
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16, scenes.NUM_CLASSES))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.pool(self.features(x)))
-
-
-scenes.ARCHITECTURES.setdefault("tiny_pooled_test", TinyPooledNet)
 
 
 def photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
@@ -56,7 +37,7 @@ def write_onnx_model(folder: Path, gate_passed: bool = True) -> Path:
     """Tiny weights (fp16 safetensors) + ONNX fp32 + int8 + a card listing all three."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(3)
-    net = TinyPooledNet()
+    net = TinyPooledTestNet(scenes.NUM_CLASSES)
     sha = scenes.save_state_dict(net.state_dict(), folder / "tiny.safetensors", dtype=torch.float16)
     card = scenes.ModelCard("tiny_pooled_test", "tiny.safetensors", sha, name="tiny-onnx",
                             temperature=1.5)  # fmt: skip
@@ -102,7 +83,7 @@ def test_fp16_storage_halves_the_file_and_keeps_the_numbers(onnx_card: Path) -> 
         logits, features = clf.runtime.run_pixels(pixels)
     net, card = scenes.load_model(onnx_card)
     with torch.no_grad():
-        x = torch.from_numpy(scenes.to_input(pixels, card.normalization))
+        x = scenes.to_input(pixels, card.normalization)
         expected = net(x).numpy()
         pooled = net.pool(net.features(x)).flatten(1).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-5)
@@ -176,7 +157,8 @@ def test_explicit_onnx_without_a_usable_model_exits_3(
 def test_tag_writes_the_runtime_variant_into_the_sidecar(onnx_card: Path, tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     files = photos(folder, 3)
-    assert main(["tag", str(folder), "--model", str(onnx_card), "--device", "cpu"]) == 0
+    assert main(["tag", str(folder), "--model", str(onnx_card), "--device", "cpu",
+                 "--min-confidence", "0"]) == 0  # fmt: skip
     tags = [sidecar.read_sidecar(p).scene for p in files]
     assert all(t is not None and t.model_id.endswith("/int8") for t in tags)
     assert tags[0].model_id.startswith("tiny-onnx@")
@@ -218,3 +200,13 @@ def test_self_test_on_the_bundled_onnx_model(capsys: pytest.CaptureFixture[str])
     assert main(["--self-test", "--backend", "onnx", "--precision", "fp32"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("self-test ok") and "ONNX Runtime fp32" in out
+
+
+def test_the_numpy_preprocessing_is_bit_identical_to_to_input() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (3, 150, 150, 3), dtype=np.uint8)
+    for norm in (scenes.IMAGENET, scenes.RESCALE_ONLY):
+        a = scenes.to_input_array(pixels, norm)
+        assert a.dtype == np.float32 and a.shape == (3, 3, 150, 150) and a.flags.c_contiguous
+        assert np.array_equal(a, scenes.to_input(pixels, norm).numpy())
+    single = scenes.to_input_array(pixels[0], scenes.IMAGENET)
+    assert np.array_equal(single, scenes.to_input_array(pixels[:1], scenes.IMAGENET))

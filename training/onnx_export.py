@@ -133,7 +133,11 @@ class _CalibrationReader:
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._it, None)
-        return None if batch is None else {runtimes.ONNX_INPUT: scenes.to_input(batch, self.norm)}  # type: ignore[dict-item]
+        return (
+            None
+            if batch is None
+            else {runtimes.ONNX_INPUT: scenes.to_input_array(batch, self.norm)}
+        )
 
     def rewind(self) -> None:
         self.set_range(0, len(self.batches))
