@@ -156,6 +156,7 @@ def header(clf: Classifier, title: str) -> list[str]:
 def throughput(args: argparse.Namespace) -> list[str]:
     clf = Classifier(
         args.model,
+        backend=args.backend,
         device=args.device,
         precision=args.precision,
         batch_size=args.batch_size,
@@ -211,6 +212,7 @@ def agreement(args: argparse.Namespace) -> list[str]:
     for precision in ("fp32", "bf16"):
         with Classifier(
             args.model,
+            backend=args.backend,
             device=args.device,
             precision=precision,
             batch_size=args.batch_size,
@@ -278,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", type=Path, help="model card (default: the bundled one)")
     p.add_argument("--device", help="auto, cpu, cuda, mps")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8", "bf16"))
+    p.add_argument("--backend", default="torch", choices=("auto", "torch", "onnx"),
+                   help="runtime (default torch: this benchmark's figures are torch's; "
+                   "bench/bench_runtimes.py compares the runtimes)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--decode-workers", type=int, default=None, help="default: the engine's choice")
     p.add_argument(

@@ -1,0 +1,219 @@
+"""torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8 on the CPU, side by side in one run.
+
+    python bench/bench_runtimes.py [--limit 256] [--large 8] [--repeat 2] [--out docs/bench_runtimes.md]
+
+For each runtime, on the same seg_test slice (150 px JPEGs) and on generated 4000x3000 JPEGs:
+  model only   pre-decoded uint8 pixels through Classifier.classify_pixels
+  end-to-end   Classifier.classify_paths over the files (decode pool + model)
+  classify     `python -m app classify --json` in a fresh process over the slice: what a user
+               waits for, imports and model loading included
+then a sweep of ONNX Runtime settings for int8 (threads, batch size, thread spinning).
+Measurements alternate between runtimes (round robin, best of --repeat) so a change in
+background load hits all alike; the load average is written beside every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from app import devices, runtimes, scenes  # noqa: E402
+from app.engine import Classifier  # noqa: E402
+from bench.bench_classify import (  # noqa: E402
+    DEFAULT_DATA,
+    decode_all,
+    make_large_jpegs,
+    seconds,
+    seg_test_slice,
+)
+
+VARIANTS: tuple[tuple[str, str], ...] = (("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"))
+if devices.cpu_supports_bf16():  # torch's own default on such a CPU (autocast bf16)
+    VARIANTS = (*VARIANTS, ("torch", "bf16"))
+
+
+def load() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def versions() -> str:
+    import onnxruntime
+    import torch
+
+    return (
+        f"Python {platform.python_version()}, torch {torch.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}, numpy {np.__version__}"
+    )
+
+
+def open_variant(backend: str, precision: str, batch: int, threads: int | None) -> Classifier:
+    clf = Classifier(None, device="cpu", backend=backend, precision=precision, batch_size=batch,
+                     threads=threads)  # fmt: skip
+    if backend == "torch" and threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return clf
+
+
+def throughput(args: argparse.Namespace, photos: list[Path], large: list[Path]) -> list[dict]:
+    clfs = {v: open_variant(*v, args.batch_size, args.threads) for v in VARIANTS}
+    sets = {"seg_test slice (150 px)": photos, "4000x3000 JPEG": large}
+    pixels = {name: decode_all(clfs[VARIANTS[0]], paths) for name, paths in sets.items()}
+    for clf in clfs.values():  # warm-up: kernels, allocator, oneDNN primitives, ORT arenas
+        clf.classify_pixels(pixels["seg_test slice (150 px)"][: args.batch_size])
+    best: dict[tuple, float] = {}
+    loads: dict[tuple, list[str]] = {}
+    for _ in range(args.repeat):
+        for name, paths in sets.items():
+            for v, clf in clfs.items():
+                for mode in ("model only", "end-to-end"):
+                    key = (name, v, mode)
+                    loads.setdefault(key, []).append(load())
+                    if mode == "model only":
+                        t = seconds(lambda c=clf, n=name: c.classify_pixels(pixels[n]))
+                    else:
+                        t = seconds(lambda c=clf, p=paths: list(c.classify_paths(p)))
+                    best[key] = min(best.get(key, float("inf")), t)
+                    print(f"{name} {v} {mode}: {len(paths) / t:.1f} photos/s (load {load()})",
+                          flush=True)  # fmt: skip
+    rows = []
+    for (name, v, mode), t in best.items():
+        n = len(sets[name])
+        rows.append({"set": name, "runtime": f"{v[0]} {v[1]}", "mode": mode, "photos": n,
+                     "rate": n / t, "load": loads[(name, v, mode)][0],
+                     "desc": clfs[v].device_name})  # fmt: skip
+    for clf in clfs.values():
+        clf.close()
+    return rows
+
+
+def cli_runs(args: argparse.Namespace, folder: Path, count: int) -> list[dict]:
+    """`python -m app classify --json --recursive` in a fresh process: imports, load, classify."""
+    rows = []
+    for backend, precision in VARIANTS:
+        cmd = [sys.executable, "-m", "app", "classify", "--json", "--recursive", str(folder),
+               "--backend", backend, "--precision", precision, "--device", "cpu"]  # fmt: skip
+        before = load()
+        start = time.perf_counter()
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
+        took = time.perf_counter() - start
+        n = sum(1 for line in out.stdout.splitlines() if '"label"' in line)
+        rows.append({"runtime": f"{backend} {precision}", "photos": n, "seconds": took,
+                     "rate": n / took, "load": before})  # fmt: skip
+        print(f"classify {backend} {precision}: {n} photos in {took:.1f} s (load {before})",
+              flush=True)  # fmt: skip
+    return rows
+
+
+def sweep(args: argparse.Namespace, pixels: np.ndarray) -> list[dict]:
+    """ONNX Runtime int8 settings, model only: threads x batch size x thread spinning."""
+    card = scenes.ModelCard.read(scenes.default_card_path())
+    rows = []
+    for threads in (1, 2):
+        for spin in ("1", "0"):
+            rt = runtimes.OnnxRuntime(card, "int8", threads=threads,
+                                      options={"session.intra_op.allow_spinning": spin})  # fmt: skip
+            for batch in (8, 32, 64):
+                rt.run_pixels(pixels[:batch])
+                before = load()
+                t = seconds(lambda r=rt, b=batch: [r.run_pixels(pixels[i : i + b])
+                                                   for i in range(0, len(pixels), b)])  # fmt: skip
+                rows.append({"threads": threads, "spinning": spin, "batch": batch,
+                             "rate": len(pixels) / t, "load": before})  # fmt: skip
+                print(f"int8 threads {threads} spin {spin} batch {batch}: "
+                      f"{len(pixels) / t:.1f} photos/s (load {before})", flush=True)  # fmt: skip
+            rt.close()
+    return rows
+
+
+def report(args, rows, cli, swept, n_large) -> str:
+    now = dt.datetime.now().isoformat(timespec="minutes")
+    lines = [
+        "# CPU runtimes: torch fp32, ONNX Runtime fp32, ONNX Runtime int8",
+        "",
+        f"- date: {now}; machine: {devices.cpu_name()}, {os.cpu_count()} logical CPUs, "
+        f"{platform.system()}",
+        f"- {versions()}",
+        f"- batch size {args.batch_size}, threads {args.threads or 'default'}; "
+        f"load average (1, 5, 15 min) at the start of each measurement in the table",
+        "",
+        "| photo set | runtime | mode | photos | photos/s | × torch fp32 | load at start |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    base = {(r["set"], r["mode"]): r["rate"] for r in rows if r["runtime"] == "torch fp32"}
+    for r in rows:
+        ratio = r["rate"] / base[(r["set"], r["mode"])]
+        lines.append(f"| {r['set']} | {r['runtime']} | {r['mode']} | {r['photos']} | "
+                     f"{r['rate']:.1f} | {ratio:.2f} | {r['load']} |")  # fmt: skip
+    if cli:
+        lines += ["", "`python -m app classify --json --recursive SLICE` in a fresh process "
+                  "(imports and model loading included):", "",
+                  "| runtime | photos | seconds | photos/s | × torch fp32 | load at start |",
+                  "|---|---:|---:|---:|---:|---|"]  # fmt: skip
+        t0 = cli[0]["rate"]
+        lines += [f"| {r['runtime']} | {r['photos']} | {r['seconds']:.1f} | {r['rate']:.1f} | "
+                  f"{r['rate'] / t0:.2f} | {r['load']} |" for r in cli]  # fmt: skip
+    if swept:
+        lines += ["", "ONNX Runtime int8, model only, settings (seg_test slice):", "",
+                  "| threads | spinning | batch | photos/s | load at start |", "|---:|---|---:|---:|---|"]  # fmt: skip
+        lines += [f"| {r['threads']} | {r['spinning']} | {r['batch']} | {r['rate']:.1f} | "
+                  f"{r['load']} |" for r in swept]  # fmt: skip
+    lines += ["", f"Best of {args.repeat} alternated runs; {n_large} generated 4000x3000 JPEGs."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    p.add_argument("--limit", type=int, default=256)
+    p.add_argument("--large", type=int, default=8)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--no-cli", action="store_true")
+    p.add_argument("--no-sweep", action="store_true")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = p.parse_args()
+    photos = [path for path, _ in seg_test_slice(args.data, args.limit)]
+    print(f"load before: {load()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-rt-") as tmp:
+        large = make_large_jpegs(Path(tmp), args.large, (4000, 3000))
+        rows = throughput(args, photos, large)
+        cli: list[dict] = []
+        if not args.no_cli:
+            folder = Path(tmp) / "slice"
+            folder.mkdir()
+            for i, path in enumerate(photos):
+                os.symlink(path, folder / f"{i:04d}_{path.name}")
+            cli = cli_runs(args, folder, len(photos))
+    swept: list[dict] = []
+    if not args.no_sweep:
+        from app import imaging
+
+        swept = sweep(args, np.stack([imaging.load_pixels(p) for p in photos]))
+    text = report(args, rows, cli, swept, args.large)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "cli": cli, "sweep": swept}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
