@@ -147,8 +147,7 @@ class OnnxRuntime(Runtime):
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3  # ORT's warnings about unused initializers are noise here
-        if threads:
-            so.intra_op_num_threads = threads
+        so.intra_op_num_threads = threads or _physical_cores()
         for key, value in (options or {}).items():
             so.add_session_config_entry(key, value)
         try:
@@ -164,7 +163,7 @@ class OnnxRuntime(Runtime):
         self.card, self.precision, self.variant = card, precision, variant
         self.temperature = variant.temperature
         self.model_id = _variant_id(card, precision)
-        self.threads = threads or _physical_cores()
+        self.threads = so.intra_op_num_threads
         self.description = f"CPU ({self.threads} threads), ONNX Runtime {precision}"
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -178,9 +177,14 @@ class OnnxRuntime(Runtime):
 
 
 def _physical_cores() -> int:
-    """What ONNX Runtime uses by default (physical cores); a guess from the logical count."""
-    n = os.cpu_count() or 1
-    return n // 2 if n >= 8 else n
+    """ONNX Runtime's own default is the physical cores; set explicitly so the status bar can
+    say it. Logical CPUs halved where there are many (SMT), all of them on small machines and VMs,
+    and never more than this process may use (containers, taskset)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, n // 2 if n >= 8 else n)
 
 
 # --------------------------------------------------------------------------------------------
