@@ -210,3 +210,15 @@ def test_the_numpy_preprocessing_is_bit_identical_to_to_input() -> None:
         assert np.array_equal(a, scenes.to_input(pixels, norm).numpy())
     single = scenes.to_input_array(pixels[0], scenes.IMAGENET)
     assert np.array_equal(single, scenes.to_input_array(pixels[:1], scenes.IMAGENET))
+
+
+def test_without_onnxruntime_auto_runs_torch_quietly(
+    onnx_card: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtimes, "onnxruntime_available", lambda: False)
+    warnings: list[str] = []
+    with Classifier(onnx_card, device="cpu", warn=warnings.append) as clf:
+        assert clf.backend == "torch" and clf.model_id == clf.card.model_id
+    assert warnings == []
+    with pytest.raises(scenes.ModelError, match="onnxruntime is not installed"):
+        Classifier(onnx_card, backend="onnx")
