@@ -148,6 +148,10 @@ class OnnxRuntime(Runtime):
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3  # ORT's warnings about unused initializers are noise here
         so.intra_op_num_threads = threads or _physical_cores()
+        # Threads that spin while waiting for work take the cores the decode pool and other
+        # programs need; without spinning int8 ran 41 photos/s instead of 28 on a shared 2-core
+        # CPU (docs/bench_runtimes.md). `options` can turn it back on.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         for key, value in (options or {}).items():
             so.add_session_config_entry(key, value)
         try:
