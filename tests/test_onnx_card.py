@@ -35,7 +35,9 @@ def test_the_files_are_the_cards() -> None:
 def test_the_gate_record_follows_from_its_figures() -> None:
     g = ONNX["int8"]["gate"]
     assert g["n"] == 3000
-    assert g["accuracy_drop_points"] == pytest.approx(100 * (g["accuracy_fp32"] - g["accuracy_int8"]))
+    assert g["accuracy_drop_points"] == pytest.approx(
+        100 * (g["accuracy_fp32"] - g["accuracy_int8"])
+    )
     passed = (g["accuracy_drop_points"] <= g["max_accuracy_drop_points"]
               and g["label_agreement"] >= g["min_label_agreement"] and g["ece"] <= g["max_ece"])  # fmt: skip
     assert g["passed"] == passed

@@ -131,12 +131,17 @@ def test_a_damaged_onnx_file_is_named_and_auto_falls_back(onnx_copy: Path) -> No
     with Classifier(onnx_copy, device="cpu", warn=warnings.append) as clf:
         assert (clf.backend, clf.precision) == ("onnx", "fp32")
     assert len(warnings) == 1 and str(int8) in warnings[0]
-    assert "does not match its model card" in warnings[0] and "falling back to ONNX fp32" in warnings[0]
+    assert (
+        "does not match its model card" in warnings[0]
+        and "falling back to ONNX fp32" in warnings[0]
+    )
     (onnx_copy.parent / "tiny.onnx").unlink()
     warnings.clear()
     with Classifier(onnx_copy, device="cpu", warn=warnings.append) as clf:
         assert clf.backend == "torch"
-    assert "ONNX model file not found" in warnings[1] and warnings[1].endswith("falling back to torch")
+    assert "ONNX model file not found" in warnings[1] and warnings[1].endswith(
+        "falling back to torch"
+    )
 
 
 def test_explicit_onnx_without_a_usable_model_exits_3(

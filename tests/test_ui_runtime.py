@@ -55,7 +55,9 @@ def window(qtbot: Any, tmp_path: Path, card: Path) -> tuple[MainWindow, list[tup
 
 
 def test_changing_the_runtime_reloads_and_the_status_bar_names_it(
-    qtbot: Any, tmp_path: Path, onnx_card: Path  # noqa: F811
+    qtbot: Any,
+    tmp_path: Path,
+    onnx_card: Path,  # noqa: F811
 ) -> None:
     win, asked = window(qtbot, tmp_path, onnx_card)
     qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
@@ -69,7 +71,9 @@ def test_changing_the_runtime_reloads_and_the_status_bar_names_it(
 
 
 def test_a_fallback_is_said_in_the_status_bar(
-    qtbot: Any, tmp_path: Path, onnx_copy: Path  # noqa: F811
+    qtbot: Any,
+    tmp_path: Path,
+    onnx_copy: Path,  # noqa: F811
 ) -> None:
     int8 = onnx_copy.parent / "tiny.int8.onnx"
     int8.unlink()
