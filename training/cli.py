@@ -585,7 +585,10 @@ def parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--no-onnx", action="store_true", help="skip the ONNX models (vgg16)")
     sp.add_argument(
-        "--calibration", default="compare", choices=["compare", "percentile", "entropy"]
+        "--calibration",
+        default="compare",
+        choices=["compare", "percentile", "entropy"],
+        help="int8 calibration (compare: both, the better on the holdout ships)",
     )
     sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
     sp.set_defaults(func=cmd_export)
