@@ -16,6 +16,7 @@ from app import devices, scenes
 from app.scenes import CLASSES, ModelCard
 from training import data
 from training.models import MODEL_KEYS, RECIPES, Recipe, build
+from training.onnx_export import cmd_export_onnx, evaluate_onnx, onnx_options
 from training.run import FitResult, ResumeError
 
 RUNS = data.REPO_ROOT / "runs"
@@ -208,7 +209,7 @@ def cmd_evaluate(args) -> int:
     )
 
     if args.backend == "onnx":
-        return _evaluate_onnx(args)
+        return evaluate_onnx(args, load_data(args)[args.split])
     net, card = scenes.load_model(args.card or scenes.default_card_path())
     splits = load_data(args)
     split = splits[args.split]
@@ -246,38 +247,6 @@ def cmd_evaluate(args) -> int:
             "note": f"measured by `python -m training evaluate` on the exported {card.weights_file} through "
             f"the app's preprocessing; {devices.device_name(device)}, autocast {ctx.amp}",
         }
-        card.write(card.path)
-        print(f"model card {card.path} updated with these figures")
-    return 0
-
-
-def _evaluate_onnx(args) -> int:
-    """The card's ONNX model (fp32 or int8) through app.runtimes, with its own temperature."""
-    from app.runtimes import OnnxRuntime
-    from training.metrics import caret_stats, confusion_matrix, format_caret
-    from training.onnx_export import evaluation, runtime_logits
-
-    card = ModelCard.read(args.card or scenes.default_card_path())
-    precision = "fp32" if args.precision == "fp32" else "int8"
-    rt = OnnxRuntime(card, precision)
-    split = load_data(args)[args.split]
-    logits = runtime_logits(rt, split.pixels, desc=f"eval {args.split}", progress=not args.quiet)
-    figures = evaluation(logits, split.labels, rt.temperature)
-    pred = logits.argmax(1)
-    print(
-        f"model: {rt.model_id} ({rt.variant.path}), split {args.split}: {len(split)} photos, {rt.description}"
-    )
-    print(
-        format_caret(caret_stats(confusion_matrix(pred, split.labels, len(CLASSES)), list(CLASSES)))
-    )
-    print(
-        f"ECE (15 bins, temperature {rt.temperature:.3f}): {figures['ece_15_bins_with_temperature']:.4f}"
-    )
-    print(f"{args.split} accuracy: {figures['accuracy']:.4f}")
-    if args.update_card and args.split == "seg_test":
-        entry = card.extra["onnx"][precision]
-        entry["evaluation"] = {**figures, "note": f"measured by `python -m training evaluate --backend onnx "
-                               f"--precision {precision}` through the app's preprocessing; {rt.description}"}  # fmt: skip
         card.write(card.path)
         print(f"model card {card.path} updated with these figures")
     return 0
@@ -353,17 +322,6 @@ def cmd_export(args) -> int:
     if recipe.architecture == "vgg16_scene" and not args.no_onnx:
         args.card = str(dest / scenes.MODEL_CARD_NAME)
         return cmd_export_onnx(args)  # ONNX fp32 + int8 from the fp16 weights just written
-    return 0
-
-
-def cmd_export_onnx(args) -> int:
-    """The bundled safetensors + card -> ONNX fp32 and int8 beside them, measured and gated."""
-    from training.onnx_export import CALIBRATION_METHODS, export_onnx
-
-    methods = CALIBRATION_METHODS if args.calibration == "compare" else (args.calibration,)
-    card = Path(args.card) if args.card else scenes.default_card_path()
-    export_onnx(card, args.data, Path(args.runs) / "onnx", methods, threads=args.threads or None,
-                progress=not args.quiet)  # fmt: skip
     return 0
 
 
@@ -584,13 +542,7 @@ def parser() -> argparse.ArgumentParser:
         help="folder for the weights and model_card.json (default: the app's resources/)",
     )
     sp.add_argument("--no-onnx", action="store_true", help="skip the ONNX models (vgg16)")
-    sp.add_argument(
-        "--calibration",
-        default="compare",
-        choices=["compare", "percentile", "entropy"],
-        help="int8 calibration (compare: both, the better on the holdout ships)",
-    )
-    sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+    onnx_options(sp)
     sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser(
@@ -600,9 +552,7 @@ def parser() -> argparse.ArgumentParser:
     )
     common(sp, with_data=True)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
-    sp.add_argument("--calibration", default="compare", choices=["compare", "percentile", "entropy"],
-                    help="int8 calibration (compare: both, the better on the holdout ships)")  # fmt: skip
-    sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+    onnx_options(sp)
     sp.set_defaults(func=cmd_export_onnx)
 
     sp = sub.add_parser(

@@ -237,8 +237,54 @@ def slice_record(logits: np.ndarray, labels: np.ndarray) -> dict:
             "labels": "".join(str(int(c)) for c in pred)}  # fmt: skip
 
 
+def evaluate_onnx(args, split: D.DecodedSplit) -> int:
+    """`training evaluate --backend onnx`: the card's ONNX model (fp32 or int8) through
+    app.runtimes, with its own temperature; --update-card writes the figures into its entry."""
+    from training.metrics import caret_stats, confusion_matrix, format_caret
+
+    card = ModelCard.read(args.card or scenes.default_card_path())
+    precision = "fp32" if args.precision == "fp32" else "int8"
+    rt = runtimes.OnnxRuntime(card, precision)
+    logits = runtime_logits(rt, split.pixels, desc=f"eval {args.split}", progress=not args.quiet)
+    figures = evaluation(logits, split.labels, rt.temperature)
+    pred = logits.argmax(1)
+    print(
+        f"model: {rt.model_id} ({rt.variant.path}), split {args.split}: {len(split)} photos, {rt.description}"
+    )
+    print(
+        format_caret(caret_stats(confusion_matrix(pred, split.labels, len(CLASSES)), list(CLASSES)))
+    )
+    print(
+        f"ECE (15 bins, temperature {rt.temperature:.3f}): {figures['ece_15_bins_with_temperature']:.4f}"
+    )
+    print(f"{args.split} accuracy: {figures['accuracy']:.4f}")
+    if args.update_card and args.split == "seg_test":
+        entry = card.extra["onnx"][precision]
+        entry["evaluation"] = {**figures, "note": f"measured by `python -m training evaluate --backend onnx "
+                               f"--precision {precision}` through the app's preprocessing; {rt.description}"}  # fmt: skip
+        card.write(card.path)
+        print(f"model card {card.path} updated with these figures")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # The pipeline
+
+
+def onnx_options(sp) -> None:
+    """The options `training export` and `training export-onnx` share."""
+    sp.add_argument("--calibration", default="compare", choices=["compare", *CALIBRATION_METHODS],
+                    help="int8 calibration (compare: both, the better on the holdout ships)")  # fmt: skip
+    sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
+
+
+def cmd_export_onnx(args) -> int:
+    """The bundled safetensors + card -> ONNX fp32 and int8 beside them, measured and gated."""
+    methods = CALIBRATION_METHODS if args.calibration == "compare" else (args.calibration,)
+    card = Path(args.card) if args.card else scenes.default_card_path()
+    export_onnx(card, args.data, Path(args.runs) / "onnx", methods, threads=args.threads or None,
+                progress=not args.quiet)  # fmt: skip
+    return 0
 
 
 @dataclass
