@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from app import cli
+from app import cli, cli_tag
 from training import cli as training_cli
 
 
@@ -14,7 +14,7 @@ def _parsers() -> list[tuple[str, argparse.ArgumentParser]]:
     found = [
         ("app", cli._main_parser()),
         ("app classify", cli._classify_parser()),
-        ("app tag", cli._tag_parser()),
+        ("app tag", cli_tag._tag_parser()),
     ]
     top = training_cli.parser()
     found.append(("training", top))

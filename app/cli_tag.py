@@ -1,0 +1,174 @@
+"""`python -m app tag FOLDER`: classify a folder and write its sidecars, on the window's rules
+(app.session.Session: the same plan and save calls the window makes)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app import cachecli, defaults
+from app.cli_common import (
+    EXIT_HELP,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_model_options,
+    classify_all,
+    err,
+    exit_status,
+    open_classifier,
+    out,
+    parse,
+    percent,
+    probability,
+    prog,
+)
+
+if TYPE_CHECKING:
+    from app.engine import Prediction
+    from app.session import Session
+
+# --------------------------------------------------------------------------------------------
+# tag: the window's rules (app.session.Session), without the window
+
+
+def _tag_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{prog()} tag",
+        description="Classify a folder and write the scene into each photo's XMP sidecar, with "
+        "the window's rules: photos labelled by hand are never classified nor overwritten, "
+        "photos whose sidecar already holds this model's label are not classified again, "
+        "and labels below the confidence threshold are not written.",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", type=Path, metavar="FOLDER")
+    p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders")
+    p.add_argument(
+        "--min-confidence",
+        metavar="P",
+        type=probability,
+        default=defaults.THRESHOLD,
+        help="leave photos below this confidence untagged, as the window's 'Needs review' "
+        f"does: 0.8 or 80%% (default: {defaults.THRESHOLD:g})",
+    )
+    p.add_argument(
+        "--sidecar-name",
+        choices=defaults.NAMINGS,
+        default=defaults.NAMING,
+        help="name of new sidecars: IMG.jpg.xmp (ext, default) or IMG.xmp (base); "
+        "an existing sidecar of either name is updated",
+    )
+    p.add_argument(
+        "--parent",
+        default=defaults.PARENT,
+        help=f"parent of the hierarchical keyword (default: {defaults.PARENT})",
+    )
+    p.add_argument(
+        "-n", "--dry-run", action="store_true", help="report what would change, write nothing"
+    )
+    add_model_options(p)
+    cachecli.add_run_options(p)
+    return p
+
+
+class _TagReport:
+    """The per-photo lines and the counts of `tag`."""
+
+    KEYS = ("written", "unchanged", "skipped manual", "below threshold", "errors")
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.counts = dict.fromkeys(self.KEYS, 0)
+
+    def line(self, key: str, path: Path, text: str) -> None:
+        self.counts[key] += 1
+        out(f"{path}\t{text}")
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"{v} {'would be written' if k == 'written' and self.dry_run else k}"
+            for k, v in self.counts.items()
+        )
+
+
+def cmd_tag(argv: Sequence[str]) -> int:
+    args = parse(_tag_parser(), argv)
+    if isinstance(args, int):
+        return args
+    if not args.folder.is_dir():
+        err(f"error: not a folder: {args.folder}")
+        return EXIT_USAGE
+    if not args.parent.strip(" |/"):
+        err("error: --parent must name a keyword, e.g. Scene")
+        return EXIT_USAGE
+    from app.session import execute_save
+
+    session = cachecli.open_session(
+        args, threshold=args.min_confidence, naming=args.sidecar_name, parent=args.parent
+    )
+    if not len(session):
+        err(f"no photos found in {args.folder}")
+        return EXIT_OK
+    report = _TagReport(args.dry_run)
+    for r in session.records:
+        if r.sidecar_error:  # unreadable sidecar: it could not be updated, so no classifying
+            report.line("errors", r.path, f"ERROR: {r.sidecar_error}")
+        elif r.manual:
+            report.line("skipped manual", r.path, f"skipped: labelled by hand ({r.manual})")
+    clf = open_classifier(args)
+    if isinstance(clf, int):
+        return clf
+    clf = cachecli.wrap(clf, args, err)
+    wanted = set(session.to_classify(clf.model_id))
+    for r in session.records:  # already tagged by this very model: nothing to redo
+        if r.id not in wanted and not r.manual and not r.sidecar_error:
+            _tag_outcome(session, report, r.id, None)
+    ids = [i for i in sorted(wanted) if not session.records[i].sidecar_error]
+    root = session.folder
+
+    def save(pred: Prediction) -> None:
+        session.set_predictions([pred], clf.model_id)
+        rid = session.id_for(pred.path)
+        assert rid is not None
+        items = session.plan_save([rid])
+        outcome = None
+        if items and not args.dry_run:
+            outcomes = execute_save(items, naming=session.naming, parent=session.parent, root=root)
+            session.apply_saved(outcomes)
+            outcome = outcomes[0]
+        _tag_outcome(session, report, rid, outcome, planned=bool(items))
+
+    run = classify_all(clf, [session.records[i].path for i in ids], save)
+    err(f"{report.summary()}{run.summary(clf)}")
+    return exit_status(run, report.counts["errors"])
+
+
+def _tag_outcome(
+    session: Session, report: _TagReport, rid: int, outcome: Any, planned: bool = False
+) -> None:
+    """One photo's line after its save (or its plan, in a dry run)."""
+    r = session.records[rid]
+    label, conf = r.auto_label, r.auto_confidence
+    if r.classify_error:
+        report.line("errors", r.path, f"ERROR: {r.classify_error}")
+    elif outcome is not None and outcome.error:
+        report.line("errors", r.path, f"ERROR: {outcome.error}")
+    elif outcome is not None and outcome.skipped_reason:
+        report.line("skipped manual", r.path, f"skipped: {outcome.skipped_reason}")
+    elif planned:
+        verb = "would write" if report.dry_run else "written"
+        name = sidecar_name(r.path, session.naming) if outcome is None else outcome.info.path.name
+        report.line("written", r.path, f"{verb}\t{label}\t{percent(conf)}\t{name}")
+    elif conf is not None and conf < session.threshold:
+        report.line("below threshold", r.path, f"below threshold\t{label}\t{percent(conf)}")
+    else:
+        report.line("unchanged", r.path, f"unchanged\t{label}\t{percent(conf)}")
+
+
+def sidecar_name(photo: Path, naming: str) -> str:
+    from app import sidecar
+
+    found = sidecar.find_sidecar(photo, naming)
+    return (found or sidecar.target_sidecar(photo, naming)).name
