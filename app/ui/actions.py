@@ -164,10 +164,10 @@ def build_toolbar(actions: dict[ActionId, QAction], extra: list[QWidget]) -> QTo
     return bar
 
 
-def fill_recent_menu(menu: QMenu, folders: list[Any], open_folder: Callable[[Any], Any]) -> None:
-    """File ▸ Open Recent, filled each time it is about to show."""
+def fill_recent_menu(menu: QMenu, settings: Any, open_folder: Callable[[Any], Any]) -> None:
+    """File ▸ Open Recent, filled from the settings each time it is about to show."""
     menu.clear()
-    for folder in folders:
+    for folder in settings.recent_folders:
         menu.addAction(str(folder), partial(open_folder, folder))
     if menu.isEmpty():
         menu.addAction("(none)").setEnabled(False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -105,3 +106,14 @@ def ask_unsaved(parent: QWidget, count: int) -> QMessageBox.StandardButton:
         | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Save,
     )
+
+
+def open_error(parent: QWidget, summary: str, details: str = "") -> None:
+    """An error box that does not block the event loop (a modal exec() would stall scans)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Critical, "Scene Tagger", summary, QMessageBox.StandardButton.Ok, parent
+    )
+    if details:
+        box.setDetailedText(details)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()

@@ -417,6 +417,9 @@ class _RecordProxy(QAbstractListModel):
         key = self._key_of.get(source.row()) if source.isValid() else None
         return self.index(bisect_left(self._keys, key)) if key is not None else QModelIndex()
 
+    def record_at(self, index: AnyIndex) -> PhotoRecord | None:
+        return self.photos.record(self.mapToSource(index).row())
+
     def ids(self, indexes: Iterable[AnyIndex]) -> list[int]:
         return sorted({self._ids[i.row()] for i in indexes if i.isValid()})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QPixmap, QResizeEvent
@@ -129,6 +130,17 @@ class PreviewPane(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._elide_title()
+
+    def follow(self, photos: Any) -> None:
+        """Refresh when the shown photo's row of `photos` changes (not for its thumbnail)."""
+
+        def changed(top: Any, bottom: Any, roles: Any) -> None:
+            r = self.record
+            mine = r is not None and top.row() <= r.id <= bottom.row()
+            if mine and Qt.ItemDataRole.DecorationRole not in roles:
+                self.refresh()
+
+        photos.dataChanged.connect(changed)
 
     def refresh(self) -> None:
         self.show_record(self.record)

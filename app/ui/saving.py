@@ -81,3 +81,13 @@ class SaveController(QObject):
 def write_sidecars(session: Session, items: list[SaveItem]) -> list[Any]:
     """On the file task thread: reads only plain values of the session, changes none."""
     return execute_save(items, naming=session.naming, parent=session.parent, root=session.folder)
+
+
+def report_text(report: SaveReport) -> str:
+    """'Saved 12 sidecars, 1 kept their manual label, 2 failed (see Errors)'."""
+    text = f"Saved {report.written} sidecars"
+    if report.skipped:
+        text += f", {report.skipped} kept their manual label"
+    if report.failed:
+        text += f", {report.failed} failed (see Errors)"
+    return text

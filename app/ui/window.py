@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
@@ -42,9 +42,10 @@ from app.ui.actions import (
 )
 from app.ui.commands import AssignSceneCommand
 from app.ui.guard import guarded
+from app.ui.modelload import ModelLoader, close_quietly
 from app.ui.models import PhotoListModel, dropped_folder
 from app.ui.opening import FolderLoader
-from app.ui.saving import SaveController
+from app.ui.saving import SaveController, report_text
 from app.ui.scanning import ScanController
 from app.ui.settings import Settings, default_cache_dir
 from app.ui.thumbnails import ThumbnailCache
@@ -75,11 +76,12 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.settings = settings if settings is not None else Settings()
-        self.classifier_factory = classifier_factory or default_classifier_factory
         self.thumbnails = ThumbnailCache(
             cache_dir if cache_dir is not None else default_cache_dir(), parent=self
         )
-        self.model_tasks = TaskRunner(self)  # the model load: seconds of torch import
+        self.model_loader = ModelLoader(classifier_factory or default_classifier_factory, self)
+        self.model_loader.loaded.connect(self._classifier_loaded)
+        self.model_loader.failed.connect(self._classifier_failed)
         self.file_tasks = TaskRunner(self)  # folders and sidecars, never behind the model
         self.undo_stack = QUndoStack(self)
         self.photos = PhotoListModel(self.thumbnails, self)
@@ -119,23 +121,20 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         guard.set_reporter(self.show_error)
         self.undo_stack.indexChanged.connect(self._schedule_refresh)
-        self.photos.dataChanged.connect(self._photos_changed)
+        self.preview.follow(self.photos)  # the shown photo's label and scores stay current
         QApplication.instance().focusChanged.connect(self._focus_changed)
         self.load_classifier()
 
     def _build(self) -> None:
         """Widgets from layout.py, actions from actions.py; here only the wiring."""
-        central = layout.build_central(self.photos, self.settings, lambda: self.threshold)
-        self.central = central
-        self.delegate, self.tabs, self.welcome, self.stack = (
-            central.delegate,
-            central.tabs,
-            central.welcome,
-            central.stack,
+        c = self.central = layout.build_central(self.photos, self.settings, lambda: self.threshold)
+        self.delegate, self.tabs, self.welcome, self.stack = c.delegate, c.tabs, c.welcome, c.stack
+        self.group_proxies, self.group_panes = c.group_proxies, c.group_panes
+        self.review_proxy, self.review_pane, self.error_proxy = (
+            c.review_proxy,
+            c.review_pane,
+            c.error_proxy,
         )
-        self.group_proxies, self.group_panes = central.group_proxies, central.group_panes
-        self.review_proxy, self.review_pane = central.review_proxy, central.review_pane
-        self.error_proxy = central.error_proxy
         for proxy in self.group_proxies.values():
             proxy.drop_requested.connect(self._drop_requested)
         for view in self.views():
@@ -148,8 +147,8 @@ class MainWindow(QMainWindow):
         docks = layout.build_docks(self, self.thumbnails, self.error_proxy)
         self.preview, self.preview_dock = docks.preview, docks.preview_dock
         self.errors_view, self.errors_dock = docks.errors_view, docks.errors_dock
-        self.errors_view.activated.connect(self._error_activated)
-        self.errors_view.clicked.connect(self._error_activated)
+        for signal in (self.errors_view.activated, self.errors_view.clicked):
+            signal.connect(lambda index: self._show_preview(self.error_proxy.record_at(index)))
 
         self.actions = create_actions(self, self.undo_stack)
         a = self.actions
@@ -161,22 +160,16 @@ class MainWindow(QMainWindow):
         self.samples_action.setEnabled(samples_dir() is not None)
         a[ActionId.SUBFOLDERS].setChecked(self.settings.recursive)
         toggles = [self.preview_dock.toggleViewAction(), self.errors_dock.toggleViewAction()]
-        self.recent_menu = build_menus(self.menuBar(), a, toggles)
-        self.recent_menu.aboutToShow.connect(
-            lambda: fill_recent_menu(
-                self.recent_menu, self.settings.recent_folders, self.open_folder
-            )
+        recent = self.recent_menu = build_menus(self.menuBar(), a, toggles)
+        recent.aboutToShow.connect(
+            lambda: fill_recent_menu(recent, self.settings, self.open_folder)
         )
         self.threshold_box = layout.threshold_box(self.settings.threshold)
         self.threshold_box.valueChanged.connect(self._threshold_changed)
         self.sort_box = layout.sort_box()
         self.sort_box.currentIndexChanged.connect(self._sort_changed)
-        self.addToolBar(
-            build_toolbar(
-                a,
-                [QLabel(" Needs review: "), self.threshold_box, QLabel("  Sort: "), self.sort_box],
-            )
-        )
+        extra = [QLabel(" Needs review: "), self.threshold_box, QLabel("  Sort: "), self.sort_box]
+        self.addToolBar(build_toolbar(a, extra))
 
         status = layout.build_status(self)
         self.progress, self.cancel_button = status.progress, status.cancel_button
@@ -204,36 +197,20 @@ class MainWindow(QMainWindow):
         """Show an error without blocking the event loop (a modal exec() would stall scans)."""
         self.messages.append(summary)
         self.statusBar().showMessage(summary, 10000)
-        box = QMessageBox(
-            QMessageBox.Icon.Critical, "Scene Tagger", summary, QMessageBox.StandardButton.Ok, self
-        )
-        if details:
-            box.setDetailedText(details)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        dialogs.open_error(self, summary, details)
 
     # ---------------------------------------------------------------------------------- model
     def load_classifier(self) -> None:
-        """Load the model in the background; the status bar says which device runs it."""
+        """Load the model in the background (modelload.py); the status bar says what runs it."""
         self._close_classifier()
         self.classifier_error = None
         self.device_label.setText("Loading model…")
-        device, backend = self.settings.device, self.settings.backend
-        factory = self.classifier_factory
-        # a runtime other than auto is passed by name, so one-argument factories keep working
-        load = (
-            (lambda: factory(device))
-            if backend == "auto"
-            else (lambda: factory(device, backend=backend))
-        )
-        self.model_tasks.submit(load, self._classifier_loaded, self._classifier_failed)
+        self.model_loader.load(self.settings.device, self.settings.backend)
 
     @guarded
     def _classifier_loaded(self, classifier: Any) -> None:
         if self._shut_down:  # the window closed while the model loaded: release it, scan nothing
-            close = getattr(classifier, "close", None)
-            if close is not None:
-                close()
+            close_quietly(classifier)
             return
         self.classifier = classifier
         settle_heap()
@@ -263,11 +240,8 @@ class MainWindow(QMainWindow):
 
     def _close_classifier(self) -> None:
         self._stop_scan()
-        if self.classifier is not None:
-            close = getattr(self.classifier, "close", None)
-            if close is not None:
-                close()
-            self.classifier = None
+        close_quietly(self.classifier)
+        self.classifier = None
 
     # ---------------------------------------------------------------------------------- folders
     @guarded
@@ -495,16 +469,12 @@ class MainWindow(QMainWindow):
             return
         self.save_action.setEnabled(True)
         if session is self.session:
-            msg = f"Saved {report.written} sidecars"
-            if report.skipped:
-                msg += f", {report.skipped} kept their manual label"
             if report.failed:
-                msg += f", {report.failed} failed (see Errors)"
                 self.errors_dock.show()
                 self.show_error(
                     f"{report.failed} sidecars could not be written; see the Errors list."
                 )
-            self.statusBar().showMessage(msg, 8000)
+            self.statusBar().showMessage(report_text(report), 8000)
             self._refresh_status()
         self.saved.emit(report)
 
@@ -558,20 +528,6 @@ class MainWindow(QMainWindow):
     def _show_preview(self, record: Any) -> None:
         if record is not None:
             self.preview.show_record(record)
-
-    def _photos_changed(self, top: QModelIndex, bottom: QModelIndex, roles: list[int]) -> None:
-        r = self.preview.record
-        if (
-            r is not None
-            and top.row() <= r.id <= bottom.row()
-            and Qt.ItemDataRole.DecorationRole not in roles
-        ):
-            self.preview.refresh()
-
-    def _error_activated(self, index: QModelIndex) -> None:
-        r = self.photos.record(self.error_proxy.mapToSource(index).row())
-        if r is not None:
-            self.preview.show_record(r)
 
     def _schedule_refresh(self, *_: Any) -> None:
         if not self._refresh_timer.isActive():
@@ -633,7 +589,8 @@ class MainWindow(QMainWindow):
         self.thumbnails.clear_queue()
         self.thumbnails.wait(5000)
         self.file_tasks.wait(30000)
-        self.model_tasks.wait(30000)
+        self.model_loader.forget()
+        self.model_loader.wait(30000)
         self._close_classifier()
         self.scanner.shutdown()
         guard.set_reporter(None)

@@ -1,0 +1,61 @@
+"""The scene model, loaded off the GUI thread: the factory runs on its own task thread (torch
+or ONNX Runtime take seconds to import), the window hears `loaded` or `failed` back.
+
+A model that arrives after the window closed, or after another load was asked for, is closed
+at once and never reaches the window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app.ui.guard import guarded
+from app.ui.workers import ClassifierFactory, TaskRunner
+
+
+def close_quietly(classifier: Any) -> None:
+    close = getattr(classifier, "close", None)
+    if close is not None:
+        close()
+
+
+class ModelLoader(QObject):
+    loaded = Signal(object)  # the classifier
+    failed = Signal(str)  # why there is none
+
+    def __init__(self, factory: ClassifierFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.factory = factory
+        self.tasks = TaskRunner(self)
+        self._ticket = 0
+
+    def load(self, device: str, backend: str) -> None:
+        """Start loading; a runtime other than auto is passed by name, so one-argument
+        factories (tests, older callers) keep working."""
+        self._ticket += 1
+        ticket, factory = self._ticket, self.factory
+
+        def make() -> Any:
+            return factory(device) if backend == "auto" else factory(device, backend=backend)
+
+        self.tasks.submit(make, lambda c: self._done(ticket, c), lambda m: self._fail(ticket, m))
+
+    def forget(self) -> None:
+        """Whatever is loading now is unwanted (the window closes, or loads another)."""
+        self._ticket += 1
+
+    def wait(self, msecs: int = 30000) -> bool:
+        return self.tasks.wait(msecs)
+
+    @guarded
+    def _done(self, ticket: int, classifier: Any) -> None:
+        if ticket != self._ticket:
+            close_quietly(classifier)
+            return
+        self.loaded.emit(classifier)
+
+    @guarded
+    def _fail(self, ticket: int, message: str) -> None:
+        if ticket == self._ticket:
+            self.failed.emit(message)
