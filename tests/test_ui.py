@@ -591,3 +591,27 @@ def test_a_folder_that_changes_while_it_is_listed(
     names = sorted(r.name for r in win.session.records)  # type: ignore[union-attr]
     assert names == ["a0.jpg", "a1.jpg", "b0.jpg", "b1.jpg", "c0.jpg"]
     assert win.messages == [] and win.error_proxy.rowCount() == 0
+
+
+def test_the_window_shares_the_results_cache_with_classify(
+    qtbot: Any, make_window: Any, photo_folder: Path, tiny_card: Path, capsys: Any
+) -> None:
+    """A folder classified by `python -m app classify` opens in the window without the model
+    running on any photo again (the same cache, the same model id)."""
+    from app import cli
+    from app.cached import CachedClassifier
+    from app.library import Library
+
+    assert cli.main(["classify", "--model", str(tiny_card), str(photo_folder)]) == 0
+    capsys.readouterr()
+    made: list[Any] = []
+
+    def factory(device: str) -> Any:
+        inner = Recording(Classifier(card=tiny_card, device="cpu", batch_size=16))
+        made.append(inner)
+        return CachedClassifier(inner, Library())
+
+    win = make_window(factory=factory)
+    open_and_scan(qtbot, win, photo_folder)
+    assert made[0].seen == []  # every answer came from the cache
+    assert all(r.label is not None for r in win.session.records)  # type: ignore[union-attr]

@@ -205,10 +205,15 @@ ClassifierFactory = Callable[..., Any]
 
 
 def default_classifier_factory(device: str, backend: str = "auto") -> Any:  # model task thread
-    """The bundled model (resources/model_card.json) on the chosen device and runtime."""
+    """The bundled model (resources/model_card.json) on the chosen device and runtime, behind
+    the results cache (app.library) that `classify` and `tag` share: a photo seen before, by
+    any of them, is not classified again. Cache problems are logged, never fatal."""
+    from app.cached import CachedClassifier
     from app.engine import Classifier
+    from app.library import Library
 
-    return Classifier(card=None, device=None if device == "auto" else device, backend=backend)
+    clf = Classifier(card=None, device=None if device == "auto" else device, backend=backend)
+    return CachedClassifier(clf, Library(warn=lambda message: log.warning("%s", message)))
 
 
 def settle_heap() -> None:
