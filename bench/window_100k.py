@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         while time.perf_counter() < end:
             app.processEvents()
     scroll_s = time.perf_counter() - t_scroll
+    print(f"after scrolling: {rss_mib():.0f} MiB resident")
 
     phase[0] = "scanning"
     t_scan = time.perf_counter()
