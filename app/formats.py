@@ -21,18 +21,31 @@ HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif", ".avif"})
 # Camera RAW through rawpy (LibRaw): classified from the embedded JPEG preview.
 RAW_EXTENSIONS = frozenset(
     {
-        ".cr2", ".cr3", ".crw",  # Canon
-        ".nef", ".nrw",  # Nikon
-        ".arw", ".srf", ".sr2",  # Sony
+        ".cr2",
+        ".cr3",
+        ".crw",  # Canon
+        ".nef",
+        ".nrw",  # Nikon
+        ".arw",
+        ".srf",
+        ".sr2",  # Sony
         ".dng",  # Adobe DNG (Leica, Pentax, Ricoh, phones)
         ".raf",  # Fujifilm
         ".orf",  # Olympus / OM System
-        ".rw2", ".rwl",  # Panasonic, Leica
+        ".rw2",
+        ".rwl",  # Panasonic, Leica
         ".pef",  # Pentax
         ".srw",  # Samsung
-        ".3fr", ".iiq", ".erf", ".kdc", ".mef", ".mos", ".mrw", ".x3f",
+        ".3fr",
+        ".iiq",
+        ".erf",
+        ".kdc",
+        ".mef",
+        ".mos",
+        ".mrw",
+        ".x3f",
     }
-)  # fmt: skip
+)
 PHOTO_EXTENSIONS = RASTER_EXTENSIONS | HEIF_EXTENSIONS | RAW_EXTENSIONS
 
 

@@ -18,7 +18,11 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from app import formats, rawfiles  # rawfiles loads rawpy only when a RAW is opened
-from app.formats import PHOTO_EXTENSIONS, is_photo  # noqa: F401 - re-exported
+
+# PHOTO_EXTENSIONS and is_photo live in app.formats and are re-exported here, where callers
+# have always found them.
+from app.formats import PHOTO_EXTENSIONS as PHOTO_EXTENSIONS
+from app.formats import is_photo as is_photo
 from app.scenes import INPUT_SIZE
 
 # Pixels above which a file is refused as a likely decompression bomb (a 200 MP photo passes).

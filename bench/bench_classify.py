@@ -31,12 +31,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
 
-from app import devices, imaging, networks, scenes  # noqa: E402
-from app.engine import Classifier  # noqa: E402
+from app import devices, imaging, networks, scenes
+from app.engine import Classifier
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "intel-scenes" / "seg_test"
 TARGET = 0.85
@@ -281,9 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, help="model card (default: the bundled one)")
     p.add_argument("--device", help="auto, cpu, cuda, mps")
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8", "bf16"))
-    p.add_argument("--backend", default="torch", choices=("auto", "torch", "onnx"),
-                   help="runtime (default torch: this benchmark's figures are torch's; "
-                   "bench/bench_runtimes.py compares the runtimes)")  # fmt: skip
+    p.add_argument(
+        "--backend",
+        default="torch",
+        choices=("auto", "torch", "onnx"),
+        help="runtime (default torch: this benchmark's figures are torch's; "
+        "bench/bench_runtimes.py compares the runtimes)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--decode-workers", type=int, default=None, help="default: the engine's choice")
     p.add_argument(

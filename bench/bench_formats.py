@@ -31,14 +31,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 
-import numpy as np  # noqa: E402
-from bench_classify import header, measure  # noqa: E402
-from formats_fixtures import FORMATS_DATA, write_dng  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from bench_classify import header, measure
+from formats_fixtures import FORMATS_DATA, write_dng
+from PIL import Image
 
-from app import imaging, scenes  # noqa: E402
-from app.engine import Classifier  # noqa: E402
-from app.rawfiles import MIN_PREVIEW_SIDE  # noqa: E402
+from app import imaging, scenes
+from app.engine import Classifier
+from app.rawfiles import MIN_PREVIEW_SIDE
 
 REAL = REPO.parent / "shared" / "data" / "real-scenes-dev"
 TWELVE_MP = (4032, 3024)

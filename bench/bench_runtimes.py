@@ -28,11 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from app import devices, runtimes, scenes  # noqa: E402
-from app.engine import Classifier  # noqa: E402
-from bench.bench_classify import (  # noqa: E402
+from app import devices, runtimes, scenes
+from app.engine import Classifier
+from bench.bench_classify import (
     DEFAULT_DATA,
     decode_all,
     make_large_jpegs,
@@ -60,8 +60,9 @@ def versions() -> str:
 
 
 def open_variant(backend: str, precision: str, batch: int, threads: int | None) -> Classifier:
-    clf = Classifier(None, device="cpu", backend=backend, precision=precision, batch_size=batch,
-                     threads=threads)  # fmt: skip
+    clf = Classifier(
+        None, device="cpu", backend=backend, precision=precision, batch_size=batch, threads=threads
+    )
     if backend == "torch" and threads:
         import torch
 
@@ -90,14 +91,24 @@ def throughput(args: argparse.Namespace, photos: list[Path], large: list[Path]) 
                         t = seconds(lambda c=clf, p=paths: list(c.classify_paths(p)))
                     if t < best.get(key, float("inf")):
                         best[key], best_load[key] = t, loads[key][-1]
-                    print(f"{name} {v} {mode}: {len(paths) / t:.1f} photos/s (load {load()})",
-                          flush=True)  # fmt: skip
+                    print(
+                        f"{name} {v} {mode}: {len(paths) / t:.1f} photos/s (load {load()})",
+                        flush=True,
+                    )
     rows = []
     for (name, v, mode), t in best.items():
         n = len(sets[name])
-        rows.append({"set": name, "runtime": f"{v[0]} {v[1]}", "mode": mode, "photos": n,
-                     "rate": n / t, "load": best_load[(name, v, mode)],
-                     "desc": clfs[v].device_name})  # fmt: skip
+        rows.append(
+            {
+                "set": name,
+                "runtime": f"{v[0]} {v[1]}",
+                "mode": mode,
+                "photos": n,
+                "rate": n / t,
+                "load": best_load[(name, v, mode)],
+                "desc": clfs[v].device_name,
+            }
+        )
     for clf in clfs.values():
         clf.close()
     return rows
@@ -107,17 +118,39 @@ def cli_runs(args: argparse.Namespace, folder: Path, count: int) -> list[dict]:
     """`python -m app classify --json --recursive` in a fresh process: imports, load, classify."""
     rows = []
     for backend, precision in VARIANTS:
-        cmd = [sys.executable, "-m", "app", "classify", "--json", "--recursive", str(folder),
-               "--backend", backend, "--precision", precision, "--device", "cpu"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "app",
+            "classify",
+            "--json",
+            "--recursive",
+            str(folder),
+            "--backend",
+            backend,
+            "--precision",
+            precision,
+            "--device",
+            "cpu",
+        ]
         before = load()
         start = time.perf_counter()
         out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
         took = time.perf_counter() - start
         n = sum(1 for line in out.stdout.splitlines() if '"label"' in line)
-        rows.append({"runtime": f"{backend} {precision}", "photos": n, "seconds": took,
-                     "rate": n / took, "load": before})  # fmt: skip
-        print(f"classify {backend} {precision}: {n} photos in {took:.1f} s (load {before})",
-              flush=True)  # fmt: skip
+        rows.append(
+            {
+                "runtime": f"{backend} {precision}",
+                "photos": n,
+                "seconds": took,
+                "rate": n / took,
+                "load": before,
+            }
+        )
+        print(
+            f"classify {backend} {precision}: {n} photos in {took:.1f} s (load {before})",
+            flush=True,
+        )
     return rows
 
 
@@ -127,17 +160,31 @@ def sweep(args: argparse.Namespace, pixels: np.ndarray) -> list[dict]:
     rows = []
     for threads in (1, 2):
         for spin in ("1", "0"):
-            rt = runtimes.OnnxRuntime(card, "int8", threads=threads,
-                                      options={"session.intra_op.allow_spinning": spin})  # fmt: skip
+            rt = runtimes.OnnxRuntime(
+                card, "int8", threads=threads, options={"session.intra_op.allow_spinning": spin}
+            )
             for batch in (8, 32, 64):
                 rt.run_pixels(pixels[:batch])
                 before = load()
-                t = seconds(lambda r=rt, b=batch: [r.run_pixels(pixels[i : i + b])
-                                                   for i in range(0, len(pixels), b)])  # fmt: skip
-                rows.append({"threads": threads, "spinning": spin, "batch": batch,
-                             "rate": len(pixels) / t, "load": before})  # fmt: skip
-                print(f"int8 threads {threads} spin {spin} batch {batch}: "
-                      f"{len(pixels) / t:.1f} photos/s (load {before})", flush=True)  # fmt: skip
+                t = seconds(
+                    lambda r=rt, b=batch: [
+                        r.run_pixels(pixels[i : i + b]) for i in range(0, len(pixels), b)
+                    ]
+                )
+                rows.append(
+                    {
+                        "threads": threads,
+                        "spinning": spin,
+                        "batch": batch,
+                        "rate": len(pixels) / t,
+                        "load": before,
+                    }
+                )
+                print(
+                    f"int8 threads {threads} spin {spin} batch {batch}: "
+                    f"{len(pixels) / t:.1f} photos/s (load {before})",
+                    flush=True,
+                )
             rt.close()
     return rows
 
@@ -159,21 +206,37 @@ def report(args, rows, cli, swept, n_large) -> str:
     base = {(r["set"], r["mode"]): r["rate"] for r in rows if r["runtime"] == "torch fp32"}
     for r in rows:
         ratio = r["rate"] / base[(r["set"], r["mode"])]
-        lines.append(f"| {r['set']} | {r['runtime']} | {r['mode']} | {r['photos']} | "
-                     f"{r['rate']:.1f} | {ratio:.2f} | {r['load']} |")  # fmt: skip
+        lines.append(
+            f"| {r['set']} | {r['runtime']} | {r['mode']} | {r['photos']} | "
+            f"{r['rate']:.1f} | {ratio:.2f} | {r['load']} |"
+        )
     if cli:
-        lines += ["", "`python -m app classify --json --recursive SLICE` in a fresh process "
-                  "(imports and model loading included):", "",
-                  "| runtime | photos | seconds | photos/s | × torch fp32 | load at start |",
-                  "|---|---:|---:|---:|---:|---|"]  # fmt: skip
+        lines += [
+            "",
+            "`python -m app classify --json --recursive SLICE` in a fresh process "
+            "(imports and model loading included):",
+            "",
+            "| runtime | photos | seconds | photos/s | × torch fp32 | load at start |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
         t0 = cli[0]["rate"]
-        lines += [f"| {r['runtime']} | {r['photos']} | {r['seconds']:.1f} | {r['rate']:.1f} | "
-                  f"{r['rate'] / t0:.2f} | {r['load']} |" for r in cli]  # fmt: skip
+        lines += [
+            f"| {r['runtime']} | {r['photos']} | {r['seconds']:.1f} | {r['rate']:.1f} | "
+            f"{r['rate'] / t0:.2f} | {r['load']} |"
+            for r in cli
+        ]
     if swept:
-        lines += ["", "ONNX Runtime int8, model only, settings (seg_test slice):", "",
-                  "| threads | spinning | batch | photos/s | load at start |", "|---:|---|---:|---:|---|"]  # fmt: skip
-        lines += [f"| {r['threads']} | {r['spinning']} | {r['batch']} | {r['rate']:.1f} | "
-                  f"{r['load']} |" for r in swept]  # fmt: skip
+        lines += [
+            "",
+            "ONNX Runtime int8, model only, settings (seg_test slice):",
+            "",
+            "| threads | spinning | batch | photos/s | load at start |",
+            "|---:|---|---:|---:|---|",
+        ]
+        lines += [
+            f"| {r['threads']} | {r['spinning']} | {r['batch']} | {r['rate']:.1f} | {r['load']} |"
+            for r in swept
+        ]
     lines += ["", f"Best of {args.repeat} alternated runs; {n_large} generated 4000x3000 JPEGs."]
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.scenes import CLASSES  # noqa: E402
+from app.scenes import CLASSES
 
 DEFAULT = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "intel-scenes" / "seg_test"

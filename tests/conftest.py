@@ -10,19 +10,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # user cache) go to a folder of this test run, never the real ~/.cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="scene-tagger-tests-cache-")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import pytest
+import torch
+from PIL import Image
 
-from app import networks, scenes  # noqa: E402
+from app import networks, scenes
 
 REPO = Path(__file__).resolve().parent.parent
 # The window fixtures (make_window, …) live in tests/uikit.py, shared by the offscreen and the
 # real-display UI tests.
-pytest_plugins = ["tests.uikit"]
+pytest_plugins = ["tests.uikit", "tests.onnx_fixtures"]
 
 SHARED_DATA = (REPO.parent / "shared" / "data" / "intel-scenes").resolve()
 

@@ -11,7 +11,7 @@ from conftest import REPO, make_photo
 from app import scenes
 
 sys.path.insert(0, str(REPO / "bench"))
-import bench_classify  # noqa: E402
+import bench_classify
 
 
 @pytest.fixture

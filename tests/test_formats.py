@@ -40,8 +40,26 @@ def fixture(rel: str) -> Path:
 
 
 def test_extensions_cover_phones_and_raw_cameras(tmp_path: Path) -> None:
-    names = ["a.HEIC", "b.heif", "c.avif", "d.hif", "e.CR2", "f.cr3", "g.NEF", "h.nrw", "i.ARW",
-             "j.dng", "k.RAF", "l.orf", "m.RW2", "n.pef", "o.SRW", "p.jpg", "q.txt", "._r.nef"]  # fmt: skip
+    names = [
+        "a.HEIC",
+        "b.heif",
+        "c.avif",
+        "d.hif",
+        "e.CR2",
+        "f.cr3",
+        "g.NEF",
+        "h.nrw",
+        "i.ARW",
+        "j.dng",
+        "k.RAF",
+        "l.orf",
+        "m.RW2",
+        "n.pef",
+        "o.SRW",
+        "p.jpg",
+        "q.txt",
+        "._r.nef",
+    ]
     for n in names:
         (tmp_path / n).write_bytes(b"x")
     found = [p.name for p in imaging.list_photos(tmp_path)]

@@ -38,8 +38,11 @@ def test_the_gate_record_follows_from_its_figures() -> None:
     assert g["accuracy_drop_points"] == pytest.approx(
         100 * (g["accuracy_fp32"] - g["accuracy_int8"])
     )
-    passed = (g["accuracy_drop_points"] <= g["max_accuracy_drop_points"]
-              and g["label_agreement"] >= g["min_label_agreement"] and g["ece"] <= g["max_ece"])  # fmt: skip
+    passed = (
+        g["accuracy_drop_points"] <= g["max_accuracy_drop_points"]
+        and g["label_agreement"] >= g["min_label_agreement"]
+        and g["ece"] <= g["max_ece"]
+    )
     assert g["passed"] == passed
     assert g["accuracy_int8"] == pytest.approx(ONNX["int8"]["evaluation"]["accuracy"])
     assert g["accuracy_fp32"] == pytest.approx(ONNX["fp32"]["evaluation"]["accuracy"])

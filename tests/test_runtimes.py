@@ -8,7 +8,6 @@ bundled model's path at a few thousand parameters.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,55 +19,12 @@ import torch
 from app import imaging, runtimes, scenes, sidecar
 from app.cli import main
 from app.engine import Classifier
-from app.networks import TinyPooledTestNet
 from tests.conftest import REPO, make_photo
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from training.onnx_export import export_fp32, quantize_int8, store_fp16  # noqa: E402
-
-
-def photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
-    return [make_photo(folder / f"IMG_{i:04d}.jpg", seed=seed + i) for i in range(n)]
-
-
-def write_onnx_model(folder: Path, gate_passed: bool = True) -> Path:
-    """Tiny weights (fp16 safetensors) + ONNX fp32 + int8 + a card listing all three."""
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(3)
-    net = TinyPooledTestNet(scenes.NUM_CLASSES)
-    sha = scenes.save_state_dict(net.state_dict(), folder / "tiny.safetensors", dtype=torch.float16)
-    card = scenes.ModelCard("tiny_pooled_test", "tiny.safetensors", sha, name="tiny-onnx",
-                            temperature=1.5)  # fmt: skip
-    card.write(folder / scenes.MODEL_CARD_NAME)
-    net, card = scenes.load_model(card)
-    export_fp32(net, folder / "raw.onnx")
-    store_fp16(folder / "raw.onnx", folder / "tiny.onnx")
-    calib = np.stack([imaging.load_pixels(p) for p in photos(folder / "calib", 32, seed=100)])
-    quantize_int8(folder / "raw.onnx", folder / "tiny.int8.onnx", calib, card.normalization,
-                  "percentile")  # fmt: skip
-    card.extra["onnx"] = {
-        "fp32": {"file": "tiny.onnx", "sha256": scenes.sha256_file(folder / "tiny.onnx"),
-                 "temperature": 1.5},
-        "int8": {"file": "tiny.int8.onnx", "sha256": scenes.sha256_file(folder / "tiny.int8.onnx"),
-                 "temperature": 1.4, "gate": {"passed": gate_passed}},
-    }  # fmt: skip
-    card.write(folder / scenes.MODEL_CARD_NAME)
-    return folder / scenes.MODEL_CARD_NAME
-
-
-@pytest.fixture(scope="session")
-def onnx_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_onnx_model(tmp_path_factory.mktemp("tiny_onnx"))
-
-
-@pytest.fixture
-def onnx_copy(onnx_card: Path, tmp_path: Path) -> Path:
-    """A private copy of the ONNX model folder, for tests that damage files."""
-    dest = tmp_path / "model"
-    shutil.copytree(onnx_card.parent, dest, ignore=shutil.ignore_patterns("calib", "raw.onnx"))
-    return dest / scenes.MODEL_CARD_NAME
+from tests.onnx_fixtures import photos, write_onnx_model
 
 
 def test_fp16_storage_halves_the_file_and_keeps_the_numbers(onnx_card: Path) -> None:
@@ -162,8 +118,21 @@ def test_explicit_onnx_without_a_usable_model_exits_3(
 def test_tag_writes_the_runtime_variant_into_the_sidecar(onnx_card: Path, tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     files = photos(folder, 3)
-    assert main(["tag", str(folder), "--model", str(onnx_card), "--device", "cpu",
-                 "--min-confidence", "0"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "tag",
+                str(folder),
+                "--model",
+                str(onnx_card),
+                "--device",
+                "cpu",
+                "--min-confidence",
+                "0",
+            ]
+        )
+        == 0
+    )
     tags = [sidecar.read_sidecar(p).scene for p in files]
     assert all(t is not None and t.model_id.endswith("/int8") for t in tags)
     assert tags[0].model_id.startswith("tiny-onnx@")
@@ -178,8 +147,9 @@ def test_the_onnx_path_never_imports_torch(onnx_card: Path, tmp_path: Path) -> N
         f"{str(tmp_path / 'p')!r}])\n"
         "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
     lines = out.stdout.strip().splitlines()
     assert json.loads(lines[-1]) == {"rc": 0, "torch": False}
     assert sum('"label"' in line for line in lines) == len(files)
@@ -189,7 +159,10 @@ def test_the_onnx_path_never_imports_torch(onnx_card: Path, tmp_path: Path) -> N
 def test_choice_of_runtime(onnx_card: Path) -> None:
     card = scenes.ModelCard.read(onnx_card)
     assert runtimes.candidates(card, "auto", "auto", "cpu") == [
-        ("onnx", "int8"), ("onnx", "fp32"), ("torch", "fp32")]  # fmt: skip
+        ("onnx", "int8"),
+        ("onnx", "fp32"),
+        ("torch", "fp32"),
+    ]
     assert runtimes.candidates(card, "auto", "fp32", "cpu") == [("onnx", "fp32"), ("torch", "fp32")]
     assert runtimes.candidates(card, "auto", "bf16", "cpu") == [("torch", "bf16")]
     assert runtimes.candidates(card, "onnx", "auto", None) == [("onnx", "int8"), ("onnx", "fp32")]

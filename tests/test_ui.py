@@ -10,17 +10,17 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QMimeData, QModelIndex, Qt, QTimer, QUrl  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtCore import QMimeData, QModelIndex, Qt, QTimer, QUrl
+from PySide6.QtWidgets import QMessageBox
 
-from app import sidecar  # noqa: E402
-from app.engine import Classifier  # noqa: E402
-from app.scenes import CLASSES, ModelError  # noqa: E402
-from app.ui import dialogs, guard  # noqa: E402
-from app.ui.compat import binding_problem  # noqa: E402
-from app.ui.views import badge_text  # noqa: E402
-from tests.conftest import make_photo  # noqa: E402
-from tests.uikit import SCAN_TIMEOUT, Recording, open_and_scan, proxy_index  # noqa: E402
+from app import sidecar
+from app.engine import Classifier
+from app.scenes import CLASSES, ModelError
+from app.ui import dialogs, guard
+from app.ui.compat import binding_problem
+from app.ui.views import badge_text
+from tests.conftest import make_photo
+from tests.uikit import SCAN_TIMEOUT, Recording, open_and_scan, proxy_index
 
 pytestmark = pytest.mark.skipif(bool(binding_problem()), reason=str(binding_problem()))
 

@@ -11,16 +11,16 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QByteArray, QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QWidget  # noqa: E402
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtWidgets import QWidget
 
-from app.engine import Prediction  # noqa: E402
-from app.scenes import CLASSES  # noqa: E402
-from app.session import Session  # noqa: E402
-from app.ui import guard  # noqa: E402
-from app.ui.compat import binding_problem  # noqa: E402
-from app.ui.dialogs import Preferences, SettingsDialog  # noqa: E402
-from app.ui.models import (  # noqa: E402
+from app.engine import Prediction
+from app.scenes import CLASSES
+from app.session import Session
+from app.ui import guard
+from app.ui.compat import binding_problem
+from app.ui.dialogs import Preferences, SettingsDialog
+from app.ui.models import (
     MIME_TYPE,
     ConfidenceRole,
     ErrorProxy,
@@ -30,10 +30,10 @@ from app.ui.models import (  # noqa: E402
     ReviewProxy,
     SceneGroupProxy,
 )
-from app.ui.settings import MAX_RECENT, Settings  # noqa: E402
-from app.ui.thumbnails import ThumbnailCache, cache_key  # noqa: E402
-from app.ui.views import CELL, PhotoDelegate, PhotoView, ProgressStrip  # noqa: E402
-from tests.conftest import make_photo  # noqa: E402
+from app.ui.settings import MAX_RECENT, Settings
+from app.ui.thumbnails import ThumbnailCache, cache_key
+from app.ui.views import CELL, PhotoDelegate, PhotoView, ProgressStrip
+from tests.conftest import make_photo
 
 pytestmark = pytest.mark.skipif(bool(binding_problem()), reason=str(binding_problem()))
 

@@ -10,15 +10,14 @@ import pytest
 pytest.importorskip("pytestqt")
 pytest.importorskip("onnxruntime")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QSettings
 
-from app.engine import Classifier  # noqa: E402
-from app.ui import guard  # noqa: E402
-from app.ui.compat import binding_problem  # noqa: E402
-from app.ui.dialogs import Preferences, SettingsDialog  # noqa: E402
-from app.ui.settings import Settings  # noqa: E402
-from app.ui.window import MainWindow  # noqa: E402
-from tests.test_runtimes import onnx_card, onnx_copy  # noqa: E402, F401  (fixtures)
+from app.engine import Classifier
+from app.ui import guard
+from app.ui.compat import binding_problem
+from app.ui.dialogs import Preferences, SettingsDialog
+from app.ui.settings import Settings
+from app.ui.window import MainWindow
 
 pytestmark = pytest.mark.skipif(bool(binding_problem()), reason=str(binding_problem()))
 
@@ -48,8 +47,9 @@ def window(qtbot: Any, tmp_path: Path, card: Path) -> tuple[MainWindow, list[tup
         return Classifier(card, device="cpu", backend=backend)
 
     guard.caught.clear()
-    win = MainWindow(settings=settings_in(tmp_path), classifier_factory=factory,
-                     cache_dir=tmp_path / "cache")  # fmt: skip
+    win = MainWindow(
+        settings=settings_in(tmp_path), classifier_factory=factory, cache_dir=tmp_path / "cache"
+    )
     qtbot.addWidget(win)
     return win, asked
 
@@ -57,7 +57,7 @@ def window(qtbot: Any, tmp_path: Path, card: Path) -> tuple[MainWindow, list[tup
 def test_changing_the_runtime_reloads_and_the_status_bar_names_it(
     qtbot: Any,
     tmp_path: Path,
-    onnx_card: Path,  # noqa: F811
+    onnx_card: Path,
 ) -> None:
     win, asked = window(qtbot, tmp_path, onnx_card)
     qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
@@ -73,7 +73,7 @@ def test_changing_the_runtime_reloads_and_the_status_bar_names_it(
 def test_a_fallback_is_said_in_the_status_bar(
     qtbot: Any,
     tmp_path: Path,
-    onnx_copy: Path,  # noqa: F811
+    onnx_copy: Path,
 ) -> None:
     int8 = onnx_copy.parent / "tiny.int8.onnx"
     int8.unlink()

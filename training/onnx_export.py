@@ -64,10 +64,15 @@ def export_fp32(net: nn.Module, path: Path, input_size: int = scenes.INPUT_SIZE)
             "ignore"
         )  # the TorchScript exporter is deprecated; it needs no onnxscript
         torch.onnx.export(
-            module, (x,), str(tmp), dynamo=False, opset_version=OPSET,
-            input_names=[runtimes.ONNX_INPUT], output_names=outputs,
+            module,
+            (x,),
+            str(tmp),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[runtimes.ONNX_INPUT],
+            output_names=outputs,
             dynamic_axes={n: {0: "batch"} for n in [runtimes.ONNX_INPUT, *outputs]},
-        )  # fmt: skip
+        )
     tmp.replace(path)
 
 
@@ -91,9 +96,14 @@ def store_fp16(src: Path, dst: Path) -> None:
             continue
         keep.append(numpy_helper.from_array(half, init.name + "__fp16"))
         casts.append(
-            helper.make_node("Cast", [init.name + "__fp16"], [init.name], to=TensorProto.FLOAT,
-                             name=f"cast_{init.name}")
-        )  # fmt: skip
+            helper.make_node(
+                "Cast",
+                [init.name + "__fp16"],
+                [init.name],
+                to=TensorProto.FLOAT,
+                name=f"cast_{init.name}",
+            )
+        )
     del graph.initializer[:]
     graph.initializer.extend(keep)
     nodes = casts + list(graph.node)
@@ -144,9 +154,12 @@ class _CalibrationReader:
 
 
 def quantize_int8(
-    fp32_path: Path, out_path: Path, calib_pixels: np.ndarray, norm: scenes.Normalization,
+    fp32_path: Path,
+    out_path: Path,
+    calib_pixels: np.ndarray,
+    norm: scenes.Normalization,
     method: str,
-) -> dict:  # fmt: skip
+) -> dict:
     """Static QDQ int8: per-channel int8 weights, uint8 activations calibrated by `method`."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -159,35 +172,52 @@ def quantize_int8(
         raise ValueError(f"{len(calib_pixels)} calibration photos do not fill whole strides")
     t0 = time.time()
     quantize_static(
-        str(pre), str(out_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        calibrate_method={"percentile": CalibrationMethod.Percentile,
-                          "entropy": CalibrationMethod.Entropy}[method],
-        nodes_to_exclude=exclude, extra_options={"CalibStridedMinMax": CALIBRATION_STRIDE},
-    )  # fmt: skip
+        str(pre),
+        str(out_path),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method={
+            "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy,
+        }[method],
+        nodes_to_exclude=exclude,
+        extra_options={"CalibStridedMinMax": CALIBRATION_STRIDE},
+    )
     pre.unlink(missing_ok=True)
     return {
         "format": "QDQ (onnxruntime.quantization.quantize_static)",
         "weights": "int8, per channel",
         "activations": "uint8, per tensor",
-        "calibration": {"method": method, "photos": len(calib_pixels),
-                        "from": "seg_train, training part (never the holdout, never seg_test)"},
+        "calibration": {
+            "method": method,
+            "photos": len(calib_pixels),
+            "from": "seg_train, training part (never the holdout, never seg_test)",
+        },
         "fp32_nodes": exclude,
         "seconds": round(time.time() - t0, 1),
-    }  # fmt: skip
+    }
 
 
 # --------------------------------------------------------------------------------------------
 # Figures
 
 
-def runtime_logits(runtime: runtimes.Runtime, pixels: np.ndarray, batch: int = 32,
-                   desc: str = "", progress: bool = True) -> np.ndarray:  # fmt: skip
+def runtime_logits(
+    runtime: runtimes.Runtime,
+    pixels: np.ndarray,
+    batch: int = 32,
+    desc: str = "",
+    progress: bool = True,
+) -> np.ndarray:
     from tqdm import tqdm
 
     out = []
-    for i in tqdm(range(0, len(pixels), batch), desc=desc, unit="batch", disable=not progress,
-                  leave=False):  # fmt: skip
+    for i in tqdm(
+        range(0, len(pixels), batch), desc=desc, unit="batch", disable=not progress, leave=False
+    ):
         out.append(runtime.run_pixels(pixels[i : i + batch])[0])
     return np.concatenate(out).astype(np.float32)
 
@@ -200,13 +230,19 @@ def evaluation(logits: np.ndarray, labels: np.ndarray, temperature: float) -> di
     s = caret_stats(
         confusion_matrix(probs.argmax(1), labels, len(CLASSES)), list(CLASSES)
     ).to_dict()
-    return {"split": "seg_test", "n": len(labels), "accuracy": s["accuracy"],
-            "ci95": [s["ci_low"], s["ci_high"]], "kappa": s["kappa"],
-            "ece_15_bins_with_temperature": expected_calibration_error(probs, labels)}  # fmt: skip
+    return {
+        "split": "seg_test",
+        "n": len(labels),
+        "accuracy": s["accuracy"],
+        "ci95": [s["ci_low"], s["ci_high"]],
+        "kappa": s["kappa"],
+        "ece_15_bins_with_temperature": expected_calibration_error(probs, labels),
+    }
 
 
-def gate(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: np.ndarray,
-         int8_temperature: float) -> dict:  # fmt: skip
+def gate(
+    fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: np.ndarray, int8_temperature: float
+) -> dict:
     """The int8 model ships only if it is as good as fp32 on seg_test (GATE's three limits)."""
     from training.cli import softmax
     from training.metrics import expected_calibration_error
@@ -216,11 +252,21 @@ def gate(fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: np.ndarray,
     agree = float((fp32_logits.argmax(1) == int8_logits.argmax(1)).mean())
     ece = expected_calibration_error(softmax(int8_logits, int8_temperature), labels)
     drop = 100 * (a32 - a8)
-    passed = (drop <= GATE["max_accuracy_drop_points"] and agree >= GATE["min_label_agreement"]
-              and ece <= GATE["max_ece"])  # fmt: skip
-    return {**GATE, "n": len(labels), "accuracy_fp32": a32, "accuracy_int8": a8,
-            "accuracy_drop_points": drop, "label_agreement": agree, "ece": ece,
-            "passed": bool(passed)}  # fmt: skip
+    passed = (
+        drop <= GATE["max_accuracy_drop_points"]
+        and agree >= GATE["min_label_agreement"]
+        and ece <= GATE["max_ece"]
+    )
+    return {
+        **GATE,
+        "n": len(labels),
+        "accuracy_fp32": a32,
+        "accuracy_int8": a8,
+        "accuracy_drop_points": drop,
+        "label_agreement": agree,
+        "ece": ece,
+        "passed": bool(passed),
+    }
 
 
 def slice_indices(labels: np.ndarray, per_class: int = SLICE_PER_CLASS) -> np.ndarray:
@@ -232,9 +278,12 @@ def slice_record(logits: np.ndarray, labels: np.ndarray) -> dict:
     """What tests/test_onnx_card.py re-runs: the slice's labels (one digit each) and accuracy."""
     idx = slice_indices(labels)
     pred = logits[idx].argmax(1)
-    return {"photos": len(idx), "per_class": SLICE_PER_CLASS,
-            "accuracy": float((pred == labels[idx]).mean()),
-            "labels": "".join(str(int(c)) for c in pred)}  # fmt: skip
+    return {
+        "photos": len(idx),
+        "per_class": SLICE_PER_CLASS,
+        "accuracy": float((pred == labels[idx]).mean()),
+        "labels": "".join(str(int(c)) for c in pred),
+    }
 
 
 def evaluate_onnx(args, split: D.DecodedSplit) -> int:
@@ -260,8 +309,11 @@ def evaluate_onnx(args, split: D.DecodedSplit) -> int:
     print(f"{args.split} accuracy: {figures['accuracy']:.4f}")
     if args.update_card and args.split == "seg_test":
         entry = card.extra["onnx"][precision]
-        entry["evaluation"] = {**figures, "note": f"measured by `python -m training evaluate --backend onnx "
-                               f"--precision {precision}` through the app's preprocessing; {rt.description}"}  # fmt: skip
+        entry["evaluation"] = {
+            **figures,
+            "note": f"measured by `python -m training evaluate --backend onnx "
+            f"--precision {precision}` through the app's preprocessing; {rt.description}",
+        }
         card.write(card.path)
         print(f"model card {card.path} updated with these figures")
     return 0
@@ -273,8 +325,12 @@ def evaluate_onnx(args, split: D.DecodedSplit) -> int:
 
 def onnx_options(sp) -> None:
     """The options `training export` and `training export-onnx` share."""
-    sp.add_argument("--calibration", default="compare", choices=["compare", *CALIBRATION_METHODS],
-                    help="int8 calibration (compare: both, the better on the holdout ships)")  # fmt: skip
+    sp.add_argument(
+        "--calibration",
+        default="compare",
+        choices=["compare", *CALIBRATION_METHODS],
+        help="int8 calibration (compare: both, the better on the holdout ships)",
+    )
     sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
 
 
@@ -282,8 +338,14 @@ def cmd_export_onnx(args) -> int:
     """The bundled safetensors + card -> ONNX fp32 and int8 beside them, measured and gated."""
     methods = CALIBRATION_METHODS if args.calibration == "compare" else (args.calibration,)
     card = Path(args.card) if args.card else scenes.default_card_path()
-    export_onnx(card, args.data, Path(args.runs) / "onnx", methods, threads=args.threads or None,
-                progress=not args.quiet)  # fmt: skip
+    export_onnx(
+        card,
+        args.data,
+        Path(args.runs) / "onnx",
+        methods,
+        threads=args.threads or None,
+        progress=not args.quiet,
+    )
     return 0
 
 
@@ -294,8 +356,9 @@ class Splits:
     test: D.DecodedSplit | None
 
 
-def load_splits(card: ModelCard, data: Path | None, with_test: bool = True,
-                progress: bool = True) -> Splits:  # fmt: skip
+def load_splits(
+    card: ModelCard, data: Path | None, with_test: bool = True, progress: bool = True
+) -> Splits:
     """seg_train carved exactly as the training run carved it (fraction and seed from the card)."""
     root = Path(data) if data else D.default_data_dir()
     if root is None:
@@ -325,8 +388,9 @@ def quant_summary(quant: dict[str, dict]) -> dict:
         out[method] = {"holdout": q["holdout"]}
         rec = q.get("seg_test_for_the_record")
         if rec:
-            out[method]["seg_test"] = {k: rec[k] for k in
-                                       ("accuracy_int8", "label_agreement", "ece", "passed")}  # fmt: skip
+            out[method]["seg_test"] = {
+                k: rec[k] for k in ("accuracy_int8", "label_agreement", "ece", "passed")
+            }
     return out
 
 
@@ -341,12 +405,19 @@ def _cached(work: Path, key: str, compute) -> np.ndarray:
 
 
 def _variant(card: ModelCard, precision: str, path: Path, temperature: float = 1.0):
-    return runtimes.OnnxVariant(precision, path.name, scenes.sha256_file(path), temperature,
-                                None, path)  # fmt: skip
+    return runtimes.OnnxVariant(
+        precision, path.name, scenes.sha256_file(path), temperature, None, path
+    )
 
 
-def export_onnx(card_path: Path, data: Path | None, work: Path, methods: tuple[str, ...],
-                threads: int | None = None, progress: bool = True) -> dict:  # fmt: skip
+def export_onnx(
+    card_path: Path,
+    data: Path | None,
+    work: Path,
+    methods: tuple[str, ...],
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Write both ONNX files beside the card, measure them, and record everything in the card."""
     from training.cli import fit_temperature
 
@@ -357,7 +428,10 @@ def export_onnx(card_path: Path, data: Path | None, work: Path, methods: tuple[s
     raw = work / "fp32.raw.onnx"
     export_fp32(net, raw, card.input_size)
     store_fp16(raw, dest / ONNX_FP32)
-    log = lambda m: print(m, flush=True)  # noqa: E731
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
     log(f"wrote {dest / ONNX_FP32} ({(dest / ONNX_FP32).stat().st_size / 1e6:.1f} MB)")
     sha_key = card.weights_sha256[:12]
     work = work / sha_key  # cached logits belong to these weights only
@@ -368,8 +442,9 @@ def export_onnx(card_path: Path, data: Path | None, work: Path, methods: tuple[s
 
     def run(path: Path, precision: str, split: D.DecodedSplit, key: str) -> np.ndarray:
         def compute() -> np.ndarray:
-            rt = runtimes.OnnxRuntime(card, precision, threads=threads,
-                                      variant=_variant(card, precision, path))  # fmt: skip
+            rt = runtimes.OnnxRuntime(
+                card, precision, threads=threads, variant=_variant(card, precision, path)
+            )
             t0 = time.time()
             out = runtime_logits(rt, split.pixels, desc=key, progress=progress)
             log(f"{key}: {len(split)} photos in {time.time() - t0:.0f} s")
@@ -389,13 +464,17 @@ def export_onnx(card_path: Path, data: Path | None, work: Path, methods: tuple[s
             info_file.write_text(json.dumps(info, indent=2))
         info = json.loads(info_file.read_text())
         ho8 = holdout8[method] = run(path, "int8", splits.holdout, f"int8-{method}-holdout")
-        info["holdout"] = {"label_agreement": float((ho8.argmax(1) == ho32.argmax(1)).mean()),
-                           "accuracy": float((ho8.argmax(1) == splits.holdout.labels).mean())}  # fmt: skip
+        info["holdout"] = {
+            "label_agreement": float((ho8.argmax(1) == ho32.argmax(1)).mean()),
+            "accuracy": float((ho8.argmax(1) == splits.holdout.labels).mean()),
+        }
         quant[method] = info
         log(f"int8 {method}: holdout {info['holdout']}")
     # The calibration is chosen on the holdout (agreement with fp32, then accuracy), not seg_test.
-    best = max(methods, key=lambda m: (quant[m]["holdout"]["label_agreement"],
-                                       quant[m]["holdout"]["accuracy"]))  # fmt: skip
+    best = max(
+        methods,
+        key=lambda m: (quant[m]["holdout"]["label_agreement"], quant[m]["holdout"]["accuracy"]),
+    )
     shutil.copyfile(work / f"int8-{best}.onnx", dest / ONNX_INT8)
     t32 = fit_temperature(ho32, splits.holdout.labels)
     t8 = fit_temperature(holdout8[best], splits.holdout.labels)
@@ -406,27 +485,46 @@ def export_onnx(card_path: Path, data: Path | None, work: Path, methods: tuple[s
         other = run(work / f"int8-{method}.onnx", "int8", splits.test, f"int8-{method}-test")
         t = fit_temperature(holdout8[method], splits.holdout.labels)
         quant[method]["seg_test_for_the_record"] = gate(test32, other, labels, t)
-    held = (f"seg_train holdout ({len(splits.holdout)} photos, the training run's "
-            f"{card.extra.get('training', {}).get('recipe', {}).get('holdout_fraction', 0.1):.0%} carve)")  # fmt: skip
-    note = ("measured by `python -m training export-onnx` through app.runtimes.OnnxRuntime and "
-            "the app's preprocessing; re-measure with `python -m training evaluate --backend onnx "
-            "--precision P --update-card`")  # fmt: skip
+    held = (
+        f"seg_train holdout ({len(splits.holdout)} photos, the training run's "
+        f"{card.extra.get('training', {}).get('recipe', {}).get('holdout_fraction', 0.1):.0%} carve)"
+    )
+    note = (
+        "measured by `python -m training export-onnx` through app.runtimes.OnnxRuntime and "
+        "the app's preprocessing; re-measure with `python -m training evaluate --backend onnx "
+        "--precision P --update-card`"
+    )
     card.extra["onnx"] = {
-        "fp32": {"file": ONNX_FP32, "sha256": scenes.sha256_file(fp32_path), "opset": OPSET,
-                 "storage": "float16 initializers cast to float32 at load (bit-identical to the fp16 safetensors)",
-                 "temperature": t32, "temperature_fitted_on": held,
-                 "evaluation": {**evaluation(test32, labels, t32), "note": note},
-                 "slice_check": slice_record(test32, labels)},
-        "int8": {"file": ONNX_INT8, "sha256": scenes.sha256_file(dest / ONNX_INT8), "opset": OPSET,
-                 "quantization": {**{k: v for k, v in quant[best].items()
-                                     if k not in ("holdout", "seg_test_for_the_record")},
-                                  "chosen_by": "holdout agreement with fp32, then accuracy",
-                                  "compared": quant_summary(quant)},
-                 "temperature": t8, "temperature_fitted_on": held,
-                 "evaluation": {**evaluation(test8, labels, t8), "note": note},
-                 "gate": gate(test32, test8, labels, t8),
-                 "slice_check": slice_record(test8, labels)},
-    }  # fmt: skip
+        "fp32": {
+            "file": ONNX_FP32,
+            "sha256": scenes.sha256_file(fp32_path),
+            "opset": OPSET,
+            "storage": "float16 initializers cast to float32 at load (bit-identical to the fp16 safetensors)",
+            "temperature": t32,
+            "temperature_fitted_on": held,
+            "evaluation": {**evaluation(test32, labels, t32), "note": note},
+            "slice_check": slice_record(test32, labels),
+        },
+        "int8": {
+            "file": ONNX_INT8,
+            "sha256": scenes.sha256_file(dest / ONNX_INT8),
+            "opset": OPSET,
+            "quantization": {
+                **{
+                    k: v
+                    for k, v in quant[best].items()
+                    if k not in ("holdout", "seg_test_for_the_record")
+                },
+                "chosen_by": "holdout agreement with fp32, then accuracy",
+                "compared": quant_summary(quant),
+            },
+            "temperature": t8,
+            "temperature_fitted_on": held,
+            "evaluation": {**evaluation(test8, labels, t8), "note": note},
+            "gate": gate(test32, test8, labels, t8),
+            "slice_check": slice_record(test8, labels),
+        },
+    }
     card.write(card.path or card_path)
     (work / "calibration-comparison.json").write_text(json.dumps(quant, indent=2, default=float))
     log(f"int8 ({best}) gate: {json.dumps(card.extra['onnx']['int8']['gate'], default=float)}")

@@ -45,6 +45,7 @@ ReviewRole = RecordRole + 6
 PathRole = RecordRole + 7
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+ROOT = QModelIndex()  # the invalid index: a list's parent
 
 
 def placeholder(side: int = GRID_SIDE) -> QPixmap:
@@ -205,7 +206,7 @@ class PhotoListModel(QAbstractListModel):
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
     # ------------------------------------------------------------------------------ Qt API
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: AnyIndex = ROOT) -> int:
         return 0 if parent.isValid() else len(self.labels)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -424,7 +425,7 @@ class _RecordProxy(QAbstractListModel):
         return sorted({self._ids[i.row()] for i in indexes if i.isValid()})
 
     # ------------------------------------------------------------------ Qt API
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: AnyIndex = ROOT) -> int:
         return 0 if parent.isValid() else len(self._ids)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
