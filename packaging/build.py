@@ -1,10 +1,10 @@
 """Build the one-folder app dist/SceneTagger/ with PyInstaller, from a CPU-only build venv.
 
-    python3.11 packaging/build.py [--resources DIR] [--venv DIR] [--fresh] [--torch SPEC]
+    python3.11 packaging/build.py [--resources DIR] [--venv DIR] [--fresh]
 
 The build venv (default: <tmp>/scene-tagger-build-venv, never in the repo) gets exactly the
-app's runtime (packaging/requirements-build.txt) plus a CPU-only torch, so nothing CUDA,
-torchvision or training-related can end up in the bundle; the script refuses a venv that has
+app's runtime (packaging/requirements-build.txt: ONNX Runtime runs the model, no torch), so
+nothing torch, CUDA or training-related can end up in the bundle; the script refuses a venv that has
 them. PyInstaller runs niced (the build is heavy and the machine may be busy). The bundle's
 size is printed at the end. Works the same on Linux, macOS and Windows (see docs/packaging.md).
 """
@@ -27,12 +27,19 @@ PACKAGING = REPO / "packaging"
 SPEC = PACKAGING / "scene_tagger.spec"
 REQUIREMENTS = PACKAGING / "requirements-build.txt"
 NAME = "SceneTagger"
-TORCH = "torch==2.13.0"
-# On Linux, PyPI's torch wheel is the CUDA build (2+ GB of nvidia-* packages); the CPU build
-# comes from PyTorch's own index. macOS and Windows wheels on PyPI are already CPU-only.
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 STAMP = ".scene-tagger-build-stamp"
-FORBIDDEN = ("torchvision", "torchaudio", "triton", "nvidia-", "matplotlib", "scipy", "PyQt")
+FORBIDDEN = (
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "triton",
+    "nvidia-",
+    "matplotlib",
+    "scipy",
+    "PyQt",
+    "onnx",  # the exporter (onnxruntime, which runs the model, is allowed: see below)
+)
+ALLOWED = ("onnxruntime",)
 LINUX_EXTRAS = ("linux/scene-tagger.desktop", "linux/install.sh")
 
 
@@ -49,11 +56,9 @@ def run(cmd: list[str | Path], **kwargs: object) -> None:
     subprocess.run([str(c) for c in cmd], check=True, **kwargs)  # type: ignore[call-overload]
 
 
-def ensure_venv(venv: Path, torch: str, torch_index: str | None, fresh: bool) -> Path:
+def ensure_venv(venv: Path, fresh: bool) -> Path:
     """The build venv with the pinned requirements; reinstalls only when they changed."""
-    wanted = hashlib.sha256(
-        f"{sys.version}\n{torch}\n{torch_index}\n{REQUIREMENTS.read_text()}".encode()
-    ).hexdigest()
+    wanted = hashlib.sha256(f"{sys.version}\n{REQUIREMENTS.read_text()}".encode()).hexdigest()
     stamp = venv / STAMP
     if fresh and venv.exists():
         shutil.rmtree(venv)
@@ -63,7 +68,6 @@ def ensure_venv(venv: Path, torch: str, torch_index: str | None, fresh: bool) ->
     if not python.exists():
         run([sys.executable, "-m", "venv", venv])
     pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
-    run(pip + ([torch, "--extra-index-url", torch_index] if torch_index else [torch]))
     run(pip + ["-r", REQUIREMENTS])
     check_venv(python)
     stamp.write_text(wanted + "\n")
@@ -73,18 +77,22 @@ def ensure_venv(venv: Path, torch: str, torch_index: str | None, fresh: bool) ->
 def check_venv(python: Path) -> None:
     """Refuse a venv whose packages would make the bundle big or pull in training code."""
     probe = (
-        "import importlib.metadata as m, torch, json;"
-        "print(json.dumps([torch.version.cuda, [d.metadata['Name'] for d in m.distributions()]]))"
+        "import importlib.metadata as m, json;"
+        "print(json.dumps([None, [d.metadata['Name'] for d in m.distributions()]]))"
     )
     out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
     import json
 
     cuda, names = json.loads(out.stdout.strip().splitlines()[-1])
-    bad = sorted(n for n in names if n.lower().startswith(tuple(f.lower() for f in FORBIDDEN)))
+    bad = sorted(
+        n
+        for n in names
+        if n.lower().startswith(tuple(f.lower() for f in FORBIDDEN))
+        and not n.lower().startswith(ALLOWED)
+    )
     if cuda is not None or bad:
         raise SystemExit(
-            f"the build venv is not CPU-only/minimal (torch CUDA {cuda}, unwanted: {bad}); "
-            f"rebuild it with --fresh, on Linux with --torch-index {TORCH_CPU_INDEX}"
+            f"the build venv is not minimal (unwanted: {bad}); rebuild it with --fresh"
         )
 
 
@@ -113,7 +121,7 @@ def make_readable(path: Path) -> None:
 
 
 def build(args: argparse.Namespace) -> Path:
-    python = ensure_venv(args.venv, args.torch, args.torch_index, args.fresh)
+    python = ensure_venv(args.venv, args.fresh)
     env = dict(os.environ)
     if args.resources:
         env["SCENE_TAGGER_RESOURCES"] = str(args.resources.resolve())
@@ -151,14 +159,6 @@ def parser() -> argparse.ArgumentParser:
         "--venv", type=Path, default=default_venv(), help="build venv (default: %(default)s)"
     )
     p.add_argument("--fresh", action="store_true", help="delete and recreate the build venv")
-    p.add_argument(
-        "--torch", default=TORCH, help="torch requirement or wheel (default: %(default)s)"
-    )
-    p.add_argument(
-        "--torch-index",
-        metavar="URL",
-        help=f"extra index for torch, e.g. {TORCH_CPU_INDEX} on Linux when no CPU wheel is at hand",
-    )
     p.add_argument("--distpath", type=Path, default=REPO / "dist", help="default: dist/")
     p.add_argument("--workpath", type=Path, default=REPO / "build" / "pyinstaller")
     p.add_argument("--keep-cache", action="store_true", help="skip --clean (faster rebuilds)")

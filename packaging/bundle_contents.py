@@ -73,6 +73,8 @@ QT_UNUSED = (
 # libraries (libheif, libde265; LibRaw's libjpeg, lcms2, jasper, libgomp) come with the
 # extension modules; THIRD_PARTY_NOTICES names them and their licences.
 DECODERS = ("pi_heif", "pi_heif.as_plugin", "rawpy", "rawpy._rawpy", "PIL.AvifImagePlugin")
+# The model runtime, imported lazily by app.runtimes.
+RUNTIME = ("onnxruntime", "onnxruntime.capi._pybind_state")
 NOTICES = Path(__file__).resolve().parent / "THIRD_PARTY_NOTICES.md"
 
 # Modules the frozen app must never contain: training code and tests, torchvision and the
@@ -103,8 +105,10 @@ EXCLUDES = (
     "pytest",
     "pytestqt",
     "tensorboard",
-    "onnx",
-    "onnxruntime",
+    "onnx",  # the exporter's package; the app runs models with onnxruntime
+    # torch: the packaged app is CPU-only and runs the model through ONNX Runtime (torch is
+    # 480 MiB of the old bundle); a source install adds torch for GPUs
+    "torch",
     "PyQt5",
     "PyQt6",
     "PySide2",
