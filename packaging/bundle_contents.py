@@ -9,6 +9,7 @@ nothing the app imports is excluded.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 NAME = "SceneTagger"
@@ -128,6 +129,12 @@ EXCLUDES = (
     "torch.testing._internal.generated",
 ) + tuple(f"PySide6.{m}" for m in QT_UNUSED)
 
+# Imported by the app's dependencies only inside try/except (http.client for TLS, hashlib for
+# OpenSSL's hashes, which it replaces with its built-in SHA-256): left out, they cost nothing
+# but OpenSSL's 5 MB. The bundle's --self-test runs without them.
+OPTIONAL_EXCLUDES = ("ssl", "_ssl", "_hashlib")
+EXCLUDES = EXCLUDES + OPTIONAL_EXCLUDES
+
 # Files the torch and Qt hooks collect that nothing loads at run time: C++ test programs and
 # test libraries, headers and cmake files, and the QML/Quick/WebEngine/3D/Multimedia/PDF
 # libraries with the plugins that would drag them in. `import torch` checks that
@@ -187,6 +194,21 @@ QT_DROP = (
 RESOURCE_JUNK = frozenset({"__pycache__", ".DS_Store", "Thumbs.db", ".gitkeep"})
 
 
+# Qt platforms and plugins a desktop app never loads: framebuffer/EGL/VNC/Vulkan-display
+# platforms (xcb, wayland and offscreen stay) and image decoders (photos go through Pillow;
+# only the SVG icon engine's decoder is used).
+QT_PLATFORM_DROP = (
+    "platforms/libqeglfs",
+    "platforms/libqlinuxfb",
+    "platforms/libqminimal",
+    "platforms/libqvnc",
+    "platforms/libqvkkhrdisplay",
+    "plugins/egldeviceintegrations/",
+    "Qt6EglFSDeviceIntegration",
+    "Qt6EglFsKmsSupport",
+)
+
+
 def wanted(dest: str) -> bool:
     """Whether a collected file (its path inside the bundle) belongs in the app."""
     d = dest.replace("\\", "/")
@@ -194,15 +216,43 @@ def wanted(dest: str) -> bool:
         return True
     if d.startswith(DROP_PREFIXES) or any(n in d for n in DROP_NAMES):
         return False
+    if "PySide6/" in d and any(q in d for q in QT_PLATFORM_DROP):
+        return False
+    if "PySide6/Qt/plugins/imageformats/" in d and "svg" not in d:
+        return False
     return not ("PySide6/" in d and any(q in d for q in QT_DROP))
 
 
+def unbundled_weights(resources: Path) -> set[str]:
+    """Model files the torch-free bundle leaves out: the fp16 safetensors (torch's; the card
+    keeps its sha256, from which the model id derives) and the fp32 ONNX model when an int8 one
+    passed its gate (fp32 is the int8 file's fallback in a source install; in the bundle a
+    damaged int8 file is a reinstall, said by name)."""
+    card = resources / "model_card.json"
+    if not card.is_file():
+        return set()
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+        onnx = data.get("onnx") or {}
+        if not (onnx.get("int8", {}).get("gate") or {}).get("passed"):
+            return set()  # no int8 model to run: keep everything
+        dropped = {data["weights"]["file"]}
+        if "fp32" in onnx:
+            dropped.add(onnx["fp32"]["file"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return set()  # not a card we understand: keep everything (the spec checks it)
+    return dropped
+
+
 def resource_datas(resources: Path) -> list[tuple[str, str]]:
-    """(source file, folder in the bundle) for every file under `resources`, as resources/…."""
+    """(source file, folder in the bundle) for every file under `resources`, as resources/…,
+    but the weights the bundle does not run (unbundled_weights)."""
+    dropped = unbundled_weights(resources)
     return [
         (str(f), str(Path("resources") / f.relative_to(resources).parent))
         for f in sorted(resources.rglob("*"))
         if f.is_file()
         and not RESOURCE_JUNK.intersection(f.relative_to(resources).parts)
         and not f.name.endswith(".tmp")
+        and f.relative_to(resources).as_posix() not in dropped
     ]
