@@ -338,6 +338,26 @@ def _int8_passed(card: ModelCard) -> bool:
         return False
 
 
+def expected_model_id(
+    card: ModelCard | str | os.PathLike[str] | None = None,
+    backend: str = "auto",
+    precision: str = "auto",
+    device: str | None = None,
+) -> str | None:
+    """The model id open_runtime will most likely report, without loading anything (the card
+    is read; torch is imported only where a GPU seems present): a window can show cached
+    results under it while the model still loads. None when it cannot be told."""
+    try:
+        if card is None:
+            card = scenes.default_card_path()
+        if not isinstance(card, ModelCard):
+            card = ModelCard.read(card)
+        _kind, prec = candidates(card, backend, precision, device)[0]
+    except (ModelError, ValueError, OSError):
+        return None
+    return _variant_id(card, prec)
+
+
 def open_runtime(
     card: ModelCard | str | os.PathLike[str] | None = None,
     backend: str = "auto",

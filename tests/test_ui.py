@@ -615,3 +615,51 @@ def test_the_window_shares_the_results_cache_with_classify(
     open_and_scan(qtbot, win, photo_folder)
     assert made[0].seen == []  # every answer came from the cache
     assert all(r.label is not None for r in win.session.records)  # type: ignore[union-attr]
+
+
+def test_cached_results_group_a_folder_before_the_model_has_loaded(
+    qtbot: Any, tmp_path: Path, photo_folder: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder `classify` has seen shows in its groups while the model still loads, and the
+    model, once loaded, has nothing left to classify."""
+    import threading
+
+    from PySide6.QtCore import QSettings
+
+    from app import cli
+    from app.ui import window as window_module
+    from app.ui.settings import Settings
+    from app.ui.window import MainWindow
+
+    assert cli.main(["classify", str(photo_folder)]) == 0  # the bundled model, default runtime
+    capsys.readouterr()
+    gate = threading.Event()
+    real = window_module.default_classifier_factory
+    classified: list[Path] = []
+
+    def slow(device: str, backend: str = "auto") -> Any:
+        assert gate.wait(30)
+        clf = real(device, backend)
+        inner = clf.inner.classify_paths
+
+        def spy(paths: Any, *args: Any, **kwargs: Any) -> Any:
+            classified.extend(paths)
+            return inner(paths, *args, **kwargs)
+
+        clf.inner.classify_paths = spy
+        return clf
+
+    monkeypatch.setattr(window_module, "default_classifier_factory", slow)
+    settings = Settings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    win = MainWindow(settings=settings, cache_dir=tmp_path / "thumbs")
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.folder_opened, timeout=20_000):
+        win.open_folder(photo_folder)
+    assert win.classifier is None
+    assert all(r.label is not None for r in win.session.records)  # type: ignore[union-attr]
+    assert sum(win.group_count(c) for c in CLASSES) == 6
+    with qtbot.waitSignal(win.classifier_changed, timeout=60_000):
+        gate.set()
+    qtbot.wait(200)
+    assert classified == [] and not win.is_scanning()
+    win.shutdown()

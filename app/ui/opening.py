@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +27,25 @@ from app.ui.guard import guarded
 from app.ui.models import RowKeys, row_keys
 from app.ui.workers import TaskRunner
 
+CacheLookup = Callable[[list[Path]], tuple[str, list[Any]]]  # paths -> (model id, predictions)
 BATCH = 1000  # photos listed (and their sidecars read) per task
 FIRST_BATCH_S = 0.25  # the first batch stops early when listing is slow: photos show first
 
 
 class FolderLoader(QObject):
     listed = Signal(object, object)  # Session with the first batch, its RowKeys
-    appended = Signal(object, object, object)  # Session, ids just added, their sidecar infos
+    appended = Signal(object, object, object)  # Session, new ids, (sidecar infos, cache hits)
     ready = Signal(object)  # Session: every photo listed, every sidecar read
     failed = Signal(object, str)  # folder, why it could not be listed
 
-    def __init__(self, tasks: TaskRunner, parent: QObject | None = None) -> None:
+    def __init__(
+        self, tasks: TaskRunner, cached: CacheLookup | None = None, parent: QObject | None = None
+    ) -> None:
+        """`cached(paths)`: results the cache already holds for those photos (model id, the
+        predictions), run on the file thread with each batch; None = no cache."""
         super().__init__(parent)
         self.tasks = tasks
+        self.cached = cached
         self._current: tuple[Path, int] | None = None  # the folder being loaded, its number
         self._number = 0
 
@@ -54,12 +60,16 @@ class FolderLoader(QObject):
         ticket = (folder, self._number)
         self._current = ticket
         walk = imaging.iter_photos(folder, recursive=recursive)  # only the file thread uses it
+        cached = self.cached
 
         def first_batch() -> tuple[Session, RowKeys, bool]:
             photos, more = _take(walk, FIRST_BATCH_S)
             session = Session(folder, photos, **session_options)
             named = [(r.id, r.path) for r in session.records]
             session.take_sidecars(read_sidecar_infos(named, session.naming))
+            if cached is not None and photos:  # groups from earlier runs, model or no model
+                model_id, hits = cached(photos)
+                session.set_predictions(hits, model_id)
             session.dirty_count()  # primes the count the status bar asks for
             return session, row_keys(session), more  # the GUI thread only swaps them in
 
@@ -90,12 +100,13 @@ class FolderLoader(QObject):
             self._current = None
             self.ready.emit(session)
             return
-        naming, start = session.naming, len(session)
+        naming, start, cached = session.naming, len(session), self.cached
 
-        def batch() -> tuple[list[Path], list[Any], bool]:
+        def batch() -> tuple[list[Path], list[Any], Any, bool]:
             photos, more = _take(walk, None)
             infos = read_sidecar_infos(list(enumerate(photos, start)), naming)
-            return photos, infos, more
+            hits = cached(photos) if cached is not None and photos else None
+            return photos, infos, hits, more
 
         self.tasks.submit(
             batch,
@@ -111,11 +122,12 @@ class FolderLoader(QObject):
         session: Session,
         photos: list[Path],
         infos: list[Any],
+        hits: Any,
         more: bool,
     ) -> None:
         if ticket != self._current:
             return
-        self.appended.emit(session, session.add_photos(photos), infos)
+        self.appended.emit(session, session.add_photos(photos), (infos, hits))
         self._next(ticket, walk, session, more)
 
     @guarded

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
@@ -54,6 +54,7 @@ from app.ui.welcome import samples_dir
 from app.ui.workers import (
     ClassifierFactory,
     TaskRunner,
+    cache_lookup,
     default_classifier_factory,
     settle_heap,
 )
@@ -101,7 +102,8 @@ class MainWindow(QMainWindow):
         self.scanner.applied.connect(self._schedule_refresh)
         self.scanner.failed.connect(self._scan_failed)
         self.scanner.finished.connect(self._scan_ended)
-        self.loader = FolderLoader(self.file_tasks, self)
+        cached = cache_lookup(self.settings) if classifier_factory is None else None
+        self.loader = FolderLoader(self.file_tasks, cached, self)
         self.loader.listed.connect(self._folder_listed)
         self.loader.appended.connect(self._folder_appended)
         self.loader.ready.connect(self._folder_ready)
@@ -310,18 +312,20 @@ class MainWindow(QMainWindow):
         self._stop_scan()  # a scan of a session being replaced (the same folder opened twice)
         self.session = session
         self.photos.set_session(session, keys)
-        self.threshold_box.blockSignals(True)
-        self.threshold_box.setValue(round(session.threshold * 100))
-        self.threshold_box.blockSignals(False)
+        with QSignalBlocker(self.threshold_box):
+            self.threshold_box.setValue(round(session.threshold * 100))
         self._refresh_status()
 
     @guarded
-    def _folder_appended(self, session: Session, ids: list[int], infos: list[Any]) -> None:
-        """The next batch of a folder being listed: its rows, then what its sidecars say."""
+    def _folder_appended(self, session: Session, ids: list[int], found: Any) -> None:
+        """The next batch of a folder being listed: rows, then what sidecars and cache say."""
         if self._shut_down or session is not self.session:
             return
+        infos, hits = found
         self.photos.append_rows(ids)
         session.take_sidecars(infos)
+        if hits is not None:
+            session.set_predictions(hits[1], hits[0])
         self.statusBar().showMessage(f"Listing {session.folder}: {len(session):,} photos…")
         self._schedule_refresh()
 

@@ -216,6 +216,29 @@ def default_classifier_factory(device: str, backend: str = "auto") -> Any:  # mo
     return CachedClassifier(clf, Library(warn=lambda message: log.warning("%s", message)))
 
 
+def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]] | None:
+    """What the default classifier's results cache already knows about some photos, asked on
+    the file thread while the folder is listed (the model may still be loading): the model id
+    it will most likely run under, from the card alone, and the cached predictions. None when
+    the id cannot be told; a cache problem is a warning in the log and no hits."""
+    from app import runtimes
+
+    device = None if settings.device == "auto" else settings.device
+    model_id = runtimes.expected_model_id(None, settings.backend, "auto", device)
+    if model_id is None:
+        return None
+    library: list[Any] = []
+
+    def lookup(paths: list[Path]) -> tuple[str, list[Any]]:
+        if not library:
+            from app.library import Library
+
+            library.append(Library(warn=lambda message: log.warning("%s", message)))
+        return model_id, library[0].lookup(paths, model_id).hits
+
+    return lookup
+
+
 def settle_heap() -> None:
     """Move every object alive now (torch, the model, the folder's records) out of the cyclic
     collector's reach: a full collection over the hundreds of thousands of objects torch
