@@ -63,6 +63,7 @@ class PreviewPane(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.badge = QLabel()
+        self.badge.setWordWrap(True)  # "✎ sea · manual (model said mountain)" may be long
         self.error = QLabel()
         self.error.setWordWrap(True)
         for label in (self.title, self.badge, self.error):
