@@ -37,6 +37,9 @@ class CachedClassifier:
         self.inner = inner
         self.library = library
         self.chunk = chunk
+        # True when a consumer needs Prediction.feature (the personal head, learning): a stored
+        # result without one (kept before features were cached) goes to the model again
+        self.need_features = False
         self.hits = 0  # predictions served from the cache in this object's lifetime
         self.classified = 0  # photos that went through the model
 
@@ -78,6 +81,9 @@ class CachedClassifier:
     def _chunk(self, part: list[Path], cancel: threading.Event | None) -> Iterator[Prediction]:
         model_id = self.inner.model_id
         found = self.library.lookup(part, model_id)
+        if self.need_features and any(p.feature is None for p in found.hits):
+            found.misses.extend(p.path for p in found.hits if p.feature is None)
+            found.hits = [p for p in found.hits if p.feature is not None]
         self.hits += len(found.hits)
         results: dict[Path, Prediction] = {p.path: p for p in found.hits}
         first_of: dict[bytes, Path] = {}  # one photo per content goes to the model

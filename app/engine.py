@@ -132,8 +132,12 @@ class Classifier:
         return out
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
-        logits, _ = self.runtime.run_pixels(batch)
-        return softmax(logits, self.runtime.temperature)
+        return self._forward_features(batch)[0]
+
+    def _forward_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated probabilities and the pooled features (None when the runtime has none)."""
+        logits, features = self.runtime.run_pixels(batch)
+        return softmax(logits, self.runtime.temperature), features
 
     # ----------------------------------------------------------------------------------------
     def classify_paths(
@@ -207,10 +211,11 @@ class Classifier:
     ) -> list[Prediction]:
         good = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
         probs: np.ndarray | None = None
+        feats: np.ndarray | None = None
         failure: str | None = None
         if good:
             try:
-                probs = self._forward(np.stack([decoded[i] for i in good]))  # type: ignore[misc]
+                probs, feats = self._forward_features(np.stack([decoded[i] for i in good]))  # type: ignore[misc]
             except (RuntimeError, MemoryError) as exc:
                 # e.g. out of GPU memory: the batch's photos fail, the run goes on
                 failure = f"classification failed: {exc}"
@@ -226,7 +231,8 @@ class Classifier:
                 p = probs[row[i]]
                 best = int(p.argmax())
                 scores = {c: float(v) for c, v in zip(classes, p, strict=True)}
-                preds.append(Prediction(path, classes[best], float(p[best]), scores))
+                feature = None if feats is None else np.array(feats[row[i]], dtype=np.float32)
+                preds.append(Prediction(path, classes[best], float(p[best]), scores, None, feature))
         return preds
 
     # ----------------------------------------------------------------------------------------

@@ -134,15 +134,15 @@ def test_model_failure_fails_the_batch_not_the_run(
 ) -> None:
     photos = sorted(photo_folder.glob("*.jpg"))
     with Classifier(tiny_card, device="cpu", batch_size=2) as clf:
-        real = clf._forward
+        real = clf._forward_features
         calls = iter(range(100))
 
-        def forward(batch: np.ndarray) -> np.ndarray:
+        def forward(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
             if next(calls) == 1:
                 raise RuntimeError("out of memory")
             return real(batch)
 
-        monkeypatch.setattr(clf, "_forward", forward)
+        monkeypatch.setattr(clf, "_forward_features", forward)
         preds = list(clf.classify_paths(photos))
     assert [p.ok for p in preds] == [True, True, False, False, True, True]
     assert "out of memory" in preds[2].error
@@ -290,3 +290,20 @@ def test_weights_that_do_not_match_the_card(model_copy: Path) -> None:
 def test_missing_card(tmp_path: Path) -> None:
     with pytest.raises(scenes.ModelError, match="nowhere.json"):
         Classifier(tmp_path / "nowhere.json")
+
+
+def test_predictions_carry_the_pooled_feature_the_head_saw(tmp_path: Path) -> None:
+    """Issue 12: the runtime's (N, 512) pooled features reach Prediction.feature, and the
+    bundled head on that feature gives the prediction's own scores (int8 ONNX, the CPU default)."""
+    from app import personal
+
+    photos = varied_photos(tmp_path, 4)
+    with Classifier(None, backend="onnx", precision="int8", batch_size=4) as clf:
+        preds = list(clf.classify_paths(photos))
+        head = personal.Head.from_card(clf.card)
+        temperature = clf.runtime.temperature
+    assert all(p.ok and p.feature is not None and p.feature.shape == (512,) for p in preds)
+    feats = np.stack([p.feature for p in preds])
+    probs = personal.softmax(head.logits(feats), temperature)
+    scores = np.array([list(p.scores.values()) for p in preds])
+    np.testing.assert_allclose(probs, scores, atol=1e-4)
