@@ -571,6 +571,10 @@ def parser() -> argparse.ArgumentParser:
         "--extra", type=Path, help="markdown appended to the report (e.g. measured speed figures)"
     )
     sp.set_defaults(func=cmd_report)
+
+    from training import replay
+
+    replay.add_parser(sub, common)
     return p
 
 
