@@ -29,6 +29,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="neither read nor write the results cache (every photo goes through the model)",
     )
     p.add_argument(
+        "--bundled",
+        action="store_true",
+        help="run the bundled model even when a personal model is active (python -m app learn)",
+    )
+    p.add_argument(
         "--shard",
         metavar="K/N",
         type=shards.parse_shard,
@@ -58,13 +63,18 @@ def open_session(args: argparse.Namespace, **options: Any):
 
 
 def wrap(clf: Any, args: argparse.Namespace, err: Callable[[str], None]) -> Any:
-    """The classifier behind the results cache, unless --no-cache."""
-    if getattr(args, "no_cache", False):
-        return clf
-    from app.cached import CachedClassifier
-    from app.library import Library
+    """The classifier behind the results cache (unless --no-cache), and the active personal
+    model in front of it (unless --bundled; app.personal_models)."""
+    if not getattr(args, "no_cache", False):
+        from app.cached import CachedClassifier
+        from app.library import Library
 
-    return CachedClassifier(clf, Library(warn=lambda message: err(f"warning: {message}")))
+        clf = CachedClassifier(clf, Library(warn=lambda message: err(f"warning: {message}")))
+    if getattr(args, "bundled", False):
+        return clf
+    from app.personal_models import with_personal
+
+    return with_personal(clf, warn=lambda message: err(f"warning: {message}"))
 
 
 def cache_note(clf: Any) -> str:

@@ -54,7 +54,7 @@ from app.cli_tag import cmd_tag
 if TYPE_CHECKING:
     from app.engine import Prediction
 
-COMMANDS = ("classify", "tag", "cache")
+COMMANDS = ("classify", "tag", "cache", "label", "learn")
 
 
 def _classify_parser() -> argparse.ArgumentParser:
@@ -262,6 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_classify(argv[1:])
     if argv and argv[0] == "tag":
         return cmd_tag(argv[1:])
+    if argv and argv[0] in ("label", "learn"):
+        from app import learncli  # learning from corrections (docs/learning.md)
+
+        return learncli.main(argv, prog())
     if argv and argv[0] == "cache":
         return cachecli.cmd_cache(argv[1:], prog(), out, err)
     args = parse(_main_parser(), argv)

@@ -1,0 +1,383 @@
+"""Learning from corrections on the command line (issue 12).
+
+    python -m app label PHOTO… --scene SCENE   label photos by hand, as the window does
+    python -m app learn [--from FOLDER… [-r]]   fit a personal model on the corrections
+    python -m app learn --list | --rollback | --reset
+
+`label` is the window's path, literally: an app.session.Session, the photos' predictions set
+as a scan sets them, `set_manual`, then `plan_save` / `execute_save` / `apply_saved`; the photo
+itself is never opened for writing. Each label saved is recorded with its pooled feature in the
+corrections store (app.corrections). `learn` fits, measures and adopts or refuses
+(app.personal), keeping versions (app.personal_models). Not imported by app.cli at module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from app import defaults
+from app.scenes import CLASSES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
+Out = Callable[[str], None]
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", metavar="CARD", type=Path, help="model card (default: the bundled model)"
+    )
+    p.add_argument("--device", metavar="D", help="auto, cpu, cuda or mps (default: auto)")
+    p.add_argument(
+        "--backend", choices=defaults.BACKENDS, default="auto", help="runtime (default: auto)"
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "int8", "bf16", "fp16"),
+        default="auto",
+        help="runtime precision (default: auto)",
+    )
+    p.add_argument(
+        "--batch-size",
+        metavar="N",
+        type=int,
+        default=defaults.BATCH_SIZE,
+        help=f"photos per forward pass (default: {defaults.BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the results cache"
+    )
+
+
+def _classifier(args: argparse.Namespace, err: Out, personal: bool) -> Any:
+    """The classifier (behind the cache; with the personal head when `personal`), or an exit
+    status after saying why there is none."""
+    from app.cached import CachedClassifier
+    from app.engine import Classifier
+    from app.library import Library
+    from app.personal_models import with_personal
+    from app.scenes import ModelError
+
+    try:
+        clf: Any = Classifier(
+            args.model,
+            device=None if args.device in (None, "auto") else args.device,
+            precision=args.precision,
+            batch_size=max(1, args.batch_size),
+            backend=args.backend,
+            warn=lambda m: err(f"warning: {m}"),
+        )
+    except ValueError as exc:
+        err(f"error: {exc}")
+        return EXIT_USAGE
+    except ModelError as exc:
+        err(f"error: {exc}")
+        return EXIT_MODEL
+    if not args.no_cache:
+        clf = CachedClassifier(clf, Library(warn=lambda m: err(f"warning: {m}")))
+        clf.need_features = True
+    return with_personal(clf, warn=lambda m: err(f"warning: {m}")) if personal else clf
+
+
+def _store(err: Out) -> Any:
+    from app.corrections import Corrections
+
+    return Corrections(warn=lambda m: err(f"warning: {m}"))
+
+
+# --------------------------------------------------------------------------------------------
+# label
+
+
+def _label_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{prog} label",
+        description="Label photos by hand, exactly as the window does (keys 1-6, drag and "
+        "drop): a manual scene tag in each photo's XMP sidecar, which automatic runs never "
+        "overwrite. The photo itself is never written. Each label is recorded, with the "
+        "model's feature of the photo, for `learn`.",
+    )
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    p.add_argument("--scene", required=True, choices=CLASSES, help="the scene of these photos")
+    p.add_argument(
+        "--sidecar-name",
+        choices=defaults.NAMINGS,
+        default=defaults.NAMING,
+        help="name of new sidecars: IMG.jpg.xmp (ext, default) or IMG.xmp (base)",
+    )
+    p.add_argument(
+        "--parent",
+        default=defaults.PARENT,
+        help=f"parent of the hierarchical keyword (default: {defaults.PARENT})",
+    )
+    _model_options(p)
+    return p
+
+
+def cmd_label(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
+    from app import imaging
+    from app.corrections import StoreError, sync_session
+    from app.session import Session, display_path, execute_save
+
+    try:
+        args = _label_parser(prog).parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    failed = 0
+    by_folder: dict[Path, list[Path]] = {}
+    for photo in args.photos:
+        if not photo.is_file():
+            err(f"{photo}\tERROR: {'not a file' if photo.exists() else 'no such file'}")
+            failed += 1
+        elif not imaging.is_photo(photo):
+            err(f"{photo}\tERROR: not a photo this app reads ({photo.suffix or 'no extension'})")
+            failed += 1
+        else:
+            by_folder.setdefault(photo.parent, []).append(photo)
+    if not by_folder:
+        return EXIT_FAILED
+    clf = _classifier(args, err, personal=True)
+    if isinstance(clf, int):
+        err("warning: no model: the labels are written and recorded without features")
+        clf = None
+    try:
+        store = _store(err)
+    except StoreError as exc:
+        err(f"warning: {exc}; labels are written but not recorded for learning")
+        store = None
+    for folder, photos in by_folder.items():
+        session = Session(folder, photos, naming=args.sidecar_name, parent=args.parent)
+        session.read_sidecars(notify=False)
+        features: dict[Path, Any] = {}
+        if clf is not None:
+            wanted = set(session.to_classify(clf.model_id))
+            # every photo's feature is wanted; the session takes a prediction only where a
+            # scan would (a sidecar already holding this model's label keeps its scores)
+            for pred in clf.classify_paths(photos):
+                features[pred.path] = pred.feature if pred.ok else None
+                rid = session.id_for(pred.path)
+                if rid in wanted:
+                    session.set_predictions([pred], clf.model_id)
+        ok_ids = [r.id for r in session.records if not r.sidecar_error]
+        for r in session.records:
+            if r.sidecar_error:
+                err(f"{display_path(r.path)}\tERROR: {r.sidecar_error}")
+                failed += 1
+        session.set_manual(ok_ids, args.scene)
+        items = session.plan_save(ok_ids)
+        outcomes = execute_save(items, naming=session.naming, parent=session.parent, root=folder)
+        session.apply_saved(outcomes)
+        written = {o.id: o for o in outcomes}
+        for rid in ok_ids:
+            r, o = session.records[rid], written.get(rid)
+            if o is not None and o.error:
+                err(f"{display_path(r.path)}\tERROR: {o.error}")
+                failed += 1
+            else:
+                name = o.info.path.name if o is not None and o.info else "unchanged"
+                out(f"{display_path(r.path)}\t{args.scene}\t{name}")
+        if store is not None:
+            model = clf.model_id if clf is not None else None
+            sync_session(store, session, ok_ids, features, model)
+    if store is not None:
+        store.close()
+    if clf is not None:
+        clf.close()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# learn
+
+
+def _learn_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{prog} learn",
+        description="Fit a personal model on your corrections (the photos you labelled by "
+        "hand), starting from the bundled model's head and kept close to it, with a bank of "
+        "its training features so it cannot forget the six scenes. It is adopted only when "
+        "cross-validation on your own photos shows it beats the bundled model and it loses at "
+        "most 0.5 points on the bank. Everything stays on this machine.",
+    )
+    p.add_argument(
+        "--from",
+        dest="folders",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FOLDER",
+        help="first import the manual labels found in these folders' sidecars",
+    )
+    p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders of --from")
+    p.add_argument(
+        "--sidecar-name", choices=defaults.NAMINGS, default=defaults.NAMING, help=argparse.SUPPRESS
+    )
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--list", action="store_true", help="list the personal models and corrections"
+    )
+    what.add_argument(
+        "--rollback", action="store_true", help="go back to the previous personal model"
+    )
+    what.add_argument("--reset", action="store_true", help="go back to the bundled model")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _model_options(p)
+    return p
+
+
+def _import_folders(args: argparse.Namespace, store: Any, out: Out, err: Out) -> int:
+    from app.corrections import Correction
+    from app.session import Session
+
+    found = 0
+    for folder in args.folders:
+        if not folder.is_dir():
+            err(f"{folder}\tERROR: not a folder")
+            continue
+        session = Session.open(folder, recursive=args.recursive, naming=args.sidecar_name)
+        items = []
+        for r in session.records:
+            if r.sidecar_error:
+                err(f"{r.path}\tERROR: {r.sidecar_error}")
+            elif r.saved is not None and r.saved.source == "manual" and r.saved.label in CLASSES:
+                items.append(Correction(r.path, r.saved.label))
+        found += store.record(items)
+        out(f"{folder}: {len(items)} photos labelled by hand")
+    return found
+
+
+def _fill_features(args: argparse.Namespace, store: Any, err: Out) -> int | None:
+    """Compute the features corrections lack; None when all is well, else an exit status."""
+    from app.corrections import base_model_id
+
+    missing = [c for c in store.all() if c.feature is None]
+    if not missing:
+        return None
+    clf = _classifier(args, err, personal=False)
+    if isinstance(clf, int):
+        return clf
+    by_path = {os.fspath(c.path): c for c in missing}
+    done = []
+    with clf:
+        for pred in clf.classify_paths([c.path for c in missing]):
+            c = by_path[os.fspath(pred.path)]
+            if pred.ok and pred.feature is not None:
+                done.append((c.fingerprint, pred.feature, base_model_id(clf.model_id)))
+            else:
+                err(f"{pred.path}\tskipped: {pred.error or 'no feature from this runtime'}")
+    store.set_features(done)
+    return None
+
+
+def _list(versions: Any, store: Any, out: Out) -> int:
+    active = versions.active()
+    out(f"corrections: {len(store)} ({', '.join(f'{k} {v}' for k, v in store.counts().items())})")
+    out(f"{'*' if active is None else ' '} bundled")
+    for v in versions.list():
+        mark = "*" if active is not None and v.number == active.number else " "
+        r = v.report
+        out(
+            f"{mark} personal.{v.number}\t{v.created}\t{v.corrections} corrections\t"
+            f"held-out {100 * r['bundled_accuracy']:.1f} % -> {100 * r['personal_accuracy']:.1f} %\t"
+            f"base {v.base_model}"
+        )
+    return EXIT_OK
+
+
+def cmd_learn(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
+    import numpy as np
+
+    from app import personal, scenes
+    from app.corrections import StoreError
+    from app.personal_models import VersionError, Versions
+
+    try:
+        args = _learn_parser(prog).parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    versions = Versions()
+    try:
+        store = _store(err)
+    except StoreError as exc:
+        err(f"error: {exc}")
+        return EXIT_FAILED
+    try:
+        if args.list:
+            return _list(versions, store, out)
+        if args.reset or args.rollback:
+            active = versions.rollback() if args.rollback else versions.reset()
+            out(f"active: {'bundled model' if active is None else f'personal.{active.number}'}")
+            return EXIT_OK
+        if args.folders:
+            _import_folders(args, store, out, err)
+        status = _fill_features(args, store, err)
+        if status is not None:
+            return status
+        card = scenes.ModelCard.read(args.model or scenes.default_card_path())
+        items = [c for c in store.all() if c.feature is not None]
+        base = personal.Head.from_card(card)
+        items = [c for c in items if c.feature.shape == (base.in_features,)]
+        try:
+            personal.check_enough([c.label for c in items])
+            replay = personal.ReplayBank.load(card.weights_path.parent)
+            learned = personal.learn(
+                np.stack([c.feature for c in items]),
+                [c.label for c in items],
+                base,
+                replay,
+                _temperature(card),
+            )
+        except personal.LearnError as exc:
+            err(f"learn: {exc}")
+            return EXIT_FAILED
+        report = learned.report
+        version = versions.add(learned, card.model_id) if report.adopted else None
+        if args.json:
+            out(json.dumps({**report.to_dict(), "version": version.number if version else None}))
+        else:
+            for line in report.lines():
+                out(line)
+            out(report.reason)
+            if version is not None:
+                out(
+                    f"personal.{version.number} is active: tags now name it "
+                    f"({card.model_id}…+personal.{version.number}); "
+                    f"`{prog} learn --rollback` or `--reset` to go back"
+                )
+            else:
+                active = versions.active()
+                out(
+                    "kept: "
+                    + ("the bundled model" if active is None else f"personal.{active.number}")
+                )
+        return EXIT_OK
+    except VersionError as exc:
+        err(f"error: {exc}")
+        return EXIT_FAILED
+    finally:
+        store.close()
+
+
+def _temperature(card: Any) -> float:
+    """The CPU default's temperature (int8 when listed), the centre of the personal search."""
+    onnx = card.extra.get("onnx") or {}
+    entry = onnx.get("int8") or onnx.get("fp32") or {}
+    return float(entry.get("temperature", card.temperature))
+
+
+def main(argv: Sequence[str], prog: str = "python -m app") -> int:
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    def err(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    command, rest = argv[0], list(argv[1:])
+    return (
+        cmd_label(rest, prog, out, err) if command == "label" else cmd_learn(rest, prog, out, err)
+    )

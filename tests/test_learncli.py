@@ -1,0 +1,247 @@
+"""`python -m app label` and `python -m app learn` (app.learncli) on real photos and sidecars."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import cli, personal, sidecar
+from app.corrections import Correction, Corrections
+from app.engine import Classifier
+from app.personal_models import Versions
+from app.session import Session
+from tests.conftest import make_photo
+
+NOW = "2026-12-01T10:00:00+00:00"
+
+
+@pytest.fixture(autouse=True)
+def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sidecar, "now", lambda: NOW)
+
+
+def _twins(tmp_path: Path, n: int = 3) -> tuple[list[Path], list[Path]]:
+    """The same photos in two folders: one for `label`, one for the Session of the window."""
+    a = [make_photo(tmp_path / "a" / f"IMG_{i}.jpg", seed=i) for i in range(n)]
+    b = []
+    for p in a:
+        (tmp_path / "b").mkdir(exist_ok=True)
+        b.append(Path(shutil.copy2(p, tmp_path / "b" / p.name)))
+    return a, b
+
+
+@pytest.mark.parametrize("already_tagged", [False, True])
+def test_label_writes_exactly_what_a_session_save_writes(
+    tmp_path: Path, already_tagged: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = _twins(tmp_path)
+    if already_tagged:  # sidecars holding this model's automatic label (`tag` at 0 %)
+        for folder in ("a", "b"):
+            assert (
+                cli.main(
+                    ["tag", str(tmp_path / folder), "--min-confidence", "0", "--backend", "onnx"]
+                )
+                == 0
+            )
+    photo_bytes = [p.read_bytes() for p in a]
+    stats = [p.stat().st_mtime_ns for p in a]
+    capsys.readouterr()
+    assert cli.main(["label", *map(str, a), "--scene", "glacier", "--backend", "onnx"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{p}\tglacier\t{p.name}.xmp" for p in a]
+    # the window's path: a scan's predictions, keys 1-6, save
+    session = Session.open(tmp_path / "b")
+    with Classifier(None, backend="onnx", precision="int8") as clf:
+        ids = session.to_classify(clf.model_id)
+        preds = list(clf.classify_paths([session.records[i].path for i in ids]))
+        session.set_predictions(preds, clf.model_id)
+    session.set_manual(range(len(session)), "glacier")
+    assert session.save().written == 3
+    for pa, pb in zip(a, b, strict=True):
+        written = Path(f"{pa}.xmp").read_bytes()
+        assert written == Path(f"{pb}.xmp").read_bytes()
+        assert (
+            b'source="manual"' in written or b"<st:source>manual" in written or b"manual" in written
+        )
+    assert [p.read_bytes() for p in a] == photo_bytes  # the photos are never written
+    assert [p.stat().st_mtime_ns for p in a] == stats
+    store = Corrections()
+    assert [(c.path, c.label) for c in store.all()] == [(p, "glacier") for p in a]
+    assert all(c.feature is not None and c.feature.shape == (512,) for c in store.all())
+    assert {c.feature_model for c in store.all()} == {"scene-vgg16@5552b92d5f9c/int8"}
+
+
+def test_label_honours_the_sidecar_name_and_reports_bad_input_per_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = make_photo(tmp_path / "IMG_1.jpg")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a photo")
+    code = cli.main(
+        [
+            "label",
+            str(good),
+            str(text),
+            str(tmp_path / "gone.jpg"),
+            "--scene",
+            "sea",
+            "--sidecar-name",
+            "base",
+            "--backend",
+            "onnx",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert (tmp_path / "IMG_1.xmp").is_file() and not (tmp_path / "IMG_1.jpg.xmp").exists()
+    assert f"{text}\tERROR: not a photo" in err
+    assert f"{tmp_path / 'gone.jpg'}\tERROR: no such file" in err
+    assert sidecar.read_sidecar(good, "base").scene.source == "manual"
+    assert cli.main(["label", str(good), "--scene", "lake"]) == 2  # not a scene: usage
+
+
+def _store_replay(n_per_scene: dict[str, int], wrong: bool = False) -> None:
+    """Corrections whose features are the replay bank's (real seg_train features)."""
+    bank = personal.ReplayBank.load()
+    store = Corrections()
+    items = []
+    for scene, n in n_per_scene.items():
+        c = personal.scenes.CLASSES.index(scene)
+        for j, i in enumerate(np.flatnonzero(bank.labels == c)[:n]):
+            label = personal.scenes.CLASSES[(c + 1) % 6] if wrong else scene
+            items.append(
+                Correction(
+                    Path(f"/photos/{scene}_{j}.jpg"),
+                    label,
+                    f"{scene}{j}".encode(),
+                    bank.features[i],
+                    "scene-vgg16@5552b92d5f9c/int8",
+                )
+            )
+    store.record(items)
+    store.close()
+
+
+def test_learn_refuses_with_too_few_corrections_or_one_scene(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _store_replay({"sea": 4, "forest": 3})
+    assert cli.main(["learn"]) == 1
+    assert "learning needs at least 10 corrections (photos labelled by hand); there are 7" in (
+        capsys.readouterr().err
+    )
+    Corrections().clear()
+    _store_replay({"glacier": 15})
+    assert cli.main(["learn"]) == 1
+    assert "at least 2 scenes; all 15 are glacier" in capsys.readouterr().err
+    assert Versions().list() == []
+
+
+def test_learn_keeps_the_bundled_model_when_the_personal_one_is_no_better(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _store_replay({"sea": 6, "forest": 6, "street": 6})  # labels the bundled model gets right
+    assert cli.main(["learn"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out corrections (5-fold): bundled 100.0 % -> personal" in out
+    assert "not adopted" in out and "kept: the bundled model" in out
+    assert Versions().active() is None
+
+
+def kind_photo(path: Path, kind: int, seed: int) -> Path:
+    """Two kinds of picture the bundled model takes for forest (pale stripes, dark green
+    noise): a person who calls the first 'street' and the second 'glacier' is consistent,
+    and nothing in the replay bank looks like either."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:120, 0:160]
+    if kind == 0:
+        base = np.stack([200 + 40 * np.sin(xx / (3 + seed % 3))] * 3, -1) * [0.8, 0.9, 1.0]
+    else:
+        base = np.stack([40 + 0 * xx, 90 + 0 * xx, 50 + 0 * xx], -1)
+        base = base + rng.integers(-40, 40, (120, 160, 3))
+    arr = np.clip(base + rng.integers(-10, 10, (120, 160, 3)), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+    return path
+
+
+KIND_SCENES = ("street", "glacier")
+
+
+def test_learn_adopts_a_model_that_helps_and_tags_name_its_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = {
+        k: [kind_photo(tmp_path / "lib" / f"k{k}_{i}.jpg", k, i) for i in range(10)] for k in (0, 1)
+    }
+    for k, scene in enumerate(KIND_SCENES):  # eight of each labelled by hand
+        assert (
+            cli.main(["label", *map(str, photos[k][:8]), "--scene", scene, "--backend", "onnx"])
+            == 0
+        )
+    capsys.readouterr()
+    assert cli.main(["learn"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out corrections (5-fold): bundled 0.0 % -> personal 100.0 %" in out
+    assert "adopted: better on your held-out photos" in out
+    assert "personal.1 is active" in out
+    # the two photos of each kind nobody labelled: tagged by the personal model, named so
+    assert (
+        cli.main(["tag", str(tmp_path / "lib"), "--min-confidence", "0", "--backend", "onnx"]) == 0
+    )
+    for k, scene in enumerate(KIND_SCENES):
+        for p in photos[k][8:]:
+            tag = sidecar.read_sidecar(p).scene
+            assert (tag.label, tag.source) == (scene, "auto")
+            assert tag.model_id == "scene-vgg16@5552b92d5f9c/int8+personal.1"
+    assert cli.main(["learn", "--reset"]) == 0
+    capsys.readouterr()
+    assert cli.main(["classify", "--backend", "onnx", str(photos[0][9])]) == 0
+    assert "\tforest\t" in capsys.readouterr().out  # the bundled model's answer again
+
+
+def test_learn_from_folders_imports_manual_labels_and_computes_their_features(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = [make_photo(tmp_path / "lib" / "x" / f"P{i}.jpg", seed=i) for i in range(4)]
+    for p, scene in zip(photos, ["sea", "sea", "forest", "street"], strict=True):
+        sidecar.write_scene(p, sidecar.SceneTag(scene, "manual"))
+    sidecar.write_scene(
+        make_photo(tmp_path / "lib" / "auto.jpg"), sidecar.SceneTag("sea", "auto", 0.9, {}, "m")
+    )
+    code = cli.main(["learn", "--from", str(tmp_path / "lib"), "-r", "--backend", "onnx"])
+    out, err = capsys.readouterr()
+    assert code == 1  # four corrections are not enough to learn from
+    assert "4 photos labelled by hand" in out and "there are 4" in err
+    found = Corrections().all()
+    assert sorted((c.path.name, c.label) for c in found) == [
+        ("P0.jpg", "sea"),
+        ("P1.jpg", "sea"),
+        ("P2.jpg", "forest"),
+        ("P3.jpg", "street"),
+    ]
+    assert all(c.feature is not None for c in found)  # computed through the classifier
+
+
+def test_a_damaged_corrections_store_is_set_aside_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "store" / "corrections.sqlite3"
+    path.parent.mkdir()
+    path.write_bytes(b"this is not a database" * 100)
+    warnings: list[str] = []
+    store = Corrections(path, warn=warnings.append)
+    assert len(store) == 0 and "set aside" in warnings[0]
+    assert [
+        p.name.startswith("corrections.sqlite3.broken-") for p in path.parent.iterdir() if p != path
+    ] == [True]
+    store.record([Correction(Path("/x.jpg"), "sea", b"k", np.ones(512, np.float32))])
+    store.close()
+    foreign = tmp_path / "foreign.sqlite3"
+    sqlite3.connect(foreign).execute("CREATE TABLE t(x)").connection.commit()
+    Corrections(foreign, warn=warnings.append).close()
+    assert "not a Scene Tagger corrections store" in warnings[-1]
