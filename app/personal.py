@@ -18,7 +18,9 @@ with torch's L-BFGS and autograd.
 Whether it helped is measured, never assumed: k-fold cross-validation over the corrections gives
 the bundled head's and the personal head's accuracy on the person's own held-out photos, and the
 replay bank's accuracy before and after. The new head is adopted only if it beats the bundled one
-on held-out corrections and loses at most MAX_REPLAY_DROP_POINTS on the replay bank.
+on held-out corrections, loses at most MAX_REPLAY_DROP_POINTS on the replay bank, and the
+corrections include at least MIN_CONFIRMATIONS photos the bundled model got right (otherwise
+the held-out comparison cannot see what would break; see MIN_CONFIRMATIONS).
 
 Calibration: the personal head's temperature is fitted on the out-of-fold logits of the
 corrections (the person's photos, never seen by the head that scored them), within
@@ -39,6 +41,11 @@ from app import scenes
 
 MIN_CORRECTIONS = 10  # fewer cannot be split into folds that say anything
 MIN_SCENES = 2
+# Corrections the bundled model already gets right (a photo labelled by hand with the scene it
+# showed). Without them the held-out test is blind: the bundled model scores 0 % on photos chosen
+# because it got them wrong, anything beats that, and the simulation in docs/learning.md adopted
+# heads that cost 2 points on the person's other photos. With them it sees what would break.
+MIN_CONFIRMATIONS = 5
 FOLDS = 5
 REPLAY_WEIGHT = 5.0  # the bank's mean CE counts five times the corrections' mean CE
 PROX = 1e-1
@@ -458,7 +465,15 @@ def learn(
         seconds=time.perf_counter() - start,
     )
     drop = 100 * (before - after)
-    if personal <= bundled:
+    confirmed = int(round(bundled * len(y)))
+    if confirmed < MIN_CONFIRMATIONS:
+        report.reason = (
+            f"not adopted: only {confirmed} of your {len(y)} corrections are photos the bundled "
+            f"model got right, so held-out photos cannot show what a personal model would break; "
+            f"label at least {MIN_CONFIRMATIONS} photos it gets right too (the key of the scene "
+            f"it shows)"
+        )
+    elif personal <= bundled:
         report.reason = (
             f"not adopted: on your held-out photos it is not better than the bundled model "
             f"({100 * personal:.1f} % vs {100 * bundled:.1f} %)"

@@ -139,7 +139,7 @@ def test_a_model_that_would_forget_the_six_scenes_is_not_adopted(
     # a person who calls every glacier a mountain: consistent (held-out accuracy rises), but the
     # bank's glaciers would be lost
     glaciers = np.flatnonzero(replay.labels == 2)[:40]
-    streets = np.flatnonzero(replay.labels == 5)[:10]
+    streets = np.flatnonzero(replay.labels == 5)[:10]  # confirmations: the model is right
     idx = np.concatenate([glaciers, streets])
     labels = ["mountain"] * 40 + ["street"] * 10
     learned = personal.learn(replay.features[idx], labels, base, replay, 0.67)
