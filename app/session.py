@@ -315,6 +315,19 @@ class Session:
         self._notify(changed)
         return changed
 
+    def swap_predictions(
+        self, values: dict[int, tuple[PredictionLike | None, str | None]]
+    ) -> dict[int, tuple[PredictionLike | None, str | None]]:
+        """Give photos other (prediction, model id) pairs (a re-score by a personal model, or
+        its undo); returns the pairs they had, which is exactly what the undo needs."""
+        old = {}
+        for rid, (pred, model_id) in values.items():
+            r = self.records[rid]
+            old[rid] = (r.prediction, r.model_id)
+            r.prediction, r.model_id = pred, model_id
+        self._notify(list(values))
+        return old
+
     def set_manual(self, ids: Iterable[int], label: str | None) -> dict[int, str | None]:
         """Give photos a manual label (None = back to automatic); returns the previous values
         of the records that changed, which is exactly what an undo needs."""

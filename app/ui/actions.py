@@ -29,6 +29,7 @@ class ActionId(Enum):
     CLASSIFY = "classify"
     CANCEL = "cancel"
     SUBFOLDERS = "subfolders"
+    LEARN = "learn"
     AUTO_LABEL = "auto-label"
     BUILDINGS = "buildings"
     FOREST = "forest"
@@ -72,6 +73,12 @@ REGISTRY: dict[ActionId, ActionSpec] = {
         "Classify photos that have no automatic label yet (or failed)",
     ),
     ActionId.CANCEL: ActionSpec("Cancel Scan", lambda w: w.cancel_scan(), "Esc"),
+    ActionId.LEARN: ActionSpec(
+        "&Learn from My Corrections",
+        lambda w: w.learning.learn(),
+        tip="Fit a personal model on the photos labelled by hand, show whether it helps, "
+        "offer to re-score the others (app/ui/learning.py)",
+    ),
     ActionId.SUBFOLDERS: ActionSpec(
         "Include &Subfolders",
         lambda w, checked: w.set_recursive(checked),
@@ -143,6 +150,7 @@ def build_menus(
     menu = bar.addMenu("&Tools")
     menu.addAction(a[ActionId.CLASSIFY])
     menu.addAction(a[ActionId.CANCEL])
+    menu.addAction(a[ActionId.LEARN])
     return recent
 
 

@@ -77,6 +77,10 @@ class SettingsDialog(QDialog):
         form.addRow("Review threshold", self.threshold)
         form.addRow("New sidecar name", self.naming)
         form.addRow("Keyword parent", self.parent_keyword)
+        from app.ui.learning import personal_row
+
+        self.personal = personal_row(self)
+        form.addRow("Personal model", self.personal)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )

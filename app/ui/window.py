@@ -42,6 +42,7 @@ from app.ui.actions import (
 )
 from app.ui.commands import AssignSceneCommand
 from app.ui.guard import guarded
+from app.ui.learning import LearningController
 from app.ui.modelload import ModelLoader, close_quietly
 from app.ui.models import PhotoListModel, dropped_folder
 from app.ui.opening import FolderLoader
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Scene Tagger")
         self.setAcceptDrops(True)
         self._build()
+        self.learning = LearningController(self)  # learn from corrections (app/ui/learning.py)
         self.resize(1400, 900)
         if (geometry := self.settings.geometry()) is not None:
             self.restoreGeometry(geometry)

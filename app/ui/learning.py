@@ -1,0 +1,390 @@
+"""The window's side of learning from corrections (issue 12).
+
+- After each save, the photos now labelled by hand are recorded in the corrections store
+  (app.corrections.sync_session) on the file task thread; the action "Learn from my
+  corrections (N)" counts them.
+- The action runs app.personal.learn on its own task thread (features the corrections lack
+  are computed there, through the bundled classifier), never on the GUI thread. The report
+  shows the before/after figures; an adopted model becomes the window's classifier at once
+  (the personal head in front of the runtime; the status bar names its version).
+- Then the photos not labelled by hand are re-scored by the personal head from their features
+  (computed in the background when this session has none). Those whose label would change are
+  listed (old -> new, with confidences) to accept all or the checked ones: one RescoreCommand
+  on the undo stack, so one Ctrl+Z restores every previous prediction. A re-score is an
+  automatic label from the personal model (its id names the version), never a manual one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QUndoCommand
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.session import Session
+from app.ui.guard import guarded
+from app.ui.workers import TaskRunner
+
+log = logging.getLogger("app.ui")
+
+
+@dataclass(frozen=True)
+class Change:
+    id: int
+    name: str
+    old_label: str | None
+    old_confidence: float | None
+    prediction: Any  # the personal model's Prediction
+
+    def text(self) -> str:
+        old = f"{self.old_label or '—'}"
+        if self.old_confidence is not None:
+            old += f" ({100 * self.old_confidence:.0f} %)"
+        p = self.prediction
+        return f"{self.name}: {old} → {p.label} ({100 * p.confidence:.0f} %)"
+
+
+class RescoreCommand(QUndoCommand):
+    """Photos take the personal model's predictions (automatic labels); undo puts back the
+    predictions and model ids they had. One command for the whole batch."""
+
+    def __init__(self, session: Session, changes: Sequence[Change], model_id: str) -> None:
+        n = len(changes)
+        super().__init__(f"Re-score {n} photo{'s' if n != 1 else ''} with the personal model")
+        self.session = session
+        self.new = {c.id: (c.prediction, model_id) for c in changes}
+        self.old: dict[int, Any] = {}
+
+    def redo(self) -> None:
+        self.old = self.session.swap_predictions(self.new)
+
+    def undo(self) -> None:
+        self.session.swap_predictions(self.old)
+
+
+class RescoreDialog(QDialog):
+    """The photos whose label would change; all checked; accept all or the checked ones."""
+
+    def __init__(self, report_lines: list[str], changes: Sequence[Change], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Learned from your corrections")
+        self.changes = list(changes)
+        layout = QVBoxLayout(self)
+        self.report = QLabel("\n".join(report_lines))
+        self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.report)
+        self.list = QListWidget()
+        for c in self.changes:
+            item = QListWidgetItem(c.text())
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.list.addItem(item)
+        if self.changes:
+            layout.addWidget(QLabel(f"Re-scoring would change {len(self.changes)} labels:"))
+            layout.addWidget(self.list)
+        else:
+            layout.addWidget(QLabel("Re-scoring changes no label of this folder."))
+            self.list.hide()
+        buttons = QDialogButtonBox()
+        self.accept_checked = buttons.addButton(
+            "Accept Checked", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.accept_all = buttons.addButton("Accept All", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.accept_checked.setEnabled(bool(self.changes))
+        self.accept_all.setEnabled(bool(self.changes))
+        self.accept_all.clicked.connect(self._check_all)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _check_all(self) -> None:
+        for i in range(self.list.count()):
+            self.list.item(i).setCheckState(Qt.CheckState.Checked)
+
+    def chosen(self) -> list[Change]:
+        return [
+            c
+            for i, c in enumerate(self.changes)
+            if self.list.item(i).checkState() == Qt.CheckState.Checked
+        ]
+
+
+class ReportDialog(QDialog):
+    def __init__(self, lines: list[str], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Learn from my corrections")
+        layout = QVBoxLayout(self)
+        self.text = QLabel("\n".join(lines))
+        layout.addWidget(self.text)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+
+# --------------------------------------------------------------------------------------------
+# Work off the GUI thread (plain functions: they get snapshots, return values)
+
+
+def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[str, Any]:
+    """Fill missing features, learn, adopt, and re-score the snapshot (model task thread)."""
+    import numpy as np
+
+    from app import personal
+    from app.corrections import Corrections, base_model_id
+    from app.personal_models import PersonalClassifier, Versions, base_classifier
+
+    base = base_classifier(classifier)
+    store = Corrections()
+    try:
+        missing = [c for c in store.all() if c.feature is None]
+        if missing:
+            by_path = {c.path: c for c in missing}
+            done = [
+                (by_path[p.path].fingerprint, p.feature, base_model_id(base.model_id))
+                for p in base.classify_paths([c.path for c in missing])
+                if p.ok and p.feature is not None and p.path in by_path
+            ]
+            store.set_features(done)
+        head0 = personal.Head.from_card(base.card)
+        items = [
+            c
+            for c in store.all()
+            if c.feature is not None and c.feature.shape == (head0.in_features,)
+        ]
+        personal.check_enough([c.label for c in items])
+        replay = personal.ReplayBank.load(base.card.weights_path.parent)
+        learned = personal.learn(
+            np.stack([c.feature for c in items]),
+            [c.label for c in items],
+            head0,
+            replay,
+            getattr(base.runtime, "temperature", base.card.temperature),
+        )
+    finally:
+        store.close()
+    result: dict[str, Any] = {"report": learned.report, "version": None, "rescored": {}}
+    if not learned.report.adopted:
+        return result
+    versions = Versions()
+    version = versions.add(learned, base.card.model_id)
+    clf = PersonalClassifier(base, learned.head, version)
+    result["version"] = version
+    result["classifier"] = clf
+    need = [path for _, path, feat in snapshot if feat is None]
+    feats = {rid: feat for rid, _, feat in snapshot if feat is not None}
+    if need:
+        computed = {p.path: p for p in base.classify_paths(need)}
+        for rid, path, feat in snapshot:
+            p = computed.get(path)
+            if feat is None and p is not None and p.ok and p.feature is not None:
+                feats[rid] = p.feature
+    paths = {rid: path for rid, path, _ in snapshot}
+    result["rescored"] = {rid: clf.predict(paths[rid], feat) for rid, feat in feats.items()}
+    return result
+
+
+def _record_task(session: Session) -> int:
+    from app.corrections import Corrections, sync_session
+
+    store = Corrections()
+    try:
+        sync_session(store, session)
+        return len(store)
+    finally:
+        store.close()
+
+
+def _count_task() -> int:
+    from app.corrections import Corrections
+
+    store = Corrections()
+    try:
+        return len(store)
+    finally:
+        store.close()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class LearningController(QObject):
+    """Owns the learn action's state for one window."""
+
+    learned = Signal(object)  # the result dict of _learn_task (tests wait on it)
+    failed = Signal(str)
+    count_changed = Signal(int)
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.count = 0
+        self.running = False
+        self.dialog: QDialog | None = None
+        self.tasks = TaskRunner(self)  # its own thread: a fit never waits behind file work
+        self.action.setEnabled(False)  # until the store is counted
+        window.saver.saved.connect(self._saved)
+        window.classifier_changed.connect(self._classifier_changed)
+        window.file_tasks.submit(_count_task, self._set_count, lambda m: log.warning("%s", m))
+
+    @property
+    def action(self) -> Any:
+        from app.ui.actions import ActionId
+
+        return self.window.actions[ActionId.LEARN]
+
+    def _set_count(self, n: int) -> None:
+        self.count = int(n)
+        self.action.setText(f"&Learn from My Corrections ({self.count})")
+        self.action.setEnabled(self.count > 0 and not self.running)
+        self.count_changed.emit(self.count)
+
+    @guarded
+    def _saved(self, session: Session, _report: Any) -> None:
+        self.window.file_tasks.submit(
+            lambda: _record_task(session),
+            self._set_count,
+            lambda m: self.window.show_error(f"Corrections not recorded: {m}"),
+        )
+
+    @guarded
+    def _classifier_changed(self, ok: bool) -> None:
+        """A freshly loaded model gets the active personal head in front (if any)."""
+        w = self.window
+        if not ok or w.classifier is None or getattr(w.classifier, "card", None) is None:
+            return
+        from app.personal_models import with_personal
+
+        w.classifier = with_personal(w.classifier, warn=w.messages.append)
+        w.device_label.setText(f"{w.classifier.device_name} · {w.classifier.model_id}")
+
+    @guarded
+    def learn(self) -> bool:
+        w = self.window
+        if self.running:
+            return False
+        if w.classifier is None or getattr(w.classifier, "card", None) is None:
+            w.statusBar().showMessage("No model loaded: nothing to learn with", 5000)
+            return False
+        if w.is_scanning():
+            w.statusBar().showMessage("Learning waits for the scan to finish", 5000)
+            return False
+        session = w.session
+        snapshot = []
+        if session is not None:
+            for r in session.records:
+                if not r.manual:
+                    feat = getattr(r.prediction, "feature", None) if r.prediction else None
+                    snapshot.append((r.id, r.path, feat))
+        self.running = True
+        self.action.setEnabled(False)
+        w.statusBar().showMessage(f"Learning from {self.count} corrections…")
+        classifier = w.classifier
+        self.tasks.submit(
+            lambda: _learn_task(classifier, snapshot),
+            lambda result: self._done(session, result),
+            self._failed,
+        )
+        return True
+
+    @guarded
+    def _failed(self, message: str) -> None:
+        self.running = False
+        self.action.setEnabled(self.count > 0)
+        self.window.statusBar().showMessage(message, 10000)
+        self.window.messages.append(message)
+        self.dialog = ReportDialog([f"Nothing learned: {message}"], self.window)
+        self.dialog.open()
+        self.failed.emit(message)
+
+    @guarded
+    def _done(self, session: Session | None, result: dict[str, Any]) -> None:
+        self.running = False
+        self.action.setEnabled(self.count > 0)
+        w = self.window
+        report = result["report"]
+        lines = [*report.lines(), report.reason]
+        clf = result.get("classifier")
+        if clf is not None:
+            w.classifier = clf
+            w.device_label.setText(f"{clf.device_name} · {clf.model_id}")
+        changes = []
+        if clf is not None and session is not None and session is w.session:
+            for rid, pred in result["rescored"].items():
+                r = session.records[rid]
+                if r.manual or not pred.ok or pred.label == r.auto_label:
+                    continue
+                changes.append(Change(rid, r.display_name, r.auto_label, r.auto_confidence, pred))
+        if clf is not None:
+            dialog = RescoreDialog(lines, changes, w)
+            dialog.accepted.connect(lambda: self.accept(session, dialog.chosen(), clf.model_id))
+            self.dialog = dialog
+        else:
+            self.dialog = ReportDialog(lines, w)
+        self.dialog.open()
+        w.statusBar().showMessage(report.reason, 10000)
+        self.learned.emit(result)
+
+    def accept(self, session: Session | None, changes: Sequence[Change], model_id: str) -> int:
+        """Apply re-scores as one undoable step; returns how many photos changed."""
+        if not changes or session is None or session is not self.window.session:
+            return 0
+        self.window.undo_stack.push(RescoreCommand(session, changes, model_id))
+        return len(changes)
+
+
+def personal_row(parent: QWidget) -> QWidget:
+    """For the settings dialog: the personal model's version, its training set, Reset."""
+    from app.personal_models import VersionError, Versions
+
+    box = QWidget(parent)
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    label = QLabel()
+    reset = QPushButton("Reset to Bundled")
+    row.addWidget(label, 1)
+    row.addWidget(reset)
+
+    def show() -> None:
+        try:
+            active = Versions().active()
+        except VersionError as exc:
+            label.setText(str(exc))
+            reset.setEnabled(False)
+            return
+        if active is None:
+            label.setText("Bundled model (no personal model active)")
+        else:
+            label.setText(
+                f"personal.{active.number}: {active.corrections} corrections, "
+                f"learned {active.created[:10]}"
+            )
+        reset.setEnabled(active is not None)
+
+    def do_reset() -> None:
+        Versions().reset()
+        show()
+        owner: Any = parent  # the window, or the settings dialog it opened
+        while owner is not None and not hasattr(owner, "load_classifier"):
+            owner = owner.parent()
+        if owner is not None:
+            owner.load_classifier()  # the bundled model again, at once
+
+    reset.clicked.connect(do_reset)
+    box.label, box.reset = label, reset  # type: ignore[attr-defined]
+    show()
+    return box
