@@ -5,6 +5,7 @@ launcher.
     python -m app classify [options] PATH…  print one label per photo (text or --json)
     python -m app tag FOLDER [options]       write the labels into XMP sidecars
     python -m app cache info|clear|limit|export|import   the results cache (app.cachecli)
+    python -m app label PHOTO… --scene S | learn …   learning from corrections (app.learncli)
     python -m app --version | --self-test
 
 Exit status, as exiftool and rsync do it: 0 = every photo done; 1 = the run completed but some
@@ -227,10 +228,12 @@ def _main_parser() -> argparse.ArgumentParser:
         usage=f"{prog()} [-h] [--version] [--self-test] [FOLDER]\n"
         f"       {prog()} classify [-h] [options] PATH [PATH ...]\n"
         f"       {prog()} tag [-h] [options] FOLDER\n"
-        f"       {prog()} cache {{info,clear,limit,export,import}} …",
+        f"       {prog()} cache {{info,clear,limit,export,import}} …\n"
+        f"       {prog()} label PHOTO … --scene SCENE | learn [--from FOLDER …]",
         description="Scene Tagger: tag photos by scene (buildings, forest, glacier, mountain, sea, "
         "street). Without a command, open the window (on FOLDER).",
-        epilog=f"commands: classify (print labels), tag (write XMP sidecars); "
+        epilog=f"commands: classify (print labels), tag (write XMP sidecars), label (by hand), "
+        f"learn (a personal model from your corrections); "
         f"'{prog()} classify -h' for their options\n\n{EXIT_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

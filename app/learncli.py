@@ -16,39 +16,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from app import defaults
+from app.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_model_options,
+    open_classifier,
+)
+from app.cli_common import err as _err
+from app.cli_common import out as _out
 from app.scenes import CLASSES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
 Out = Callable[[str], None]
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model", metavar="CARD", type=Path, help="model card (default: the bundled model)"
-    )
-    p.add_argument("--device", metavar="D", help="auto, cpu, cuda or mps (default: auto)")
-    p.add_argument(
-        "--backend", choices=defaults.BACKENDS, default="auto", help="runtime (default: auto)"
-    )
-    p.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "int8", "bf16", "fp16"),
-        default="auto",
-        help="runtime precision (default: auto)",
-    )
-    p.add_argument(
-        "--batch-size",
-        metavar="N",
-        type=int,
-        default=defaults.BATCH_SIZE,
-        help=f"photos per forward pass (default: {defaults.BATCH_SIZE})",
-    )
+    add_model_options(p)
     p.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the results cache"
     )
@@ -58,26 +46,12 @@ def _classifier(args: argparse.Namespace, err: Out, personal: bool) -> Any:
     """The classifier (behind the cache; with the personal head when `personal`), or an exit
     status after saying why there is none."""
     from app.cached import CachedClassifier
-    from app.engine import Classifier
     from app.library import Library
     from app.personal_models import with_personal
-    from app.scenes import ModelError
 
-    try:
-        clf: Any = Classifier(
-            args.model,
-            device=None if args.device in (None, "auto") else args.device,
-            precision=args.precision,
-            batch_size=max(1, args.batch_size),
-            backend=args.backend,
-            warn=lambda m: err(f"warning: {m}"),
-        )
-    except ValueError as exc:
-        err(f"error: {exc}")
-        return EXIT_USAGE
-    except ModelError as exc:
-        err(f"error: {exc}")
-        return EXIT_MODEL
+    clf: Any = open_classifier(args)
+    if isinstance(clf, int):
+        return clf
     if not args.no_cache:
         clf = CachedClassifier(clf, Library(warn=lambda m: err(f"warning: {m}")))
         clf.need_features = True
@@ -371,13 +345,7 @@ def _temperature(card: Any) -> float:
 
 
 def main(argv: Sequence[str], prog: str = "python -m app") -> int:
-    def out(line: str) -> None:
-        print(line, flush=True)
-
-    def err(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
     command, rest = argv[0], list(argv[1:])
-    return (
-        cmd_label(rest, prog, out, err) if command == "label" else cmd_learn(rest, prog, out, err)
-    )
+    if command == "label":
+        return cmd_label(rest, prog, _out, _err)
+    return cmd_learn(rest, prog, _out, _err)
