@@ -149,6 +149,8 @@ def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[s
     from app.personal_models import PersonalClassifier, Versions, base_classifier
 
     base = base_classifier(classifier)
+    if hasattr(base, "need_features"):  # the results cache: rows kept without one are redone
+        base.need_features = True
     store = Corrections()
     try:
         missing = [c for c in store.all() if c.feature is None]
@@ -236,7 +238,6 @@ class LearningController(QObject):
         self.running = False
         self.dialog: QDialog | None = None
         self.tasks = TaskRunner(self)  # its own thread: a fit never waits behind file work
-        self.action.setEnabled(False)  # until the store is counted
         window.saver.saved.connect(self._saved)
         window.classifier_changed.connect(self._classifier_changed)
         window.file_tasks.submit(_count_task, self._set_count, lambda m: log.warning("%s", m))

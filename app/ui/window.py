@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.session import SaveReport, Session
-from app.ui import dialogs, guard, layout
+from app.ui import dialogs, guard, layout, learning
 from app.ui.actions import (
     SCENE_ACTIONS,
     ActionId,
@@ -42,7 +42,6 @@ from app.ui.actions import (
 )
 from app.ui.commands import AssignSceneCommand
 from app.ui.guard import guarded
-from app.ui.learning import LearningController
 from app.ui.modelload import ModelLoader, close_quietly
 from app.ui.models import PhotoListModel, dropped_folder
 from app.ui.opening import FolderLoader
@@ -113,11 +112,10 @@ class MainWindow(QMainWindow):
         self.saver.started.connect(self._save_started)
         self.saver.saved.connect(self._saved)
         self.saver.failed.connect(self._save_failed)
-
+        self.learning = learning.LearningController(self)  # learn from corrections (after saves)
         self.setWindowTitle("Scene Tagger")
         self.setAcceptDrops(True)
         self._build()
-        self.learning = LearningController(self)  # learn from corrections (app/ui/learning.py)
         self.resize(1400, 900)
         if (geometry := self.settings.geometry()) is not None:
             self.restoreGeometry(geometry)
