@@ -78,8 +78,10 @@ class Head:
 
     @classmethod
     def from_card(cls, card: scenes.ModelCard | None = None) -> Head:
-        """The bundled head, from the card's safetensors (sha256 checked), without torch."""
-        from safetensors import safe_open
+        """The bundled head, without torch: from the card's safetensors (sha256 checked), or,
+        where the bundle leaves that file out (the torch-free app keeps only the int8 ONNX
+        model), from the copy of the head in the replay bank, which names the weights' sha256."""
+        from safetensors.numpy import load
 
         card = (
             card
@@ -87,17 +89,31 @@ class Head:
             else scenes.ModelCard.read(card or scenes.default_card_path())
         )
         path = card.weights_path
-        data = path.read_bytes()
-        if scenes.sha256_bytes(data) != card.weights_sha256:
-            raise scenes.ModelError(f"weights file {path} does not match its model card")
-        with safe_open(str(path), framework="np") as f:
-            names = list(f.keys())
-            keys = [k for k in names if k.startswith("head.")]
-            layers = sorted({int(k.split(".")[1]) for k in keys})
-            w = [f.get_tensor(f"head.{i}.weight").astype(np.float64) for i in layers]
-            b = [f.get_tensor(f"head.{i}.bias").astype(np.float64) for i in layers]
-        if not w:
-            raise scenes.ModelError(f"{path} has no head layers (head.N.weight)")
+        if path.is_file():
+            data = path.read_bytes()
+            if scenes.sha256_bytes(data) != card.weights_sha256:
+                raise scenes.ModelError(f"weights file {path} does not match its model card")
+            tensors = load(data)
+        else:
+            try:
+                bank = ReplayBank.load(path.parent)
+            except LearnError as exc:
+                raise scenes.ModelError(f"{path} is missing and {exc}") from exc
+            if bank.info.get("weights_sha256") != card.weights_sha256:
+                raise scenes.ModelError(
+                    f"{path} is missing and the replay bank's head belongs to other weights"
+                )
+            tensors = bank.head
+        return cls.from_state(tensors, str(path))
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, np.ndarray], where: str = "weights") -> Head:
+        """The `head.N.weight` / `head.N.bias` tensors of a state dict."""
+        layers = sorted({int(k.split(".")[1]) for k in tensors if k.startswith("head.")})
+        if not layers:
+            raise scenes.ModelError(f"{where} has no head layers (head.N.weight)")
+        w = [np.asarray(tensors[f"head.{i}.weight"], np.float64) for i in layers]
+        b = [np.asarray(tensors[f"head.{i}.bias"], np.float64) for i in layers]
         return cls(w, b)
 
     @property
@@ -319,6 +335,7 @@ class ReplayBank:
     features: np.ndarray  # float32 (N, D)
     labels: np.ndarray  # int64 (N,)
     info: dict[str, Any] = field(default_factory=dict)
+    head: dict[str, np.ndarray] = field(default_factory=dict)  # the bundled head's tensors
 
     @classmethod
     def load(cls, folder: Path | None = None) -> ReplayBank:
@@ -335,7 +352,8 @@ class ReplayBank:
         if scenes.sha256_bytes(data) != info.get("sha256"):
             raise LearnError(f"the replay bank {info['file']} does not match its sha256")
         t = load(data)
-        return cls(t["features"].astype(np.float32), t["labels"].astype(np.int64), info)
+        head = {k: v for k, v in t.items() if k.startswith("head.")}
+        return cls(t["features"].astype(np.float32), t["labels"].astype(np.int64), info, head)
 
     def subset(self, per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed)

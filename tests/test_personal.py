@@ -35,6 +35,29 @@ def test_the_bundled_head_read_without_torch_matches_the_network(base: personal.
     np.testing.assert_allclose(base.logits(x.numpy()), expected, atol=1e-4)
 
 
+def test_the_torch_free_bundle_reads_the_head_from_the_replay_bank(
+    tmp_path: Path, base: personal.Head
+) -> None:
+    """The packaged app leaves the fp16 safetensors out; the bank carries the head's copy."""
+    import shutil
+
+    from app import scenes
+
+    src = scenes.resources_dir()
+    for name in ("model_card.json", "replay_features.json", "replay_features.safetensors"):
+        shutil.copy2(src / name, tmp_path / name)
+    card = scenes.ModelCard.read(tmp_path / "model_card.json")
+    assert not card.weights_path.exists()
+    bundled = personal.Head.from_card(card)
+    for a, b in zip(bundled.weights + bundled.biases, base.weights + base.biases, strict=True):
+        np.testing.assert_array_equal(a, b)
+    data = json.loads((tmp_path / "model_card.json").read_text())
+    data["weights"]["sha256"] = "0" * 64  # other weights: the copy does not belong to them
+    (tmp_path / "model_card.json").write_text(json.dumps(data))
+    with pytest.raises(scenes.ModelError, match="belongs to other weights"):
+        personal.Head.from_card(scenes.ModelCard.read(tmp_path / "model_card.json"))
+
+
 def test_the_replay_bank_is_small_checked_and_balanced(replay: personal.ReplayBank) -> None:
     from app.scenes import resources_dir
 

@@ -32,6 +32,23 @@ def choose(labels: np.ndarray, per_class: int, seed: int = SEED) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
+def pack(
+    features: np.ndarray, labels: np.ndarray, card: scenes.ModelCard
+) -> tuple[str, bytes, dict]:
+    """The bank's bytes: features (float16), labels (uint8) and a copy of the card's head
+    (`head.N.*`, the fp16 tensors bit for bit), which the torch-free bundle needs because it
+    leaves the safetensors out; `weights_sha256` ties that copy to the card's weights."""
+    from safetensors.numpy import load, save
+
+    state = load(card.weights_path.read_bytes())
+    head = {k: v for k, v in state.items() if k.startswith("head.")}
+    blob = save(
+        {"features": features.astype(np.float16), "labels": labels.astype(np.uint8), **head}
+    )
+    extra = {"weights_sha256": card.weights_sha256, "head": sorted(head)}
+    return f"{REPLAY_NAME}.safetensors", blob, extra
+
+
 def export_replay(
     root: Path,
     dest: Path,
@@ -41,7 +58,6 @@ def export_replay(
     card: Path | None = None,
     quiet: bool = False,
 ) -> dict:
-    from safetensors.numpy import save
 
     index = data.index_split(root, "seg_train")
     idx = choose(index.labels, per_class)
@@ -58,14 +74,9 @@ def export_replay(
             labels.append(index.labels[idx[n - 1]])
             if not quiet and n % 250 == 0:
                 print(f"{n}/{len(paths)} photos, {time.perf_counter() - start:.0f} s", flush=True)
-    blob = save(
-        {
-            "features": np.stack(feats).astype(np.float16),
-            "labels": np.asarray(labels, dtype=np.uint8),
-        }
-    )
+    card_obj = scenes.ModelCard.read(card or scenes.default_card_path())
+    file, blob, extra = pack(np.stack(feats), np.asarray(labels), card_obj)
     dest.mkdir(parents=True, exist_ok=True)
-    file = f"{REPLAY_NAME}.safetensors"
     (dest / file).write_bytes(blob)
     info = {
         "file": file,
@@ -76,6 +87,7 @@ def export_replay(
         },
         "features_from": model_id,
         "dtype": "float16",
+        **extra,
         "source": "seg_train, training part (the run's 10 % holdout, seed 42, left out), "
         f"{per_class} per scene chosen with seed {SEED}",
         "skipped": skipped,
