@@ -204,6 +204,8 @@ QT_PLATFORM_DROP = (
     "platforms/libqvnc",
     "platforms/libqvkkhrdisplay",
     "plugins/egldeviceintegrations/",
+    "plugins/generic/",  # evdev/tslib input for framebuffer devices
+    "Qt6Network",  # nothing in the bundle links it (ldd over every library)
     "Qt6EglFSDeviceIntegration",
     "Qt6EglFsKmsSupport",
 )
