@@ -157,6 +157,7 @@ def self_test(
     samples: Path | None,
     backend: str = "auto",
     precision: str = "auto",
+    tta: str = "none",
 ) -> int:
     """Load the weights (sha256 checked) and classify the bundled samples; one summary line."""
     from app.engine import Classifier
@@ -176,6 +177,7 @@ def self_test(
             backend=backend,
             precision=precision,
             warn=lambda message: err(f"warning: {message}"),
+            tta=tta,
         )
     except ValueError as exc:
         out(f"self-test FAILED: {exc}")
@@ -275,7 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     if args.self_test:
-        return self_test(args.model, args.device, args.samples, args.backend, args.precision)
+        return self_test(
+            args.model, args.device, args.samples, args.backend, args.precision, args.tta
+        )
     if args.folder is not None and not args.folder.is_dir():
         err(f"error: not a folder: {args.folder}")
         return EXIT_USAGE

@@ -140,6 +140,13 @@ def add_runtime_options(p: argparse.ArgumentParser) -> None:
         help="auto (on ONNX Runtime int8 when the card's int8 model passed its gate; on torch "
         "bf16 where the CPU or GPU has it natively), fp32, int8 (ONNX), bf16 or fp16 (torch)",
     )
+    p.add_argument(
+        "--tta",
+        choices=defaults.TTAS,
+        default=defaults.TTA,
+        help="test-time augmentation: flip also classifies each photo's mirror image and "
+        f"averages the scores (twice the compute) (default: {defaults.TTA})",
+    )
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
@@ -184,6 +191,7 @@ def open_classifier(args: argparse.Namespace) -> Classifier | int:
             batch_size=args.batch_size,
             backend=args.backend,
             warn=lambda message: err(f"warning: {message}"),
+            tta=args.tta,
         )
     except ValueError as exc:  # a backend/precision/device combination that cannot exist
         err(f"error: {exc}")

@@ -23,3 +23,8 @@ BATCH_SIZE = 32  # photos per forward pass
 # else fp32) on a CPU, else torch.
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 BACKEND = "auto"
+
+# Test-time augmentation (app.engine): "flip" also classifies each photo's horizontal mirror and
+# averages the two calibrated probability vectors (twice the compute); "none" = one pass.
+TTAS: tuple[str, ...] = ("none", "flip")
+TTA = "none"

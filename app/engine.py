@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from app import imaging, runtimes, scenes
+from app import defaults, imaging, runtimes, scenes
 
 PRECISIONS = runtimes.PRECISIONS
 BACKENDS = runtimes.BACKENDS
+TTAS = defaults.TTAS
 PREFETCH_BATCHES = 2  # decoded batches kept ready beyond the one the model is working on
 _POLL_S = 0.05  # how often a wait for a decode looks at the cancel flag
 
@@ -52,6 +53,22 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
+
+
+def mirror(pixels: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> the same photos mirrored left to right (contiguous)."""
+    return np.ascontiguousarray(pixels[:, :, ::-1])
+
+
+def flip_average(logits: np.ndarray, mirror_logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Flip TTA: the mean of the photo's and its mirror's calibrated probabilities.
+
+    Probabilities, not logits: each view keeps the calibration its temperature was fitted for,
+    and a view that is sure cannot be outvoted by a large negative logit of the other
+    (docs/findings.md compares both; they differ by a few photos in a thousand). The sum is
+    symmetric, so a photo and its mirror get bit-identical scores.
+    """
+    return (softmax(logits, temperature) + softmax(mirror_logits, temperature)) / np.float32(2)
 
 
 def _decode(path: Path, size: int) -> np.ndarray | str:
@@ -87,7 +104,10 @@ class Classifier:
         backend: str = "auto",
         threads: int | None = None,
         warn: runtimes.WarnFn | None = None,
+        tta: str = defaults.TTA,
     ) -> None:
+        if tta not in TTAS:
+            raise ValueError(f"tta must be one of {', '.join(TTAS)}, not {tta!r}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         if batch_size < 1:
@@ -103,11 +123,14 @@ class Classifier:
         self.runtime = runtimes.open_runtime(card, backend, precision, device, threads, note)
         self.card = self.runtime.card
         self.device = self.runtime.device
-        self.model_id: str = self.runtime.model_id
+        self.tta = tta
+        # flip TTA gives other scores: its own id, so cached results and sidecars say which
+        self.model_id: str = self.runtime.model_id + ("" if tta == "none" else f"+tta-{tta}")
         self.backend = self.runtime.backend
         self.precision = self.runtime.precision
         self.batch_size = batch_size
-        self.device_name: str = self.runtime.description  # what the status bar shows
+        # what the status bar shows
+        self.device_name: str = self.runtime.description + (", flip TTA" if tta == "flip" else "")
         self.decode_workers = decode_workers or default_decode_workers(self.device)
         self._pool: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
             max_workers=self.decode_workers, thread_name_prefix="decode"
@@ -135,8 +158,14 @@ class Classifier:
         return self._forward_features(batch)[0]
 
     def _forward_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Calibrated probabilities and the pooled features (None when the runtime has none)."""
+        """Calibrated probabilities and the pooled features (None when the runtime has none).
+
+        With flip TTA the probabilities average the photo and its mirror; the features stay the
+        photo's own, so what learning from corrections sees does not depend on the TTA setting."""
         logits, features = self.runtime.run_pixels(batch)
+        if self.tta == "flip":
+            mirrored, _ = self.runtime.run_pixels(mirror(batch))
+            return flip_average(logits, mirrored, self.runtime.temperature), features
         return softmax(logits, self.runtime.temperature), features
 
     # ----------------------------------------------------------------------------------------
