@@ -83,3 +83,31 @@ def test_a_fallback_is_said_in_the_status_bar(
     message = win.statusBar().currentMessage()
     assert str(int8) in message and "falling back to ONNX fp32" in message
     win.shutdown()
+
+
+def test_flip_tta_is_a_setting_that_reloads_the_model(
+    qtbot: Any, tmp_path: Path, onnx_card: Path
+) -> None:
+    s = settings_in(tmp_path)
+    assert s.tta == "none"
+    dialog = SettingsDialog(s)
+    qtbot.addWidget(dialog)
+    dialog.tta.setCurrentIndex(1)
+    assert dialog.preferences().tta == "flip"
+    asked: list[dict] = []
+
+    def factory(device: str, **named: str) -> Classifier:
+        asked.append(named)
+        return Classifier(onnx_card, device="cpu", **named)
+
+    guard.caught.clear()
+    win = MainWindow(settings=s, classifier_factory=factory, cache_dir=tmp_path / "cache")
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
+    assert asked == [{}] and "flip TTA" not in win.device_label.text()
+    with qtbot.waitSignal(win.classifier_changed, timeout=30_000):
+        win.apply_preferences(Preferences("auto", 0.8, "ext", "Scene", tta="flip"))
+    assert asked[-1] == {"tta": "flip"} and "flip TTA" in win.device_label.text()
+    assert settings_in(tmp_path).tta == "flip"
+    win.shutdown()
+    assert guard.caught == []

@@ -28,10 +28,11 @@ class Preferences:
     naming: str
     parent: str
     backend: str = defaults.BACKEND
+    tta: str = defaults.TTA
 
 
 class SettingsDialog(QDialog):
-    """Device, runtime, review threshold, sidecar naming and keyword parent."""
+    """Device, runtime, TTA, review threshold, sidecar naming and keyword parent."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +51,13 @@ class SettingsDialog(QDialog):
         ):
             self.backend.addItem(text, b)
         self.backend.setCurrentIndex(BACKENDS.index(settings.backend))
+        self.tta = QComboBox()
+        for t, text in zip(
+            defaults.TTAS, ("One pass", "Also the mirror image (twice the time)"), strict=True
+        ):
+            self.tta.addItem(text, t)
+        self.tta.setCurrentIndex(defaults.TTAS.index(settings.tta))
+        self.tta.setToolTip("Flip: average the scores of each photo and its left-right mirror")
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 100.0)
         self.threshold.setDecimals(0)
@@ -74,6 +82,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Device", self.device)
         form.addRow("Runtime", self.backend)
+        form.addRow("Test-time augmentation", self.tta)
         form.addRow("Review threshold", self.threshold)
         form.addRow("New sidecar name", self.naming)
         form.addRow("Keyword parent", self.parent_keyword)
@@ -95,6 +104,7 @@ class SettingsDialog(QDialog):
             naming=str(self.naming.currentData()),
             parent=self.parent_keyword.text().strip() or defaults.PARENT,
             backend=str(self.backend.currentData()),
+            tta=str(self.tta.currentData()),
         )
 
 

@@ -30,14 +30,15 @@ class ModelLoader(QObject):
         self.tasks = TaskRunner(self)
         self._ticket = 0
 
-    def load(self, device: str, backend: str) -> None:
-        """Start loading; a runtime other than auto is passed by name, so one-argument
-        factories (tests, older callers) keep working."""
+    def load(self, device: str, backend: str, tta: str = "none") -> None:
+        """Start loading; a runtime other than auto and a TTA other than none are passed by
+        name, so one-argument factories (tests, older callers) keep working."""
         self._ticket += 1
         ticket, factory = self._ticket, self.factory
+        named = {k: v for k, v in (("backend", backend), ("tta", tta)) if v not in ("auto", "none")}
 
         def make() -> Any:
-            return factory(device) if backend == "auto" else factory(device, backend=backend)
+            return factory(device, **named)
 
         self.tasks.submit(make, lambda c: self._done(ticket, c), lambda m: self._fail(ticket, m))
 

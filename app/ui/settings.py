@@ -59,6 +59,16 @@ class Settings:
         self.store.setValue("model/backend", value)
 
     @property
+    def tta(self) -> str:
+        return self._str("model/tta", defaults.TTA, defaults.TTAS)
+
+    @tta.setter
+    def tta(self, value: str) -> None:
+        if value not in defaults.TTAS:
+            raise ValueError(f"tta must be one of {defaults.TTAS}")
+        self.store.setValue("model/tta", value)
+
+    @property
     def threshold(self) -> float:
         try:
             value = float(self.store.value("review/threshold", defaults.THRESHOLD))

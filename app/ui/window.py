@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
         self._close_classifier()
         self.classifier_error = None
         self.device_label.setText("Loading model…")
-        self.model_loader.load(self.settings.device, self.settings.backend)
+        self.model_loader.load(self.settings.device, self.settings.backend, self.settings.tta)
 
     @guarded
     def _classifier_loaded(self, classifier: Any) -> None:
@@ -498,12 +498,9 @@ class MainWindow(QMainWindow):
             self.apply_preferences(dialog.preferences())
 
     def apply_preferences(self, prefs: dialogs.Preferences) -> None:
-        device_changed = (prefs.device, prefs.backend) != (
-            self.settings.device,
-            self.settings.backend,
-        )
-        self.settings.device = prefs.device
-        self.settings.backend = prefs.backend
+        s = self.settings
+        device_changed = (prefs.device, prefs.backend, prefs.tta) != (s.device, s.backend, s.tta)
+        s.device, s.backend, s.tta = prefs.device, prefs.backend, prefs.tta
         self.settings.naming = prefs.naming
         self.settings.parent = prefs.parent
         if self.session is not None:

@@ -200,11 +200,13 @@ class TaskRunner(QObject):
             callbacks[1](message)
 
 
-# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx")] -> app.engine.Classifier
+# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx"), tta="flip"] -> app.engine.Classifier
 ClassifierFactory = Callable[..., Any]
 
 
-def default_classifier_factory(device: str, backend: str = "auto") -> Any:  # model task thread
+def default_classifier_factory(
+    device: str, backend: str = "auto", tta: str = "none"
+) -> Any:  # model task thread
     """The bundled model (resources/model_card.json) on the chosen device and runtime, behind
     the results cache (app.library) that `classify` and `tag` share: a photo seen before, by
     any of them, is not classified again. Cache problems are logged, never fatal."""
@@ -212,7 +214,9 @@ def default_classifier_factory(device: str, backend: str = "auto") -> Any:  # mo
     from app.engine import Classifier
     from app.library import Library
 
-    clf = Classifier(card=None, device=None if device == "auto" else device, backend=backend)
+    clf = Classifier(
+        card=None, device=None if device == "auto" else device, backend=backend, tta=tta
+    )
     return CachedClassifier(clf, Library(warn=lambda message: log.warning("%s", message)))
 
 
