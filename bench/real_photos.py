@@ -54,15 +54,26 @@ def listing(root: Path) -> tuple[list[Path], np.ndarray]:
     return files, np.array(labels, dtype=np.int64)
 
 
+def center_square(path: Path) -> np.ndarray:
+    """The --fit crop alternative to the app's squash: the largest centred square, resized."""
+    img = imaging.open_photo(path, min_side=2 * 150)
+    w, h = img.size
+    side = min(w, h)
+    box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+    return imaging.resize_for_model(img.crop(box))
+
+
 def pixels_of(name: str, root: Path, work: Path) -> tuple[np.ndarray, np.ndarray]:
+    """name "SET" reads the app's way (squash), "SET@crop" through center_square."""
     cache = work / f"{name}.pixels.npz"
     if cache.exists():
         z = np.load(cache)
         return z["pixels"], z["labels"]
     files, labels = listing(root)
     t0 = time.perf_counter()
+    read = center_square if name.endswith("@crop") else imaging.load_pixels
     with cf.ThreadPoolExecutor(2) as pool:
-        pixels = np.stack(list(pool.map(imaging.load_pixels, files)))
+        pixels = np.stack(list(pool.map(read, files)))
     print(f"{name}: {len(files)} photos decoded in {time.perf_counter() - t0:.0f} s ({load()})")
     np.savez(cache, pixels=pixels, labels=labels)
     return pixels, labels
@@ -150,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--runs",
         default=",".join(f"{s}:{p}" for s in SETS for p in ("int8", "fp32")),
-        help="SET:PRECISION,… (sets: " + ", ".join(SETS) + "; precisions: int8, fp32)",
+        help="SET[@crop]:PRECISION,… (sets: " + ", ".join(SETS) + "; precisions: int8, fp32; "
+        "@crop: a centred square instead of the app's squash)",
     )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--work", type=Path, default=Path("/tmp/real_photos"))
@@ -161,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for run in args.runs.split(","):
         name, precision = run.split(":")
-        pixels, labels = pixels_of(name, roots[name], args.work)
+        pixels, labels = pixels_of(name, roots[name.split("@")[0]], args.work)
         results.append(
             (name, precision, scored(name, precision, pixels, args.work, args.threads), labels)
         )
