@@ -55,6 +55,12 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
+def tta_model_id(model_id: str, tta: str) -> str:
+    """The id results are stored and written under: flip TTA gives other scores, so its own id
+    (the results cache and sidecars tell them apart; the window looks cached results up by it)."""
+    return model_id if tta == "none" else f"{model_id}+tta-{tta}"
+
+
 def mirror(pixels: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W, 3) -> the same photos mirrored left to right (contiguous)."""
     return np.ascontiguousarray(pixels[:, :, ::-1])
@@ -125,8 +131,7 @@ class Classifier:
         self.card = self.runtime.card
         self.device = self.runtime.device
         self.tta = tta
-        # flip TTA gives other scores: its own id, so cached results and sidecars say which
-        self.model_id: str = self.runtime.model_id + ("" if tta == "none" else f"+tta-{tta}")
+        self.model_id: str = tta_model_id(self.runtime.model_id, tta)
         self.backend = self.runtime.backend
         self.precision = self.runtime.precision
         self.batch_size = batch_size

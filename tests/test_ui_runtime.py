@@ -111,3 +111,26 @@ def test_flip_tta_is_a_setting_that_reloads_the_model(
     assert settings_in(tmp_path).tta == "flip"
     win.shutdown()
     assert guard.caught == []
+
+
+def test_the_early_cache_lookup_asks_for_the_tta_model_id(
+    tmp_path: Path, photo_folder: Path, capsys: Any
+) -> None:
+    """Results `classify --tta flip` stored are what the window shows early with flip TTA on,
+    and one-pass results are not."""
+    from app import cli
+    from app.ui.workers import cache_lookup
+
+    photos = sorted(photo_folder.glob("*.jpg"))
+    assert cli.main(["classify", "--tta", "flip", str(photo_folder)]) == 0
+    capsys.readouterr()
+    s = settings_in(tmp_path)
+    lookup = cache_lookup(s)
+    assert lookup is not None
+    model_id, hits = lookup(photos)
+    assert not model_id.endswith("+tta-flip") and hits == []
+    s.tta = "flip"
+    lookup = cache_lookup(s)
+    assert lookup is not None
+    model_id, hits = lookup(photos)
+    assert model_id.endswith("+tta-flip") and len(hits) == len(photos)

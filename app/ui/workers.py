@@ -226,11 +226,13 @@ def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]
     it will most likely run under, from the card alone, and the cached predictions. None when
     the id cannot be told; a cache problem is a warning in the log and no hits."""
     from app import runtimes
+    from app.engine import tta_model_id
 
     device = None if settings.device == "auto" else settings.device
     model_id = runtimes.expected_model_id(None, settings.backend, "auto", device)
     if model_id is None:
         return None
+    model_id = tta_model_id(model_id, settings.tta)
     library: list[Any] = []
 
     def lookup(paths: list[Path]) -> tuple[str, list[Any]]:
