@@ -331,11 +331,12 @@ class Library:
         return found
 
     # -- the two calls a classifier needs ----------------------------------------------------
-    def lookup(self, paths: Iterable[str | os.PathLike[str]], model_id: str) -> Lookup:
+    def lookup(self, paths: Iterable[Any], model_id: str, hash_unknown: bool = True) -> Lookup:
         """Cached predictions of `model_id` for these files, and the files it has none for.
 
-        Hashes the files whose stat key is unknown or unsettled. A file that cannot be stat'ed
-        or read is a miss without a key (the classifier then reports why); nothing raises."""
+        Hashes the files whose stat key is unknown or unsettled (`hash_unknown=False`: they are
+        misses without a key, a look that reads no file). A file that cannot be stat'ed or read
+        is a miss without a key (the classifier then reports why); nothing raises."""
         out = Lookup()
         paths = [Path(p) for p in paths]
 
@@ -348,7 +349,7 @@ class Library:
             known: dict[tuple[int, int], tuple[FileKey, bytes] | None] = {}
             rows: dict[bytes, tuple[str, bytes, bytes | None] | None] = {}
             for path in paths:
-                fp = self._fingerprint(conn, path, now_ns, known, new_files)
+                fp = self._fingerprint(conn, path, now_ns, known, new_files, hash_unknown)
                 if fp is None:
                     out.misses.append(path)
                     continue
@@ -386,6 +387,7 @@ class Library:
         now_ns: int,
         known: dict[tuple[int, int], tuple[FileKey, bytes] | None],
         new_files: dict[tuple[int, int], tuple[FileKey, bytes]],
+        hash_unknown: bool = True,
     ) -> tuple[bytes, FileKey] | None:
         try:
             key = FileKey.of(os.stat(path))
@@ -401,6 +403,8 @@ class Library:
         cached = known.get(inode)
         if cached is not None and cached[0] == key:
             return cached[1], key
+        if not hash_unknown:
+            return None
         try:
             digest, key = fingerprint(path)
         except OSError:

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -381,3 +382,30 @@ def test_a_library_is_shared_by_threads(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert not errors and len(lib.lookup(files, MODEL).hits) == 40
+
+
+def test_a_look_without_hashing_answers_known_files_and_reads_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hash_unknown=False (the window, while it lists a folder): a photo whose stat key the
+    cache knows is a hit; any other is a miss, and no file is read to find out."""
+    import app.library as library_module
+
+    seen = make_photo(tmp_path / "seen.jpg", seed=1)
+    fresh = make_photo(tmp_path / "fresh.jpg", seed=2)
+    lib = Library(tmp_path / "cache.sqlite3", racy_seconds=0)
+    lib.lookup([seen], MODEL)  # hashed once: its stat key is remembered
+    lib.store([prediction(seen, 0)], MODEL)
+    read: list[Path] = []
+    real = library_module.fingerprint
+
+    def spy(path: Any) -> Any:
+        read.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(library_module, "fingerprint", spy)
+    found = lib.lookup([seen, fresh], MODEL, hash_unknown=False)
+    assert [p.path for p in found.hits] == [seen] and found.misses == [fresh]
+    assert read == []
+    found = lib.lookup([fresh], MODEL)  # the scan's look does read it
+    assert read == [fresh] and found.misses == [fresh]

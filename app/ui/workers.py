@@ -240,7 +240,9 @@ def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]
             from app.library import Library
 
             library.append(Library(warn=lambda message: log.warning("%s", message)))
-        return model_id, library[0].lookup(paths, model_id).hits
+        # the stat short cut only: a photo seen before answers at once, nothing is read (a
+        # moved or renamed one is found by its content when the scan looks it up)
+        return model_id, library[0].lookup(paths, model_id, hash_unknown=False).hits
 
     return lookup
 
