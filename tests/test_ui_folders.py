@@ -170,6 +170,9 @@ def test_cached_results_group_a_folder_before_the_model_has_loaded(
     from app.ui.settings import Settings
     from app.ui.window import MainWindow
 
+    import time
+
+    time.sleep(2.1)  # the cache trusts a file's stat key once it is 2 s old ("racily clean")
     assert cli.main(["classify", str(photo_folder)]) == 0  # the bundled model, default runtime
     capsys.readouterr()
     gate = threading.Event()

@@ -327,6 +327,7 @@ class MainWindow(QMainWindow):
         if hits is not None:
             session.set_predictions(hits[1], hits[0])
         self.statusBar().showMessage(f"Listing {session.folder}: {len(session):,} photos…")
+        settle_heap()  # each batch's records out of the collector's reach: no long full GC
         self._schedule_refresh()
 
     @guarded
