@@ -162,6 +162,7 @@ def test_cached_results_group_a_folder_before_the_model_has_loaded(
     """A folder `classify` has seen shows in its groups while the model still loads, and the
     model, once loaded, has nothing left to classify."""
     import threading
+    import time
 
     from PySide6.QtCore import QSettings
 
@@ -169,8 +170,6 @@ def test_cached_results_group_a_folder_before_the_model_has_loaded(
     from app.ui import window as window_module
     from app.ui.settings import Settings
     from app.ui.window import MainWindow
-
-    import time
 
     time.sleep(2.1)  # the cache trusts a file's stat key once it is 2 s old ("racily clean")
     assert cli.main(["classify", str(photo_folder)]) == 0  # the bundled model, default runtime
