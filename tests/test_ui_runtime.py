@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,7 @@ def test_the_early_cache_lookup_asks_for_the_tta_model_id(
     from app.ui.workers import cache_lookup
 
     photos = sorted(photo_folder.glob("*.jpg"))
+    time.sleep(2.1)  # the early lookup trusts only settled stat keys (2 s, "racily clean")
     assert cli.main(["classify", "--tta", "flip", str(photo_folder)]) == 0
     capsys.readouterr()
     s = settings_in(tmp_path)
