@@ -8,8 +8,6 @@ comes in as an argument (app.scenes.load_model passes the model card's class cou
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 from torch import nn
 
@@ -52,6 +50,55 @@ class VGG16Scene(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
+class SimpleCNN(nn.Module):
+    """The study's simple CNN (1,440,566 parameters with six classes, as its Keras model):
+    Conv2D(16, 3x3, same, relu) -> MaxPool 2x2 -> Flatten -> Dense(16, relu) -> Dense(6)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16 * 75 * 75, 16),
+            nn.ReLU(inplace=True),
+            nn.Linear(16, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class DeeperCNN(nn.Module):
+    """The study's deeper CNN (1,726,758 parameters with six classes):
+    Conv(32,5x5) -> Conv(32,3x3) -> Pool -> Conv(64) -> Pool -> Conv(128) -> Pool -> Conv(256)
+    -> Pool -> Flatten (9x9x256) -> Dense(64, relu) -> Dense(6). Pools floor like Keras' valid."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        # Four blocks of (channels, kernel) convolutions with ReLU, each ending in a 2x2 pool.
+        blocks = (((32, 5), (32, 3)), ((64, 3),), ((128, 3),), ((256, 3),))
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for block in blocks:
+            for channels, kernel in block:
+                conv = nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2)
+                layers += [conv, nn.ReLU(inplace=True)]
+                in_channels = channels
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(256 * 9 * 9, 64),
+            nn.ReLU(inplace=True),
+            nn.Linear(64, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
 class TinyTestNet(nn.Module):
     """Test hook: a few thousand parameters with VGG16Scene's contract (photo in, logits out,
     `features` + `head`), so tests run the real card/weights/engine path in milliseconds."""
@@ -86,40 +133,29 @@ class TinyPooledTestNet(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
-# Every architecture a model card may name, as "module:class", imported on first use. The
-# study's CNNs live beside their recipes in training/, which the app imports only when a card
-# names one of them (a packaged app without training/ says so instead). Nothing adds to this
-# table at run time: a new network is a new line here. Each class takes `num_classes` first.
-ARCHITECTURES: dict[str, str] = {
-    "vgg16_scene": "app.networks:VGG16Scene",  # the bundled model
-    "simple_cnn": "training.models:SimpleCNN",  # the study's simple CNN
-    "deeper_cnn": "training.models:DeeperCNN",  # the study's deeper CNN
-    "tiny_test": "app.networks:TinyTestNet",  # test hook (see its docstring)
-    "tiny_pooled_test": "app.networks:TinyPooledTestNet",  # test hook for the ONNX export
+# Every architecture a model card may name. Nothing adds to this table at run time: a new
+# network is a new line here. Each class takes `num_classes` first.
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "vgg16_scene": VGG16Scene,  # the bundled model
+    "simple_cnn": SimpleCNN,  # the study's simple CNN (training/models.py has its recipe)
+    "deeper_cnn": DeeperCNN,  # the study's deeper CNN
+    "tiny_test": TinyTestNet,  # test hook (see its docstring)
+    "tiny_pooled_test": TinyPooledTestNet,  # test hook for the ONNX export
 }
 
 
 class UnknownArchitecture(LookupError):
-    """A name that is not in ARCHITECTURES, or whose module this installation lacks."""
+    """A name that is not in ARCHITECTURES."""
 
 
 def network_class(architecture: str) -> type[nn.Module]:
     try:
-        target = ARCHITECTURES[architecture]
+        return ARCHITECTURES[architecture]
     except KeyError:
         known = ", ".join(sorted(ARCHITECTURES))
         raise UnknownArchitecture(
             f"unknown architecture {architecture!r} (known: {known})"
         ) from None
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UnknownArchitecture(
-            f"architecture {architecture!r} is defined in {module_name}, which cannot be "
-            f"imported here ({exc})"
-        ) from exc
-    return getattr(module, class_name)
 
 
 def build_network(architecture: str, num_classes: int) -> nn.Module:

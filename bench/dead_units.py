@@ -18,7 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from app.scenes import RESCALE_ONLY, to_input
+from app.networks import SimpleCNN
+from app.scenes import NUM_CLASSES, RESCALE_ONLY, to_input
 from training.data import (
     STUDY_AUGMENT,
     decode_split,
@@ -27,7 +28,7 @@ from training.data import (
     iterate_batches,
 )
 from training.loop import make_optimizer, seed_everything
-from training.models import RECIPES, SimpleCNN
+from training.models import RECIPES
 
 CHECKPOINTS = (1, 5, 20, 50, 100, 150, 200, 300, 438)
 
@@ -56,7 +57,7 @@ def main() -> None:
     recipe = RECIPES[args.recipe]
     for seed in args.seeds:
         seed_everything(seed)
-        model = SimpleCNN()
+        model = SimpleCNN(NUM_CLASSES)
         phase = recipe.phases[0]
         opt, sched = make_optimizer(model, phase, 0, phase.epochs * recipe.steps_per_epoch)
         start, alive = time.time(), {}

@@ -1,10 +1,5 @@
-"""The study's two CNNs (VGG16 is app.networks') and one recipe dataclass per model.
-
-The CNNs are listed in app.networks.ARCHITECTURES, so model cards (and the app) can name them.
-
-Layer shapes follow the study's Keras models so the parameter counts match exactly:
-simple 1,440,566; deeper 1,726,758; VGG16 + GAP + Dense(64) + Dense(6) 14,747,910.
-"""
+"""One recipe dataclass per model of the study (the networks themselves live in app.networks,
+where every model card finds them: SimpleCNN, DeeperCNN, VGG16Scene)."""
 
 from __future__ import annotations
 
@@ -15,53 +10,6 @@ from torch import nn
 from app.networks import build_network
 from app.scenes import IMAGENET, NUM_CLASSES, RESCALE_ONLY, Normalization
 from training.data import NO_AUGMENT, STUDY_AUGMENT, Augment
-
-
-class SimpleCNN(nn.Module):
-    """Conv2D(16, 3x3, same, relu) -> MaxPool 2x2 -> Flatten -> Dense(16, relu) -> Dense(6)."""
-
-    def __init__(self, num_classes: int = NUM_CLASSES):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)
-        )
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(16 * 75 * 75, 16),
-            nn.ReLU(inplace=True),
-            nn.Linear(16, num_classes),
-        )
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-class DeeperCNN(nn.Module):
-    """Conv(32,5x5) -> Conv(32,3x3) -> Pool -> Conv(64) -> Pool -> Conv(128) -> Pool -> Conv(256)
-    -> Pool -> Flatten (9x9x256) -> Dense(64, relu) -> Dense(6). Pools floor like Keras' valid."""
-
-    def __init__(self, num_classes: int = NUM_CLASSES):
-        super().__init__()
-        # Four blocks of (channels, kernel) convolutions with ReLU, each ending in a 2x2 pool.
-        blocks = (((32, 5), (32, 3)), ((64, 3),), ((128, 3),), ((256, 3),))
-        layers: list[nn.Module] = []
-        in_channels = 3
-        for block in blocks:
-            for channels, kernel in block:
-                conv = nn.Conv2d(in_channels, channels, kernel, padding=kernel // 2)
-                layers += [conv, nn.ReLU(inplace=True)]
-                in_channels = channels
-            layers.append(nn.MaxPool2d(2))
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(256 * 9 * 9, 64),
-            nn.ReLU(inplace=True),
-            nn.Linear(64, num_classes),
-        )
-
-    def forward(self, x):
-        return self.head(self.features(x))
 
 
 @dataclass
