@@ -62,14 +62,19 @@ def open_session(args: argparse.Namespace, **options: Any):
     return session
 
 
+def cached(clf: Any, err: Callable[[str], None]) -> Any:
+    """`clf` behind the results cache; a cache problem is one warning line, never a stop."""
+    from app.cached import CachedClassifier
+    from app.library import Library
+
+    return CachedClassifier(clf, Library(warn=lambda message: err(f"warning: {message}")))
+
+
 def wrap(clf: Any, args: argparse.Namespace, err: Callable[[str], None]) -> Any:
     """The classifier behind the results cache (unless --no-cache), and the active personal
     model in front of it (unless --bundled; app.personal_models)."""
     if not getattr(args, "no_cache", False):
-        from app.cached import CachedClassifier
-        from app.library import Library
-
-        clf = CachedClassifier(clf, Library(warn=lambda message: err(f"warning: {message}")))
+        clf = cached(clf, err)
     if getattr(args, "bundled", False):
         return clf
     from app.personal_models import with_personal

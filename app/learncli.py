@@ -24,9 +24,9 @@ from app import defaults
 from app.cli_common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     add_model_options,
     open_classifier,
+    parse,
 )
 from app.cli_common import err as _err
 from app.cli_common import out as _out
@@ -45,15 +45,14 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 def _classifier(args: argparse.Namespace, err: Out, personal: bool) -> Any:
     """The classifier (behind the cache; with the personal head when `personal`), or an exit
     status after saying why there is none."""
-    from app.cached import CachedClassifier
-    from app.library import Library
+    from app import cachecli
     from app.personal_models import with_personal
 
     clf: Any = open_classifier(args)
     if isinstance(clf, int):
         return clf
     if not args.no_cache:
-        clf = CachedClassifier(clf, Library(warn=lambda m: err(f"warning: {m}")))
+        clf = cachecli.cached(clf, err)
         clf.need_features = True
     return with_personal(clf, warn=lambda m: err(f"warning: {m}")) if personal else clf
 
@@ -98,10 +97,9 @@ def cmd_label(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
     from app.corrections import StoreError, sync_session
     from app.session import Session, display_path, execute_save
 
-    try:
-        args = _label_parser(prog).parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args = parse(_label_parser(prog), argv)
+    if isinstance(args, int):
+        return args
     failed = 0
     by_folder: dict[Path, list[Path]] = {}
     for photo in args.photos:
@@ -270,10 +268,9 @@ def cmd_learn(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
     from app.corrections import StoreError
     from app.personal_models import VersionError, Versions
 
-    try:
-        args = _learn_parser(prog).parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args = parse(_learn_parser(prog), argv)
+    if isinstance(args, int):
+        return args
     versions = Versions()
     try:
         store = _store(err)

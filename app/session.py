@@ -192,8 +192,9 @@ class Session:
         on_change: ChangeCallback | None = None,
     ) -> None:
         self.folder = Path(folder) if folder is not None else None
-        self.records: list[PhotoRecord] = [PhotoRecord(i, Path(p)) for i, p in enumerate(photos)]
-        self._by_path = {os.path.normcase(os.fspath(r.path)): r.id for r in self.records}
+        self.records: list[PhotoRecord] = []
+        self._by_path: dict[str, int] = {}
+        self.add_photos(photos)
         self.threshold = threshold
         self.naming = naming
         self.parent = parent

@@ -25,6 +25,19 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
+def spy_on_the_model(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The photos the model is asked about from now on (appended as it is asked)."""
+    classified: list[Path] = []
+    real = engine.Classifier.classify_paths
+
+    def spy(self, paths, *args, **kwargs):
+        classified.extend(paths)
+        return real(self, paths, *args, **kwargs)
+
+    monkeypatch.setattr(engine.Classifier, "classify_paths", spy)
+    return classified
+
+
 def summary(err: str) -> dict[str, int]:
     """'6 written, 0 unchanged, … ; device …' -> {'written': 6, 'unchanged': 0, …}."""
     counts = next(x for x in err.splitlines() if " unchanged, " in x).split(";")[0]
@@ -75,14 +88,7 @@ def test_manual_labels_are_skipped_without_classifying(
     manual = photo_folder / "IMG_0002.jpg"
     sidecar.write_scene(manual, sidecar.SceneTag("glacier", source="manual"))
     kept = (photo_folder / "IMG_0002.jpg.xmp").read_bytes()
-    classified: list[Path] = []
-    real = engine.Classifier.classify_paths
-
-    def spy(self, paths, *args, **kwargs):
-        classified.extend(paths)
-        return real(self, paths, *args, **kwargs)
-
-    monkeypatch.setattr(engine.Classifier, "classify_paths", spy)
+    classified = spy_on_the_model(monkeypatch)
     code, lines, err = run(capsys, *TAG, "--model", tiny_card, photo_folder)
     assert code == 0
     assert manual not in classified and len(classified) == 5
@@ -232,14 +238,7 @@ def test_a_rerun_classifies_nothing(
     capsys, tiny_card: Path, photo_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert run(capsys, *TAG, "--model", tiny_card, photo_folder)[0] == 0
-    classified: list[Path] = []
-    real = engine.Classifier.classify_paths
-
-    def spy(self, paths, *args, **kwargs):
-        classified.extend(paths)
-        return real(self, paths, *args, **kwargs)
-
-    monkeypatch.setattr(engine.Classifier, "classify_paths", spy)
+    classified = spy_on_the_model(monkeypatch)
     code, lines, err = run(capsys, *TAG, "--model", tiny_card, photo_folder)
     assert code == 0 and classified == [] and summary(err)["unchanged"] == 6
     assert all("\tunchanged\t" in line for line in lines)

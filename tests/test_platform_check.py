@@ -27,6 +27,10 @@ def test_missing_cursor_library_names_debian_and_fedora_packages(
     assert "libweird.so.3" in hint
     env = {"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}
     assert platform_check.display_problem(env) == hint
+    # every known library loads: no ldd at start-up
+    monkeypatch.setattr(platform_check, "_loads", lambda soname: True)
+    monkeypatch.setattr(platform_check, "_ldd_missing", lambda files: pytest.fail("ldd ran"))
+    assert platform_check.missing_xcb_libraries() == []
 
 
 def test_only_an_xcb_start_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,9 +92,12 @@ def _ldd_missing(files: list[Path]) -> set[str]:
 
 
 def missing_xcb_libraries() -> list[str]:
-    """Sonames the xcb plugin needs that cannot be loaded here, in a stable order."""
+    """Sonames the xcb plugin needs that cannot be loaded here, in a stable order. The table
+    is what ldd lists for this Qt's plugin, so when all of it loads (a few milliseconds) the
+    plugin does too; only then is ldd skipped, which keeps it off every start-up."""
     missing = {soname for soname in XCB_LIBRARIES if not _loads(soname)}
-    missing |= _ldd_missing(_plugin_files())
+    if missing:  # name anything else the plugin lacks in the same message
+        missing |= _ldd_missing(_plugin_files())
     return sorted(missing)
 
 
