@@ -220,29 +220,31 @@ def default_classifier_factory(
     return CachedClassifier(clf, Library(warn=lambda message: log.warning("%s", message)))
 
 
-def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]] | None:
+def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]:
     """What the default classifier's results cache already knows about some photos, asked on
     the file thread while the folder is listed (the model may still be loading): the model id
-    it will most likely run under, from the card alone, and the cached predictions. None when
-    the id cannot be told; a cache problem is a warning in the log and no hits."""
-    from app import runtimes
-    from app.engine import tta_model_id
-
+    it will most likely run under, from the card alone, and the cached predictions. Working
+    the id out may import torch (where a GPU seems present), so it happens on the first call,
+    on the file thread, never while the window is built. No id, or a cache problem (a warning
+    in the log): no hits."""
     device = None if settings.device == "auto" else settings.device
-    model_id = runtimes.expected_model_id(None, settings.backend, "auto", device)
-    if model_id is None:
-        return None
-    model_id = tta_model_id(model_id, settings.tta)
-    library: list[Any] = []
+    backend, tta = settings.backend, settings.tta
+    state: dict[str, Any] = {}
 
     def lookup(paths: list[Path]) -> tuple[str, list[Any]]:
-        if not library:
+        if not state:
+            from app import runtimes
+            from app.engine import tta_model_id
             from app.library import Library
 
-            library.append(Library(warn=lambda message: log.warning("%s", message)))
+            model_id = runtimes.expected_model_id(None, backend, "auto", device)
+            state["id"] = tta_model_id(model_id, tta) if model_id else ""
+            state["library"] = Library(warn=lambda message: log.warning("%s", message))
+        if not state["id"]:
+            return "", []
         # the stat short cut only: a photo seen before answers at once, nothing is read (a
         # moved or renamed one is found by its content when the scan looks it up)
-        return model_id, library[0].lookup(paths, model_id, hash_unknown=False).hits
+        return state["id"], state["library"].lookup(paths, state["id"], hash_unknown=False).hits
 
     return lookup
 
