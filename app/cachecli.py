@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app import shards
+from app import defaults, shards
 
 SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 
@@ -51,13 +51,17 @@ def select_shard(photos: Sequence[Path], roots: Sequence[Path], args: argparse.N
 
 def open_session(args: argparse.Namespace, **options: Any):
     """`tag`'s session: Session.open, or only this shard's photos listed and read the same way."""
-    from app.imaging import list_photos
+    from app import formats
+    from app.imaging import iter_photos
     from app.session import Session
 
+    raw_jpeg = getattr(args, "raw_jpeg", defaults.RAW_JPEG)
     if getattr(args, "shard", None) is None:
-        return Session.open(args.folder, recursive=args.recursive, **options)
-    photos = list_photos(args.folder, recursive=args.recursive)
-    session = Session(args.folder, shards.select(photos, [args.folder], args.shard), **options)
+        return Session.open(args.folder, recursive=args.recursive, raw_jpeg=raw_jpeg, **options)
+    listed = formats.photo_entries(iter_photos(args.folder, recursive=args.recursive), raw_jpeg)
+    photos, companions = formats.split_entries(listed)  # a pair goes to its JPEG's shard
+    photos = shards.select(photos, [args.folder], args.shard)
+    session = Session(args.folder, photos, companions=companions, **options)
     session.read_sidecars(notify=False)
     return session
 

@@ -76,7 +76,7 @@ def _classify_parser() -> argparse.ArgumentParser:
 def json_path(path: Path | str) -> dict[str, str]:
     """{"path": display form} plus, only when the name is not valid UTF-8, "path_bytes": the
     file name's raw bytes in base64, so any consumer can open the very file."""
-    from app.session import display_path
+    from app.session_io import display_path
 
     raw = os.fsencode(path)
     shown = display_path(path)

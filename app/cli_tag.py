@@ -61,6 +61,14 @@ def _tag_parser() -> argparse.ArgumentParser:
         "an existing sidecar of either name is updated",
     )
     p.add_argument(
+        "--raw-jpeg",
+        choices=defaults.RAW_JPEG_MODES,
+        default=defaults.RAW_JPEG,
+        help="a RAW + JPEG pair (IMG.CR2 + IMG.JPG): two photos, each classified and tagged "
+        "(separate, default: darktable, digiKam), or one photo, the JPEG classified and its "
+        "label written to both sidecars (one: Lightroom's way)",
+    )
+    p.add_argument(
         "--parent",
         default=defaults.PARENT,
         help=f"parent of the hierarchical keyword (default: {defaults.PARENT})",
@@ -103,7 +111,7 @@ def cmd_tag(argv: Sequence[str]) -> int:
     if not args.parent.strip(" |/"):
         err("error: --parent must name a keyword, e.g. Scene")
         return EXIT_USAGE
-    from app.session import execute_save
+    from app.session_io import execute_save
 
     session = cachecli.open_session(
         args, threshold=args.min_confidence, naming=args.sidecar_name, parent=args.parent
@@ -159,8 +167,12 @@ def _tag_outcome(
         report.line("skipped manual", r.path, f"skipped: {outcome.skipped_reason}")
     elif planned:
         verb = "would write" if report.dry_run else "written"
-        name = sidecar_name(r.path, session.naming) if outcome is None else outcome.info.path.name
-        report.line("written", r.path, f"{verb}\t{label}\t{percent(conf)}\t{name}")
+        names = (
+            [sidecar_name(f, session.naming) for f in r.files]
+            if outcome is None
+            else [p.name for p in outcome.sidecars]
+        )
+        report.line("written", r.path, f"{verb}\t{label}\t{percent(conf)}\t{', '.join(names)}")
     elif conf is not None and conf < session.threshold:
         report.line("below threshold", r.path, f"below threshold\t{label}\t{percent(conf)}")
     else:

@@ -28,3 +28,9 @@ BACKEND = "auto"
 # averages the two calibrated probability vectors (twice the compute); "none" = one pass.
 TTAS: tuple[str, ...] = ("none", "flip")
 TTA = "none"
+
+# RAW + JPEG pairs (IMG_0001.CR2 + IMG_0001.JPG, written together by the camera): "separate" =
+# two photos, each classified and tagged (darktable, digiKam); "one" = one photo, the JPEG
+# classified once and its label written to both files' sidecars (Lightroom's default).
+RAW_JPEG_MODES: tuple[str, ...] = ("separate", "one")
+RAW_JPEG = "separate"

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from app.defaults import RAW_JPEG_MODES
 
 # Formats Pillow reads by itself.
 RASTER_EXTENSIONS = frozenset(
@@ -136,3 +139,65 @@ def base_sidecar_owner(photo: str | os.PathLike[str]) -> Path:
     group = sorted([photo, *same_stem_photos(photo)], key=lambda p: p.name)
     raws = [p for p in group if is_raw(p)]
     return (raws or group)[0]
+
+
+# ----------------------------------------------------------------------------- RAW + JPEG pairs
+
+# What a camera writes beside its RAW when set to RAW+JPEG (Canon, Sony and Fujifilm may write
+# RAW+HEIF instead): the camera's own rendering of the same exposure.
+RENDERED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".heic", ".heif", ".hif"})
+
+Entry = tuple[Path, tuple[Path, ...]]  # the photo to classify and show, the files tagged with it
+
+
+def _pair(members: list[Path]) -> list[Entry]:
+    """One folder's files of one stem, in name order: a RAW + JPEG pair becomes one entry (the
+    JPEG shown and classified, every RAW of that name tagged with it); the rest stand alone."""
+    raws = [m for m in members if is_raw(m)]
+    rendered = [m for m in members if _ext(m) in RENDERED_EXTENSIONS]
+    if not raws or not rendered:
+        return [(m, ()) for m in members]
+    primary = rendered[0]
+    grouped = {primary, *raws}
+    return [(primary, tuple(raws)), *((m, ()) for m in members if m not in grouped)]
+
+
+def pair_raw_jpeg(photos: Iterable[Path]) -> Iterator[Entry]:
+    """Entries for photos listed folder by folder in name order (imaging.iter_photos), with
+    each RAW + JPEG pair (IMG_0001.CR2 + IMG_0001.JPG: same folder, same name up to the
+    extension) as one entry, in listing order. Streams: a big folder's first photos come out at
+    once, because the files named `IMG.*` follow each other in name order (whatever sorts
+    between two of them starts with `IMG.` too), so a name is complete at the first later file
+    that does not start with it."""
+    pending: OrderedDict[tuple[Path, str], list[Path]] = OrderedDict()
+    for photo in photos:
+        photo = Path(photo)
+        folder, name = photo.parent, photo.name
+        while pending:  # the oldest names first, so entries keep the listing's order
+            (f, prefix), members = next(iter(pending.items()))
+            if name.startswith(prefix) if f == folder else f in folder.parents:
+                break  # may still grow (the walk is inside a subfolder named `IMG.x`)
+            del pending[(f, prefix)]
+            yield from _pair(members)
+        pending.setdefault((folder, os.path.splitext(name)[0] + "."), []).append(photo)
+    for members in pending.values():
+        yield from _pair(members)
+
+
+def photo_entries(photos: Iterable[Path], raw_jpeg: str) -> Iterator[Entry]:
+    """The listing as entries: pairs as one (`raw_jpeg` "one") or every file alone."""
+    if raw_jpeg not in RAW_JPEG_MODES:
+        raise ValueError(f"raw_jpeg must be one of {RAW_JPEG_MODES}")
+    if raw_jpeg == "one":
+        return pair_raw_jpeg(photos)
+    return ((Path(p), ()) for p in photos)
+
+
+def split_entries(entries: Iterable[Entry]) -> tuple[list[Path], dict[Path, tuple[Path, ...]]]:
+    """Entries as app.session takes them: the photos, and the RAW files of those that pair."""
+    photos, companions = [], {}
+    for photo, raws in entries:
+        photos.append(photo)
+        if raws:
+            companions[photo] = raws
+    return photos, companions

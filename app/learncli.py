@@ -95,7 +95,8 @@ def _label_parser(prog: str) -> argparse.ArgumentParser:
 def cmd_label(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
     from app import imaging
     from app.corrections import StoreError, sync_session
-    from app.session import Session, display_path, execute_save
+    from app.session import Session
+    from app.session_io import display_path, execute_save
 
     args = parse(_label_parser(prog), argv)
     if isinstance(args, int):

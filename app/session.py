@@ -8,32 +8,34 @@ through a callback (ids of the records that changed) so a Qt model can follow wi
 module knowing Qt.
 
 Saving is split in three so the file work can run in a worker thread: `plan_save` takes an
-immutable snapshot in the caller's thread, `execute_save` writes and re-reads sidecars (no shared
-state), `apply_saved` updates the records in the caller's thread.
+immutable snapshot in the caller's thread, `execute_save` (app.session_io) writes and re-reads
+sidecars (no shared state), `apply_saved` updates the records in the caller's thread.
+
+A RAW + JPEG pair shown as one photo (defaults.RAW_JPEG "one", formats.pair_raw_jpeg) is one
+record: the JPEG is classified, and every save writes the same tag into each file's sidecar.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from app import defaults, imaging, sidecar
+from app import defaults, formats, imaging, sidecar
 from app.scenes import CLASSES
+from app.session_io import (
+    Infos,
+    ProgressFn,
+    SaveItem,
+    SaveOutcome,
+    display_path,
+    execute_save,
+    read_files,
+)
 
 ChangeCallback = Callable[[list[int]], None]
-
-
-def display_path(path: str | os.PathLike[str]) -> str:
-    """A path as text for people and JSON: a name that is not valid UTF-8 (caf\\xe9.jpg from an
-    old FAT or Samba share) keeps every other character and shows U+FFFD where the bad bytes
-    were (Python's str would carry invisible surrogates that Qt and JSON readers drop)."""
-    return os.fsencode(path).decode("utf-8", "replace")
-
-
-ProgressFn = Callable[[int, int], None]
 
 
 class PredictionLike(Protocol):
@@ -61,15 +63,29 @@ class PhotoRecord:
     prediction: PredictionLike | None = None  # this session's model output
     model_id: str | None = None  # the model that made `prediction`
     manual: str | None = None  # pending manual label; starts as the saved manual label
+    # A RAW + JPEG pair shown as one photo (defaults.RAW_JPEG "one"): `path` is the JPEG, the
+    # one classified; `companions` are its RAW files, tagged with it; `file_tags` is the scene
+    # tag in each file's own sidecar (path first), and `saved` the pair's (a manual one first).
+    companions: tuple[Path, ...] = ()
+    file_tags: tuple[sidecar.SceneTag | None, ...] = ()
 
     @property
     def name(self) -> str:
         return self.path.name
 
     @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file this photo stands for: itself, then a pair's RAW files."""
+        return (self.path, *self.companions)
+
+    @property
     def display_name(self) -> str:
-        """The name for people: bytes that are not UTF-8 show as U+FFFD, a visible mark."""
-        return display_path(self.path.name)
+        """The name for people: bytes that are not UTF-8 show as U+FFFD, a visible mark; a
+        pair names both files (IMG_0001.JPG + .CR2)."""
+        names = [self.path.name]
+        for c in self.companions:
+            names.append(c.suffix if c.stem == self.path.stem else c.name)
+        return display_path(" + ".join(names))
 
     @property
     def _saved_auto(self) -> sidecar.SceneTag | None:
@@ -139,43 +155,12 @@ class PhotoRecord:
         return self.auto_label is None or conf is None or conf < threshold
 
 
-@dataclass(frozen=True)
-class SaveItem:
-    """One sidecar to write, snapshot in the GUI thread; `tag=None` means remove our scene tag."""
-
-    id: int
-    path: Path
-    tag: sidecar.SceneTag | None
-    clear_first: bool = False  # a saved manual label must go before an automatic one can be written
-
-
-@dataclass(frozen=True)
-class SaveOutcome:
-    id: int
-    path: Path
-    info: sidecar.SidecarInfo | None  # the sidecar re-read after writing (None when it failed)
-    error: str | None = None
-    skipped_reason: str | None = None
-    planned_manual: str | None = None  # the manual label the plan wrote (None: not manual)
-
-
 @dataclass
 class SaveReport:
     written: int = 0
     failed: int = 0
     skipped: int = 0
     errors: list[tuple[Path, str]] | None = None
-
-
-def _read(
-    path: Path, naming: str = defaults.NAMING
-) -> tuple[sidecar.SidecarInfo | None, str | None]:
-    try:
-        return sidecar.read_sidecar(path, naming), None
-    except sidecar.SidecarError as exc:
-        return None, f"sidecar: {exc}"
-    except OSError as exc:
-        return None, f"sidecar: {exc.strerror or exc}"
 
 
 class Session:
@@ -186,6 +171,7 @@ class Session:
         folder: Path | None,
         photos: Sequence[Path],
         *,
+        companions: Mapping[Path, tuple[Path, ...]] | None = None,
         threshold: float = defaults.THRESHOLD,
         naming: str = defaults.NAMING,
         parent: str = defaults.PARENT,
@@ -194,7 +180,7 @@ class Session:
         self.folder = Path(folder) if folder is not None else None
         self.records: list[PhotoRecord] = []
         self._by_path: dict[str, int] = {}
-        self.add_photos(photos)
+        self.add_photos(photos, companions)
         self.threshold = threshold
         self.naming = naming
         self.parent = parent
@@ -206,34 +192,47 @@ class Session:
     # ------------------------------------------------------------------------------ loading
     @classmethod
     def open(
-        cls, folder: str | os.PathLike[str], *, recursive: bool = False, **kwargs: Any
+        cls,
+        folder: str | os.PathLike[str],
+        *,
+        recursive: bool = False,
+        raw_jpeg: str = defaults.RAW_JPEG,
+        **kwargs: Any,
     ) -> Session:
-        """List the folder's photos and read their sidecars (slow for big folders: use a worker)."""
+        """List the folder's photos and read their sidecars (slow for big folders: use a worker).
+        `raw_jpeg` "one": each RAW + JPEG pair is one photo (formats.pair_raw_jpeg)."""
         folder = Path(folder)
-        session = cls(folder, imaging.list_photos(folder, recursive=recursive), **kwargs)
+        listed = imaging.iter_photos(folder, recursive=recursive)
+        photos, companions = formats.split_entries(formats.photo_entries(listed, raw_jpeg))
+        session = cls(folder, photos, companions=companions, **kwargs)
         session.read_sidecars(notify=False)
         return session
 
-    def add_photos(self, photos: Sequence[Path]) -> list[int]:
+    def add_photos(
+        self, photos: Sequence[Path], companions: Mapping[Path, tuple[Path, ...]] | None = None
+    ) -> list[int]:
         """Append photos (a folder listed in batches); returns their new ids. Nothing is
-        reported: the caller shows the new rows (they are clean, and need the model)."""
+        reported: the caller shows the new rows (they are clean, and need the model).
+        `companions`: the RAW files of the photos that stand for a RAW + JPEG pair."""
         start = len(self.records)
         for i, p in enumerate(photos, start):
             r = PhotoRecord(i, Path(p))
+            if companions and r.path in companions:
+                r.companions = tuple(Path(c) for c in companions[r.path])
+                r.file_tags = (None,) * len(r.files)
             self.records.append(r)
-            self._by_path[os.path.normcase(os.fspath(r.path))] = i
+            for f in r.files:  # a pair is found by either file (label, learn --from)
+                self._by_path[os.path.normcase(os.fspath(f))] = i
         return list(range(start, len(self.records)))
 
-    def take_sidecars(
-        self, results: Iterable[tuple[int, sidecar.SidecarInfo | None, str | None]]
-    ) -> list[int]:
+    def take_sidecars(self, results: Iterable[tuple[int, Infos, str | None]]) -> list[int]:
         """Apply sidecars read elsewhere (read_sidecar_infos, in a worker) in the thread that
         owns the session; only the photos where something was found are reported changed."""
         changed = []
-        for rid, info, err in results:
+        for rid, infos, err in results:
             r = self.records[rid]
-            self._take_info(r, info, err)
-            if err or (info is not None and info.scene is not None):
+            self._take_infos(r, infos, err)
+            if err or any(i is not None and i.scene is not None for i in infos):
                 changed.append(rid)
         self._notify(changed)
         return changed
@@ -243,8 +242,7 @@ class Session:
         changed = []
         for rid in self._ids(ids):
             r = self.records[rid]
-            info, err = _read(r.path, self.naming)
-            self._take_info(r, info, err)
+            self._take_infos(r, *read_files(r.files, self.naming))
             changed.append(rid)
         if notify:
             self._notify(changed)
@@ -253,14 +251,27 @@ class Session:
         return changed
 
     @staticmethod
-    def _take_info(r: PhotoRecord, info: sidecar.SidecarInfo | None, err: str | None) -> None:
+    def _take_infos(r: PhotoRecord, infos: Infos, err: str | None) -> None:
         r.sidecar_error = err
-        if info is None:
-            return  # unreadable: keep what we knew, never guess
-        r.saved = info.scene
-        r.sidecar_path = info.path
-        if info.scene is not None and info.scene.source == "manual" and info.scene.label in CLASSES:
-            r.manual = info.scene.label
+        if infos and infos[0] is not None:
+            r.sidecar_path = infos[0].path
+        if not r.companions:
+            if not infos or infos[0] is None:
+                return  # unreadable: keep what we knew, never guess
+            r.saved = infos[0].scene
+        else:
+            tags = list(r.file_tags)
+            for n, info in enumerate(infos):
+                if info is not None:
+                    tags[n] = info.scene
+            r.file_tags = tuple(tags)
+            manual = [t for t in tags if t is not None and t.source == "manual"]
+            r.saved = next(iter(manual or [t for t in tags if t is not None]), None)
+            if all(i is None for i in infos):
+                return
+        s = r.saved
+        if s is not None and s.source == "manual" and s.label in CLASSES:
+            r.manual = s.label
         # otherwise a pending correction survives the re-read: it is not on disk yet
 
     # ------------------------------------------------------------------------------ queries
@@ -385,26 +396,35 @@ class Session:
             return (r.auto_label, "auto")
         return None
 
-    def is_dirty(self, r: PhotoRecord) -> bool:
-        """What a save would write differs from what is on disk."""
-        want = self.pending_key(r)
-        have = (r.saved.label, r.saved.source) if r.saved is not None else None
+    @staticmethod
+    def _differs(want: tuple[str, str] | None, tag: sidecar.SceneTag | None) -> bool:
+        have = (tag.label, tag.source) if tag is not None else None
         if want == have:
             return False
         # Nothing confident to write: only a manual label the user took back is removed; an
         # earlier automatic label stays (a less sure run does not erase it).
         return want is not None or (have is not None and have[1] == "manual")
 
+    def is_dirty(self, r: PhotoRecord) -> bool:
+        """What a save would write differs from what is on disk (in any file of a pair)."""
+        want = self.pending_key(r)
+        tags = r.file_tags if r.companions else (r.saved,)
+        return any(self._differs(want, t) for t in tags)
+
     def save_item(self, r: PhotoRecord) -> SaveItem | None:
-        """What saving this photo would do; None when it is not dirty."""
+        """What saving this photo would do; None when it is not dirty. A pair writes the same
+        tag into every file's sidecar (one already saying it is left as it is)."""
         if not self.is_dirty(r):
             return None
         want = self.pending_tag(r)
-        if want is None:
-            return SaveItem(r.id, r.path, None)
-        have = r.saved
-        clear_first = want.source == "auto" and have is not None and have.source == "manual"
-        return SaveItem(r.id, r.path, want, clear_first)
+        tags = r.file_tags if r.companions else (r.saved,)
+        clear = [
+            want is None or (want.source == "auto" and t is not None and t.source == "manual")
+            for t in tags
+        ]
+        clear[0] = clear[0] and want is not None  # (tag None already means clear)
+        companions = tuple(zip(r.companions, clear[1:], strict=True))
+        return SaveItem(r.id, r.path, want, clear[0], companions)
 
     def _dirty_set(self) -> set[int]:
         if self._dirty is None:
@@ -438,15 +458,17 @@ class Session:
             if o.error:
                 report.failed += 1
                 report.errors.append((o.path, o.error))  # type: ignore[union-attr]
+                if r.companions:  # what a pair's other files took is on disk all the same
+                    self._take_infos(r, (o.info, *o.companion_infos), o.error)
                 r.sidecar_error = o.error
             else:
                 if o.skipped_reason:
                     report.skipped += 1
                 else:
                     report.written += 1
-                self._take_info(r, o.info, None)
-                if pending != o.planned_manual:
-                    r.manual = pending  # changed while the save ran: still pending, not lost
+                self._take_infos(r, (o.info, *o.companion_infos), None)
+            if pending != o.planned_manual:
+                r.manual = pending  # changed while the save ran: still pending, not lost
             changed.append(o.id)
         self._notify(changed)
         return report
@@ -475,48 +497,3 @@ class Session:
                     self._dirty.discard(i)
         if ids and self.on_change is not None:
             self.on_change(ids)
-
-
-def read_sidecar_infos(
-    photos: Sequence[tuple[int, Path]], naming: str = defaults.NAMING
-) -> list[tuple[int, sidecar.SidecarInfo | None, str | None]]:
-    """Read the sidecars of (id, path) pairs; touches no session, so it may run in a worker."""
-    return [(rid, *_read(path, naming)) for rid, path in photos]
-
-
-def execute_save(
-    items: Sequence[SaveItem],
-    *,
-    naming: str = defaults.NAMING,
-    parent: str = defaults.PARENT,
-    root: Path | None = None,
-    progress: ProgressFn | None = None,
-    cancel: Any = None,
-) -> list[SaveOutcome]:
-    """Write each sidecar and read it back; touches no session state, so it may run in a
-    worker. A failure is an outcome for that photo, never an exception that stops the rest.
-    `root`: the folder tree being tagged; no sidecar link leading out of it is written through."""
-    outcomes = []
-    for n, item in enumerate(items, 1):
-        if cancel is not None and cancel.is_set():
-            break
-        skipped = None
-        try:
-            if item.tag is None or item.clear_first:
-                sidecar.clear_scene(item.path, parent=parent, naming=naming, root=root)
-            if item.tag is not None:
-                result = sidecar.write_scene(
-                    item.path, item.tag, naming=naming, parent=parent, root=root
-                )
-                skipped = result.skipped_reason
-            info, err = _read(item.path, naming)
-            planned = item.tag.label if item.tag and item.tag.source == "manual" else None
-            outcomes.append(SaveOutcome(item.id, item.path, info, err, skipped, planned))
-        except sidecar.SidecarError as exc:
-            outcomes.append(SaveOutcome(item.id, item.path, None, str(exc)))  # names file, why
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            outcomes.append(SaveOutcome(item.id, item.path, None, f"sidecar not written: {reason}"))
-        if progress:
-            progress(n, len(items))
-    return outcomes

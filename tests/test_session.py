@@ -11,7 +11,8 @@ import pytest
 from app import sidecar
 from app.engine import Prediction
 from app.scenes import CLASSES
-from app.session import Session, execute_save
+from app.session import Session
+from app.session_io import execute_save
 from tests.conftest import REPO, make_photo
 
 MODEL = "tiny-test@0123456789ab"

@@ -119,7 +119,7 @@ def test_a_folder_that_changes_while_it_is_listed(
     real = opening.read_sidecar_infos
 
     def meanwhile(photos: Any, naming: str) -> Any:
-        if any(p.parent.name == "a" for _, p in photos):  # while the first batch is read
+        if any(files[0].parent.name == "a" for _, files in photos):  # the first batch is read
             (root / "c" / "c1.jpg").unlink(missing_ok=True)
         return real(photos, naming)
 
@@ -204,3 +204,45 @@ def test_cached_results_group_a_folder_before_the_model_has_loaded(
     qtbot.wait(200)
     assert classified == [] and not win.is_scanning()
     win.shutdown()
+
+
+def test_raw_and_jpeg_as_one_photo_in_the_window(
+    qtbot: Any, make_window: Any, tmp_path: Path
+) -> None:
+    """View ▸ RAW + JPEG as One Photo: remembered, the folder reopens with the pair as one row
+    naming both files, only the JPEG goes to the model, a label lands in both sidecars; off
+    again, they are two photos that both carry it."""
+    pytest.importorskip("rawpy")
+    from formats_fixtures import two_halves, write_dng
+
+    from app.ui.actions import ActionId
+
+    folder = tmp_path / "pair"
+    raw, jpeg = folder / "IMG_0001.dng", folder / "IMG_0001.jpg"
+    write_dng(raw, two_halves(640, 480))
+    make_photo(jpeg, (640, 480))
+    make_photo(folder / "IMG_0002.jpg", (640, 480), seed=2)
+    win = make_window()
+    open_and_scan(qtbot, win, folder)
+    assert len(win.session) == 3 and win.settings.raw_jpeg == "separate"
+    seen = win.classifiers[-1].seen
+    before = len(seen)
+    with qtbot.waitSignal(win.scan_finished, timeout=SCAN_TIMEOUT):
+        win.actions[ActionId.RAW_JPEG].trigger()
+    assert win.settings.raw_jpeg == "one" and len(win.session) == 2
+    assert sorted(p.name for p in seen[before:]) == ["IMG_0001.jpg", "IMG_0002.jpg"]
+    rid = win.session.id_for(raw)
+    assert rid == win.session.id_for(jpeg)
+    index = win.photos.index(rid)
+    assert index.data(Qt.ItemDataRole.DisplayRole) == "IMG_0001.jpg + .dng"
+    assert index.data(Qt.ItemDataRole.ToolTipRole).startswith(f"{jpeg}\n{raw}\n")
+    win.assign([rid], "glacier")
+    win.save(synchronous=True)
+    for photo in (jpeg, raw):
+        assert sidecar.read_sidecar(photo).scene.label == "glacier"
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.actions[ActionId.RAW_JPEG].trigger()
+    assert win.settings.raw_jpeg == "separate" and len(win.session) == 3
+    for photo in (jpeg, raw):
+        r = win.session.records[win.session.id_for(photo)]
+        assert (r.label, r.source) == ("glacier", "manual")

@@ -12,6 +12,7 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
+from PySide6.QtCore import QSignalBlocker
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QWidget
 
@@ -29,6 +30,7 @@ class ActionId(Enum):
     CLASSIFY = "classify"
     CANCEL = "cancel"
     SUBFOLDERS = "subfolders"
+    RAW_JPEG = "raw_jpeg"
     LEARN = "learn"
     AUTO_LABEL = "auto-label"
     BUILDINGS = "buildings"
@@ -81,8 +83,15 @@ REGISTRY: dict[ActionId, ActionSpec] = {
     ),
     ActionId.SUBFOLDERS: ActionSpec(
         "Include &Subfolders",
-        lambda w, checked: w.set_recursive(checked),
+        lambda w, checked: w.set_listing(recursive=checked),
         tip="Open folders with the photos of all their subfolders (reopens the current one)",
+        checkable=True,
+    ),
+    ActionId.RAW_JPEG: ActionSpec(
+        "&RAW + JPEG as One Photo",
+        lambda w, checked: w.set_listing(raw_jpeg="one" if checked else "separate"),
+        tip="Show a camera's RAW + JPEG pair (IMG.CR2 + IMG.JPG) as one photo: the JPEG is "
+        "classified, the label goes into both sidecars (reopens the current folder)",
         checkable=True,
     ),
     ActionId.AUTO_LABEL: ActionSpec("0  Automatic label", _scene(None), "0"),
@@ -91,6 +100,16 @@ REGISTRY: dict[ActionId, ActionSpec] = {
         for n, label in enumerate(CLASSES, 1)
     },
 }
+
+
+def check_listing(actions: dict[ActionId, QAction], settings: Any) -> None:
+    """The View menu's listing toggles show the settings (app.ui.settings), silently."""
+    for action_id, checked in (
+        (ActionId.SUBFOLDERS, settings.recursive),
+        (ActionId.RAW_JPEG, settings.raw_jpeg == "one"),
+    ):
+        with QSignalBlocker(actions[action_id]):
+            actions[action_id].setChecked(checked)
 
 
 def create_actions(window: QWidget, undo_stack: QUndoStack) -> dict[ActionId, QAction]:
@@ -144,6 +163,7 @@ def build_menus(
     menu.addAction(a[ActionId.AUTO_LABEL])
     menu = bar.addMenu("&View")
     menu.addAction(a[ActionId.SUBFOLDERS])
+    menu.addAction(a[ActionId.RAW_JPEG])
     menu.addSeparator()
     for toggle in view_toggles:
         menu.addAction(toggle)

@@ -30,7 +30,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QPainter, QPixmap
 
 from app.scenes import CLASSES
-from app.session import PhotoRecord, Session, display_path
+from app.session import PhotoRecord, Session
+from app.session_io import display_path
 from app.ui.thumbnails import GRID_SIDE, ThumbnailCache
 
 MIME_TYPE = "application/x-scene-tagger-photo-ids"
@@ -267,8 +268,9 @@ class PhotoListModel(QAbstractListModel):
 
 
 def tooltip(r: PhotoRecord, folder: Path | None = None) -> str:
-    """Path, the subfolder (for a folder opened with its subfolders), label, error."""
-    lines = [display_path(r.path)]
+    """Path (a RAW + JPEG pair: both), the subfolder (for a folder opened with its
+    subfolders), label, error."""
+    lines = [display_path(f) for f in r.files]
     if folder is not None and r.path.parent != folder:
         with contextlib.suppress(ValueError):
             lines.append(f"in {display_path(r.path.parent.relative_to(folder))}/")

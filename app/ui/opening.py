@@ -21,8 +21,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app import imaging
-from app.session import Session, read_sidecar_infos
+from app import defaults, formats, imaging
+from app.formats import Entry
+from app.session import Session
+from app.session_io import read_sidecar_infos
 from app.ui.guard import guarded
 from app.ui.models import RowKeys, row_keys
 from app.ui.workers import TaskRunner
@@ -55,17 +57,26 @@ class FolderLoader(QObject):
     def cancel(self) -> None:
         self._current = None
 
-    def open(self, folder: Path, recursive: bool, **session_options: Any) -> None:
+    def open(
+        self,
+        folder: Path,
+        recursive: bool,
+        raw_jpeg: str = defaults.RAW_JPEG,
+        **session_options: Any,
+    ) -> None:
+        """`raw_jpeg` "one": each RAW + JPEG pair is one photo (formats.pair_raw_jpeg)."""
         self._number += 1
         ticket = (folder, self._number)
         self._current = ticket
-        walk = imaging.iter_photos(folder, recursive=recursive)  # only the file thread uses it
+        # only the file thread uses the walk
+        walk = formats.photo_entries(imaging.iter_photos(folder, recursive=recursive), raw_jpeg)
         cached = self.cached
 
         def first_batch() -> tuple[Session, RowKeys, bool]:
-            photos, more = _take(walk, FIRST_BATCH_S)
-            session = Session(folder, photos, **session_options)
-            named = [(r.id, r.path) for r in session.records]
+            entries, more = _take(walk, FIRST_BATCH_S)
+            photos, companions = formats.split_entries(entries)
+            session = Session(folder, photos, companions=companions, **session_options)
+            named = [(r.id, r.files) for r in session.records]
             session.take_sidecars(read_sidecar_infos(named, session.naming))
             if cached is not None and photos:  # groups from earlier runs, model or no model
                 model_id, hits = cached(photos)
@@ -83,7 +94,7 @@ class FolderLoader(QObject):
     def _listed(
         self,
         ticket: tuple[Path, int],
-        walk: Iterator[Path],
+        walk: Iterator[Entry],
         session: Session,
         keys: RowKeys,
         more: bool,
@@ -94,7 +105,7 @@ class FolderLoader(QObject):
         self._next(ticket, walk, session, more)
 
     def _next(
-        self, ticket: tuple[Path, int], walk: Iterator[Path], session: Session, more: bool
+        self, ticket: tuple[Path, int], walk: Iterator[Entry], session: Session, more: bool
     ) -> None:
         if not more:
             self._current = None
@@ -102,11 +113,13 @@ class FolderLoader(QObject):
             return
         naming, start, cached = session.naming, len(session), self.cached
 
-        def batch() -> tuple[list[Path], list[Any], Any, bool]:
-            photos, more = _take(walk, None)
-            infos = read_sidecar_infos(list(enumerate(photos, start)), naming)
+        def batch() -> tuple[list[Entry], list[Any], Any, bool]:
+            entries, more = _take(walk, None)
+            files = [(photo, *raws) for photo, raws in entries]
+            infos = read_sidecar_infos(list(enumerate(files, start)), naming)
+            photos = [photo for photo, _ in entries]
             hits = cached(photos) if cached is not None and photos else None
-            return photos, infos, hits, more
+            return entries, infos, hits, more
 
         self.tasks.submit(
             batch,
@@ -118,16 +131,17 @@ class FolderLoader(QObject):
     def _batch(
         self,
         ticket: tuple[Path, int],
-        walk: Iterator[Path],
+        walk: Iterator[Entry],
         session: Session,
-        photos: list[Path],
+        entries: list[Entry],
         infos: list[Any],
         hits: Any,
         more: bool,
     ) -> None:
         if ticket != self._current:
             return
-        self.appended.emit(session, session.add_photos(photos), (infos, hits))
+        ids = session.add_photos(*formats.split_entries(entries))
+        self.appended.emit(session, ids, (infos, hits))
         self._next(ticket, walk, session, more)
 
     @guarded
@@ -138,10 +152,10 @@ class FolderLoader(QObject):
         self.failed.emit(ticket[0], message)
 
 
-def _take(walk: Iterator[Path], seconds: float | None) -> tuple[list[Path], bool]:
+def _take(walk: Iterator[Entry], seconds: float | None) -> tuple[list[Entry], bool]:
     """Up to BATCH photos from the walk (fewer when `seconds` run out); and whether more may
     follow."""
-    photos: list[Path] = []
+    photos: list[Entry] = []
     deadline = time.monotonic() + seconds if seconds is not None else None
     for photo in itertools.islice(walk, BATCH):
         photos.append(photo)

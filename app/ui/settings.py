@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from PySide6.QtCore import QByteArray, QSettings
@@ -33,6 +34,13 @@ class Settings:
         self.store = store if store is not None else QSettings(APP_NAME, "Scene Tagger")
 
     # ------------------------------------------------------------------------- plain values
+    def update(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Set several settings by name; returns what they were (to put them back)."""
+        before = {key: getattr(self, key) for key in values}
+        for key, value in values.items():
+            setattr(self, key, value)
+        return before
+
     def _str(self, key: str, default: str, allowed: tuple[str, ...] | None = None) -> str:
         value = self.store.value(key, default)
         value = str(value) if value is not None else default
@@ -108,6 +116,17 @@ class Settings:
     @recursive.setter
     def recursive(self, value: bool) -> None:
         self.store.setValue("folders/recursive", "true" if value else "false")
+
+    @property
+    def raw_jpeg(self) -> str:
+        """RAW + JPEG pairs as one photo or two (View ▸ RAW + JPEG as One Photo)."""
+        return self._str("folders/raw_jpeg", defaults.RAW_JPEG, defaults.RAW_JPEG_MODES)
+
+    @raw_jpeg.setter
+    def raw_jpeg(self, value: str) -> None:
+        if value not in defaults.RAW_JPEG_MODES:
+            raise ValueError(f"raw_jpeg must be one of {defaults.RAW_JPEG_MODES}")
+        self.store.setValue("folders/raw_jpeg", value)
 
     @property
     def recent_folders(self) -> list[Path]:

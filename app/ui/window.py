@@ -37,6 +37,7 @@ from app.ui.actions import (
     ActionId,
     build_menus,
     build_toolbar,
+    check_listing,
     create_actions,
     fill_recent_menu,
 )
@@ -132,11 +133,8 @@ class MainWindow(QMainWindow):
         c = self.central = layout.build_central(self.photos, self.settings, lambda: self.threshold)
         self.delegate, self.tabs, self.welcome, self.stack = c.delegate, c.tabs, c.welcome, c.stack
         self.group_proxies, self.group_panes = c.group_proxies, c.group_panes
-        self.review_proxy, self.review_pane, self.error_proxy = (
-            c.review_proxy,
-            c.review_pane,
-            c.error_proxy,
-        )
+        self.review_proxy, self.review_pane = c.review_proxy, c.review_pane
+        self.error_proxy = c.error_proxy
         for proxy in self.group_proxies.values():
             proxy.drop_requested.connect(self._drop_requested)
         for view in self.views():
@@ -160,7 +158,7 @@ class MainWindow(QMainWindow):
         self.undo_action, self.redo_action = a[ActionId.UNDO], a[ActionId.REDO]
         self.scene_actions = {label: a[action_id] for label, action_id in SCENE_ACTIONS.items()}
         self.samples_action.setEnabled(samples_dir() is not None)
-        a[ActionId.SUBFOLDERS].setChecked(self.settings.recursive)
+        check_listing(a, self.settings)
         toggles = [self.preview_dock.toggleViewAction(), self.errors_dock.toggleViewAction()]
         recent = self.recent_menu = build_menus(self.menuBar(), a, toggles)
         recent.aboutToShow.connect(
@@ -291,6 +289,7 @@ class MainWindow(QMainWindow):
         self.loader.open(
             folder,
             self.settings.recursive if recursive is None else recursive,
+            self.settings.raw_jpeg,
             threshold=self.settings.threshold,
             naming=self.settings.naming,
             parent=self.settings.parent,
@@ -298,11 +297,14 @@ class MainWindow(QMainWindow):
         return True
 
     @guarded
-    def set_recursive(self, recursive: bool) -> None:
-        """View ▸ Include Subfolders: remembered, and the open folder is read again with it."""
-        self.settings.recursive = recursive
-        if self.session is not None and self.session.folder is not None:
-            self.open_folder(self.session.folder, recursive)
+    def set_listing(self, **change: Any) -> None:
+        """View ▸ Include Subfolders, RAW + JPEG as One Photo (settings `recursive`, `raw_jpeg`):
+        remembered, and the open folder is read again with it; kept unsaved work undoes it."""
+        before = self.settings.update(change)
+        folder = self.session.folder if self.session is not None else None
+        if folder is not None and not self.open_folder(folder):
+            self.settings.update(before)
+            check_listing(self.actions, self.settings)
 
     @guarded
     def _folder_listed(self, session: Session, keys: Any) -> None:
