@@ -64,7 +64,7 @@ class CachedClassifier:
     ) -> Iterator[Prediction]:
         """The Classifier's contract: one Prediction per path in input order, `progress(done,
         total, errors)`, a set `cancel` ends the generator soon."""
-        paths = [Path(p) for p in paths]
+        paths = [p if isinstance(p, Path) else Path(p) for p in paths]  # no re-parse: 100k+
         total, done, errors = len(paths), 0, 0
         if progress:
             progress(0, total, 0)

@@ -190,7 +190,7 @@ class Classifier:
         self._require_open()
         pool = self._pool
         assert pool is not None
-        paths = [Path(p) for p in paths]
+        paths = [p if isinstance(p, Path) else Path(p) for p in paths]  # no re-parse: 100k+
         total = len(paths)
         size = self.card.input_size
         window = (PREFETCH_BATCHES + 1) * self.batch_size

@@ -338,7 +338,7 @@ class Library:
         misses without a key, a look that reads no file). A file that cannot be stat'ed or read
         is a miss without a key (the classifier then reports why); nothing raises."""
         out = Lookup()
-        paths = [Path(p) for p in paths]
+        paths = [p if isinstance(p, Path) else Path(p) for p in paths]  # no re-parse: 100k+
 
         now_ns = time.time_ns()
         new_files: dict[tuple[int, int], tuple[FileKey, bytes]] = {}
