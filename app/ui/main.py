@@ -27,6 +27,9 @@ def app_icon() -> QIcon:
     return icon
 
 
+SWITCH_INTERVAL_S = 0.001
+
+
 def make_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
@@ -36,6 +39,10 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName("scene-tagger")
     app.setDesktopFileName("scene-tagger")  # Wayland matches the window to scene-tagger.desktop
     app.setWindowIcon(app_icon())
+    # The window's paint and model calls each take the interpreter back from the scan's and
+    # the listing's threads; at the default 5 ms switch interval a repaint with hundreds of
+    # such calls waited seconds behind a busy Python thread (docs/window_scan.md).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     return app  # type: ignore[return-value]
 
 
