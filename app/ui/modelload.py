@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from app.ui.guard import guarded
-from app.ui.workers import ClassifierFactory, TaskRunner
+from app.ui.workers import ClassifierFactory, TaskRunner, lower_thread_priority
 
 
 def close_quietly(classifier: Any) -> None:
@@ -38,6 +38,7 @@ class ModelLoader(QObject):
         named = {k: v for k, v in (("backend", backend), ("tta", tta)) if v not in ("auto", "none")}
 
         def make() -> Any:
+            lower_thread_priority()  # the runtime's inference threads start here: they inherit it
             return factory(device, **named)
 
         self.tasks.submit(make, lambda c: self._done(ticket, c), lambda m: self._fail(ticket, m))

@@ -24,15 +24,19 @@ log = logging.getLogger("app.ui")
 BATCH_SECONDS = 0.1  # how often predictions and progress are posted to the GUI thread
 
 
-def lower_thread_priority(niceness: int = 5) -> None:
+BACKGROUND_NICE = 10  # a runnable GUI thread gets ~9 times the CPU share of such a thread
+
+
+def lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
     """Let the GUI thread win when the CPU is contended: on Linux a thread has its own nice
-    value; elsewhere (or without permission) this quietly does nothing."""
+    value, and the threads it starts from then on inherit it (the model's inference threads,
+    the decode pool); elsewhere (or without permission) this quietly does nothing."""
     if not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
         return
     try:
         tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + niceness))
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
     except OSError:
         pass
 
