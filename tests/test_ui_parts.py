@@ -121,6 +121,33 @@ def test_group_proxy_sorts_by_confidence_and_follows_changes(qtbot: Any, session
     ]
 
 
+def test_a_scans_changes_move_rows_at_their_own_pace(qtbot: Any, session: Session) -> None:
+    """Inside batching (a scan applying predictions) rows move between the lists once per
+    hold interval, not per change; a change by the user moves the held ones with it."""
+    model = PhotoListModel()
+    model.set_session(session)
+    sea, review = SceneGroupProxy(model, "sea"), ReviewProxy(model)
+    records = session.records
+    moves: list[str] = []
+    sea.rowsInserted.connect(lambda *_: moves.append("in"))
+    repainted: list[str] = []
+    review.dataChanged.connect(lambda top, bottom, roles: repainted.append(top.data()))
+    with model.batching():
+        session.set_predictions([pred(records[3].path, "sea", 0.99)], "m@1")  # out of review
+    assert repainted == ["IMG_0003.jpg"]  # where it still is, with its new label, at once
+    with model.batching():
+        session.set_predictions([pred(records[2].path, "sea", 0.95)], "m@1")
+    assert sea.rowCount() == 3 and review.rowCount() == 2 and moves == []  # held
+    assert model.index(3).data(Qt.ItemDataRole.DisplayRole) == "IMG_0003.jpg"
+    qtbot.waitUntil(lambda: sea.rowCount() == 5, timeout=model.hold_ms() + 2000)
+    assert review.rowCount() == 1 and moves == ["in", "in"]  # both at the one flush
+    with model.batching():
+        session.set_predictions([pred(records[5].path, "sea", 0.9)], "m@1")
+    session.set_manual([0], "street")  # the user's change: at once, with the held one
+    in_sea = sorted(sea.index(i, 0).data() for i in range(sea.rowCount()))
+    assert in_sea == [f"IMG_000{i}.jpg" for i in range(1, 6)]  # 0 left, 5 came in
+
+
 def test_mime_carries_row_ids_and_drop_emits_the_request(qtbot: Any, session: Session) -> None:
     model = PhotoListModel()
     model.set_session(session)
@@ -188,6 +215,39 @@ def test_thumbnails_are_made_in_the_background_and_cached_on_disk(
         assert cache.get(broken, 64) is None
     assert cache.get(broken, 64) is None and cache.error(broken, 64)
     assert cache.pending() == 0
+
+
+def test_thumbnails_flung_past_are_not_decoded(
+    qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paging through 100,000 rows asks for thousands of thumbnails; only the newest
+    MAX_QUEUED wait to be decoded, and a dropped one is asked for again when it comes back."""
+    import threading
+
+    from app.ui import thumbnails
+
+    monkeypatch.setattr(thumbnails, "MAX_QUEUED", 3)
+    started, release, decoded = threading.Event(), threading.Event(), []
+    real = thumbnails.load_thumbnail
+
+    def slow(path: Path, *args: Any) -> Any:
+        started.set()
+        assert release.wait(10)
+        decoded.append(path.name)
+        return real(path, *args)
+
+    monkeypatch.setattr(thumbnails, "load_thumbnail", slow)
+    photos = [make_photo(tmp_path / f"{i:02d}.jpg", size=(80, 60), seed=i) for i in range(10)]
+    cache = ThumbnailCache(None, threads=1)
+    for p in photos:
+        assert cache.get(p, 32) is None
+        assert started.wait(10)  # the first is being decoded before the others are asked for
+    assert cache.pending() == 4  # the one being decoded + the newest three
+    release.set()
+    qtbot.waitUntil(lambda: cache.pending() == 0, timeout=10_000)
+    assert sorted(decoded) == ["00.jpg", "07.jpg", "08.jpg", "09.jpg"]
+    assert cache.get(photos[3], 32) is None  # dropped: asked for again, decoded now
+    qtbot.waitUntil(lambda: cache.get(photos[3], 32) is not None, timeout=10_000)
 
 
 def test_settings_are_typed_and_persist(qapp: Any, tmp_path: Path) -> None:

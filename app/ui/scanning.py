@@ -9,8 +9,11 @@ folder opened meanwhile) is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
@@ -61,6 +64,8 @@ class ScanController(QObject):
         self._incoming: deque[Any] = deque()  # predictions received, not yet applied
         self._cost = 0.002  # seconds of GUI work per prediction, measured as we go
         self._last_progress = 0.0
+        # the window's PhotoListModel.batching: list moves follow a scan at their own pace
+        self.batching: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
         self._timer = QTimer(self, interval=APPLY_INTERVAL_MS)
         self._timer.timeout.connect(self._apply_some)
 
@@ -156,7 +161,8 @@ class ScanController(QObject):
         n = max(4, min(200, int(APPLY_BUDGET_S / self._cost)))
         batch = [self._incoming.popleft() for _ in range(min(n, len(self._incoming)))]
         start = time.perf_counter()
-        self.session.set_predictions(batch, self.model_id)
+        with self.batching():
+            self.session.set_predictions(batch, self.model_id)
         per_item = (time.perf_counter() - start) / len(batch)
         # quick to grow, slow to shrink: one slow slice must not be followed by a bigger one
         self._cost = max(1e-5, per_item, 0.8 * self._cost + 0.2 * per_item)

@@ -33,6 +33,9 @@ log = logging.getLogger("app.ui")
 
 GRID_SIDE = 128  # thumbnails in the group views
 PREVIEW_SIDE = 640  # the preview pane
+# Requests waiting to be decoded, newest first; older ones are dropped. A few screens of the
+# group views: paging through 100,000 rows no longer leaves thousands to decode.
+MAX_QUEUED = 512
 
 
 def cache_key(path: Path, side: int) -> str | None:
@@ -168,9 +171,13 @@ class ThumbnailCache(QObject):
             self._in_flight.add(key)
             with self._lock:
                 self._queue.append((key[0], side, self._generation))
+                # rows flung past long ago are not decoded (asked again if they come back)
+                stale = self._queue[:-MAX_QUEUED]
+                del self._queue[:-MAX_QUEUED]
                 start = self._drainers < self.threads
                 if start:
                     self._drainers += 1
+            self._in_flight.difference_update((p, s) for p, s, _ in stale)
             if start:
                 self.pool.start(_Drainer(self))
         return None

@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self._refresh_timer = QTimer(self, singleShot=True, interval=200)
         self._refresh_timer.timeout.connect(self._refresh_status)
         self.scanner = ScanController(self)
+        self.scanner.batching = self.photos.batching
         self.scanner.progress.connect(self._scan_progress)
         self.scanner.applied.connect(self._schedule_refresh)
         self.scanner.failed.connect(self._scan_failed)
@@ -410,12 +411,9 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(False)
         self.classify_action.setEnabled(True)
         s = self.scanner
-        self.statusBar().showMessage(
-            "Scan cancelled"
-            if cancelled
-            else f"Classified {s.last_total} photos in {s.last_seconds:.1f} s",
-            8000,
-        )
+        done = f"Classified {s.last_total} photos in {s.last_seconds:.1f} s"
+        self.statusBar().showMessage("Scan cancelled" if cancelled else done, 8000)
+        self.photos.flush()  # every row in its list now
         self._refresh_status()
         self.scan_finished.emit(cancelled)
 
