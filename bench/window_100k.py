@@ -53,6 +53,83 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class StackSampler:
+    """A thread that records every thread's innermost frames every 5 ms; `report` prints, for
+    a stall of the event loop, where the GUI thread was and what the other threads ran (a GUI
+    thread waiting in Qt while another thread holds the interpreter shows as `main`)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.main = threading.main_thread().ident
+        self.me = 0
+        self.samples: list[tuple[float, str, str]] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    @staticmethod
+    def _where(frame) -> str:
+        import traceback
+
+        stack = traceback.extract_stack(frame)
+        ours = [f for f in stack if "/app/" in f.filename] or stack[-1:]
+        inner = stack[-1]
+        top = " < ".join(
+            f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(ours[-2:])
+        )
+        return top if inner in ours else f"{Path(inner.filename).name}:{inner.name} < {top}"
+
+    def _run(self) -> None:
+        import threading
+
+        self.me = threading.get_ident()
+        while True:
+            frames = sys._current_frames()
+            main = frames.get(self.main)
+            others = sorted(
+                self._where(f) for t, f in frames.items() if t not in (self.main, self.me)
+            )
+            busy = [o for o in others if "wait" not in o and "get" not in o.split(" <")[0]]
+            if main is not None:
+                self.samples.append((time.perf_counter(), self._where(main), " | ".join(busy)))
+                del self.samples[:-4000]
+            time.sleep(0.005)
+
+    def report(self, phase: str, t0: float, t1: float) -> None:
+        from collections import Counter
+
+        window = [(w, o) for t, w, o in list(self.samples) if t0 <= t <= t1]
+        print(f"stall of {(t1 - t0) * 1000:.0f} ms while {phase}: {len(window)} samples")
+        for where, n in Counter(w for w, _ in window).most_common(3):
+            print(f"    {n:4d}  GUI: {where}")
+        for where, n in Counter(o for _, o in window).most_common(3):
+            print(f"    {n:4d}  others: {where[:300]}")
+
+
+def thread_cpu() -> dict[tuple[int, str], float]:
+    """CPU seconds used so far by this process's live threads, by (nice value, name) (Linux)."""
+    out: dict[tuple[int, str], float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        fields, name = tail.split(), head.split("(", 1)[1]
+        key = (int(fields[16]), f"{name}:{stat.parent.name}")
+        out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def run_for(seconds: float) -> None:
+    """Run the event loop for `seconds`, asleep when there is nothing to do (a loop around
+    processEvents() spins: it took a core from the scan it was measuring)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), loop.quit)
+    loop.exec()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--count", type=int, default=100_000)
@@ -65,7 +142,20 @@ def main(argv: list[str] | None = None) -> int:
         help="wait until the model has loaded before choosing the folder (a warm start; "
         "otherwise the model loads while the folder is listed, as on a cold start)",
     )
+    p.add_argument(
+        "--warm-cache",
+        action="store_true",
+        help="use the user's results cache (photos classified before are not classified again)",
+    )
+    p.add_argument(
+        "--stall-stacks",
+        metavar="MS",
+        type=float,
+        help="sample the GUI thread's Python stack every 5 ms and print where it was during "
+        "each event-loop stall longer than MS (finds what a stall is made of)",
+    )
     args = p.parse_args(argv)
+    sampler = StackSampler() if args.stall_stacks else None
 
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
@@ -77,9 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     t_build = time.perf_counter()
     folder = build_tree(args.root, args.count, args.layout)
     print(f"tree: {folder} ({args.count:,} photos, {time.perf_counter() - t_build:.1f} s)")
-    app = make_app()
+    _app = make_app()  # kept alive for the whole run
     home = Path(tempfile.mkdtemp(prefix="scene-tagger-bench-"))
     os.environ["XDG_CACHE_HOME"] = str(home / "cache")  # cold thumbnail store
+    if not args.warm_cache:  # a library never classified before: every photo needs the model
+        os.environ["SCENE_TAGGER_CACHE"] = str(home / "results")
     settings = Settings(QSettings(str(home / "settings.ini"), QSettings.Format.IniFormat))
     win = MainWindow(settings=settings, cache_dir=home / "thumbs")
     win.resize(1400, 900)
@@ -92,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     def tick() -> None:
         now = time.perf_counter()
         gaps[phase[0]] = max(gaps.get(phase[0], 0.0), now - last[0])
+        if sampler is not None and (now - last[0]) * 1000 > args.stall_stacks:
+            sampler.report(phase[0], last[0], now)
         last[0] = now
 
     timer = QTimer()
@@ -128,17 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     steps = 40
     for i in range(steps + 1):  # page through the list top to bottom
         bar.setValue(bar.maximum() * i // steps)
-        end = time.perf_counter() + 0.05
-        while time.perf_counter() < end:
-            app.processEvents()
+        run_for(0.05)
     scroll_s = time.perf_counter() - t_scroll
     print(f"after scrolling: {rss_mib():.0f} MiB resident")
 
     phase[0] = "scanning"
-    t_scan = time.perf_counter()
-    while time.perf_counter() - t_scan < args.scan_seconds:
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    cpu_before = thread_cpu()
+    run_for(args.scan_seconds)
     done = sum(1 for r in win.session.records if r.prediction is not None)
+    cpu_scan = {n: c - cpu_before.get(n, 0.0) for n, c in thread_cpu().items()}
     win.cancel_scan()
     timer.stop()
 
@@ -149,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, gap in gaps.items():
         print(f"longest stall while {name}: {gap * 1000:.0f} ms")
     print(f"resident memory at the end: {rss_mib():.0f} MiB")
+    used = ", ".join(
+        f"{name} (nice {n}) {c:.1f} s" for (n, name), c in sorted(cpu_scan.items()) if c >= 0.5
+    )
+    print(f"CPU used while scanning, by thread (live threads, 0.5 s or more): {used}")
     win.close_discarding()
     return 0
 
