@@ -114,6 +114,9 @@ def _fill_keys(session: Session, ids: Iterable[int], keys: Any) -> None:
         keys.conf_keys[i] = 2.0 if r.manual else (conf if conf is not None else -1.0)
 
 
+FLUSH_CHUNK = 100  # held rows moved per pass of the event loop
+
+
 class PhotoListModel(QAbstractListModel):
     """All photos of the session, one row per record (row == record id).
 
@@ -141,7 +144,7 @@ class PhotoListModel(QAbstractListModel):
         self._batching = 0
         self._held: set[int] = set()  # changed ids whose moves between lists wait (batching)
         self._hold_timer = QTimer(self, singleShot=True)
-        self._hold_timer.timeout.connect(self.flush)
+        self._hold_timer.timeout.connect(self._flush_some)
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -209,6 +212,17 @@ class PhotoListModel(QAbstractListModel):
         if self._held:
             held, self._held = sorted(self._held), set()
             self.keys_changed.emit(held)
+
+    def _flush_some(self) -> None:
+        """The hold is over: move FLUSH_CHUNK rows per pass of the event loop (every move is a
+        row signal each view handles), the rest at the next pass."""
+        held = sorted(self._held)
+        chunk, rest = held[:FLUSH_CHUNK], held[FLUSH_CHUNK:]
+        self._held = set(rest)
+        if rest:
+            self._hold_timer.start(0)
+        if chunk:
+            self.keys_changed.emit(chunk)
 
     def records_changed(self, ids: list[int], roles: list[int] | None = None) -> None:
         """One dataChanged per run of consecutive rows (a batch of 50 predictions is one signal)."""

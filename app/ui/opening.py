@@ -7,7 +7,8 @@ sidecars); the first batch becomes the session (`listed`: the window shows those
 their thumbnails at once), each later batch is appended to it (`appended`: the count grows
 while the user scrolls), and `ready` says the folder is complete, which is when a scan may
 start (a photo labelled by hand must never be sent to the model). Every batch is its own task
-on the one file thread, so a save queued meanwhile waits at most one batch. A folder opened
+on the one file thread, so a save queued meanwhile waits at most one batch; the next batch is
+listed while the GUI thread shows the last one. A folder opened
 while another is still loading makes the first one's late batches fall on the floor.
 """
 
@@ -68,12 +69,13 @@ class FolderLoader(QObject):
         self._number += 1
         ticket = (folder, self._number)
         self._current = ticket
-        # only the file thread uses the walk
-        walk = formats.photo_entries(imaging.iter_photos(folder, recursive=recursive), raw_jpeg)
+        walk = _Walk(
+            formats.photo_entries(imaging.iter_photos(folder, recursive=recursive), raw_jpeg)
+        )
         cached = self.cached
 
         def first_batch() -> tuple[Session, RowKeys, bool]:
-            entries, more = _take(walk, FIRST_BATCH_S)
+            _, entries, more = walk.take(FIRST_BATCH_S)
             photos, companions = formats.split_entries(entries)
             session = Session(folder, photos, companions=companions, **session_options)
             named = [(r.id, r.files) for r in session.records]
@@ -92,29 +94,21 @@ class FolderLoader(QObject):
 
     @guarded
     def _listed(
-        self,
-        ticket: tuple[Path, int],
-        walk: Iterator[Entry],
-        session: Session,
-        keys: RowKeys,
-        more: bool,
+        self, ticket: tuple[Path, int], walk: _Walk, session: Session, keys: RowKeys, more: bool
     ) -> None:
         if ticket != self._current:
             return
+        if more:  # the file thread lists the next batch while this one is shown
+            self._submit(ticket, walk, session)
         self.listed.emit(session, keys)
-        self._next(ticket, walk, session, more)
-
-    def _next(
-        self, ticket: tuple[Path, int], walk: Iterator[Entry], session: Session, more: bool
-    ) -> None:
         if not more:
-            self._current = None
-            self.ready.emit(session)
-            return
-        naming, start, cached = session.naming, len(session), self.cached
+            self._ready(session)
+
+    def _submit(self, ticket: tuple[Path, int], walk: _Walk, session: Session) -> None:
+        naming, cached = session.naming, self.cached
 
         def batch() -> tuple[list[Entry], list[Any], Any, bool]:
-            entries, more = _take(walk, None)
+            start, entries, more = walk.take(None)
             files = [(photo, *raws) for photo, raws in entries]
             infos = read_sidecar_infos(list(enumerate(files, start)), naming)
             photos = [photo for photo, _ in entries]
@@ -131,7 +125,7 @@ class FolderLoader(QObject):
     def _batch(
         self,
         ticket: tuple[Path, int],
-        walk: Iterator[Entry],
+        walk: _Walk,
         session: Session,
         entries: list[Entry],
         infos: list[Any],
@@ -140,9 +134,17 @@ class FolderLoader(QObject):
     ) -> None:
         if ticket != self._current:
             return
+        if more:
+            self._submit(ticket, walk, session)
         ids = session.add_photos(*formats.split_entries(entries))
+        assert not ids or ids[0] == infos[0][0], "batches are shown in the order they were listed"
         self.appended.emit(session, ids, (infos, hits))
-        self._next(ticket, walk, session, more)
+        if not more:
+            self._ready(session)
+
+    def _ready(self, session: Session) -> None:
+        self._current = None
+        self.ready.emit(session)
 
     @guarded
     def _failed(self, ticket: tuple[Path, int], message: str) -> None:
@@ -150,6 +152,19 @@ class FolderLoader(QObject):
             return
         self._current = None
         self.failed.emit(ticket[0], message)
+
+
+class _Walk:
+    """The folder's entries and how many were taken: used on the file thread only, one batch
+    task after the other, so each batch knows the ids its photos will get."""
+
+    def __init__(self, entries: Iterator[Entry]) -> None:
+        self.entries, self.count = entries, 0
+
+    def take(self, seconds: float | None) -> tuple[int, list[Entry], bool]:
+        entries, more = _take(self.entries, seconds)
+        start, self.count = self.count, self.count + len(entries)
+        return start, entries, more
 
 
 def _take(walk: Iterator[Entry], seconds: float | None) -> tuple[list[Entry], bool]:
