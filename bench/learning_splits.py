@@ -70,13 +70,19 @@ def main() -> int:
             f"fit replay_weight={rw:g} prox={prox:g}",
             [change(h, m) for h, (_, m) in zip(fits, halves, strict=True)],
         )
-    adopted, refused = [], []
+    adopted, refused, margins = [], [], []
     for s, (lab, measured) in enumerate(halves):
         labels = [scenes.CLASSES[i] for i in y[lab]]
         learned = personal.learn(x[lab], labels, base, bank, t0, seed=s // 2)
-        (adopted if learned.report.adopted else refused).append(change(learned.head, measured))
+        r, delta = learned.report, change(learned.head, measured)
+        (adopted if r.adopted else refused).append(delta)
+        margins.append((round((r.personal_accuracy - r.bundled_accuracy) * r.corrections), delta))
     line("learn, adopted by the gate", adopted)
     line("learn, refused by the gate", refused)
+    for k in (2, 3):  # a stricter gate: k more corrections right out of fold than the bundled
+        picked = [d for wins, d in margins if wins >= k]
+        if picked:
+            line(f"learn, {k}+ net out-of-fold wins", picked)
     print(f"({time.perf_counter() - start:.1f} s)")
     return 0
 
