@@ -85,13 +85,14 @@ def json_path(path: Path | str) -> dict[str, str]:
     return {"path": shown, "path_bytes": base64.b64encode(raw).decode("ascii")}
 
 
-def _prediction_line(pred: Prediction, as_json: bool) -> str:
+def _prediction_line(pred: Prediction, as_json: bool, model: str | None = None) -> str:
     if as_json:
         obj: dict[str, object] = json_path(pred.path)
         if pred.ok:
             obj["label"] = pred.label
             obj["confidence"] = round(pred.confidence or 0.0, 6)
             obj["scores"] = {k: round(v, 6) for k, v in (pred.scores or {}).items()}
+            obj["model"] = model  # which model said so (a personal version names itself)
         else:
             obj["error"] = pred.error
         return json.dumps(obj)
@@ -112,10 +113,10 @@ def cmd_classify(argv: Sequence[str]) -> int:
 
     errors = 0
 
-    def show(pred: Prediction) -> None:
+    def show(pred: Prediction, model: str | None = None) -> None:
         nonlocal errors
         errors += not pred.ok
-        out(_prediction_line(pred, args.json))
+        out(_prediction_line(pred, args.json, model))
 
     # A missing path among several is that path's error line, not a stop (as exiftool does).
     missing = missing_paths(args.paths)
@@ -132,7 +133,7 @@ def cmd_classify(argv: Sequence[str]) -> int:
     if isinstance(clf, int):
         return clf
     clf = cachecli.wrap(clf, args, err)
-    run = classify_all(clf, photos, show)
+    run = classify_all(clf, photos, lambda pred: show(pred, clf.model_id))
     total = run.count + len(missing)
     err(f"{plural(total, 'photo')}, {plural(errors, 'error')}{run.summary(clf)}")
     return exit_status(run, errors)

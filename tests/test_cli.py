@@ -50,13 +50,14 @@ def test_classify_text(capsys, tiny_card: Path, photo_folder: Path) -> None:
 
 
 def test_classify_json(capsys, tiny_card: Path, photo_folder: Path) -> None:
-    code, lines, _ = run(
+    code, lines, err = run(
         capsys, "classify", "--json", "--precision", "fp32", "--model", tiny_card, photo_folder
     )
     assert code == 0 and len(lines) == 6
     for line in lines:
         obj = json.loads(line)
-        assert set(obj) == {"path", "label", "confidence", "scores"}
+        assert set(obj) == {"path", "label", "confidence", "scores", "model"}
+        assert obj["model"].startswith("tiny-test@") and obj["model"] in err  # the summary's
         assert list(obj["scores"]) == list(scenes.CLASSES)
         assert sum(obj["scores"].values()) == pytest.approx(1.0, abs=1e-4)
         assert obj["label"] == max(obj["scores"], key=obj["scores"].get)
