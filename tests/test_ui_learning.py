@@ -146,3 +146,36 @@ def test_learning_refuses_in_the_window_with_too_few_corrections(
     assert "at least 10 corrections" in blocker.args[0] and "there are 3" in blocker.args[0]
     assert win.learning.dialog.text.text().startswith("Nothing learned")
     assert Versions().active() is None
+
+
+def test_a_scan_asked_for_while_learning_waits_for_it(
+    make_window: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Classify Remaining (or a folder opened) while the classifier learns: the scan starts
+    when learning is over, never beside it on the same classifier."""
+    import threading
+
+    from app.ui import learning
+
+    folder = tmp_path / "busy"
+    names = [kind_photo(folder / f"n{i}.jpg", 1, i).name for i in range(3)]
+    release, real = threading.Event(), learning._learn_task
+
+    def slow(*args: Any) -> Any:
+        assert release.wait(30)
+        return real(*args)
+
+    monkeypatch.setattr(learning, "_learn_task", slow)
+    win = make_window(factory=lambda device, **kw: Classifier(None, backend="onnx"))
+    open_and_scan(qtbot, win, folder)
+    win.assign(_ids(win, names), "glacier")
+    with qtbot.waitSignal(win.learning.count_changed, timeout=SCAN_TIMEOUT):
+        win.save()
+    win.assign(_ids(win, names[:1]), None)  # back to automatic: the model must see it again
+    events: list[str] = []
+    win.learning.failed.connect(lambda _m: events.append("learned"))
+    win.scan_finished.connect(lambda _c: events.append("scanned"))
+    assert win.learning.learn()
+    assert not win.start_scan() and win.scan_wanted and not win.is_scanning()
+    release.set()
+    qtbot.waitUntil(lambda: events == ["learned", "scanned"], timeout=SCAN_TIMEOUT)

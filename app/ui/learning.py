@@ -311,6 +311,13 @@ class LearningController(QObject):
         self.dialog = ReportDialog([f"Nothing learned: {message}"], self.window)
         self.dialog.open()
         self.failed.emit(message)
+        self._scan_if_wanted()
+
+    def _scan_if_wanted(self) -> None:
+        """A scan asked for while the classifier was learning starts now (the two would have
+        used one classifier at once)."""
+        if self.window.scan_wanted:
+            self.window.start_scan()
 
     @guarded
     def _done(self, session: Session | None, result: dict[str, Any]) -> None:
@@ -339,6 +346,7 @@ class LearningController(QObject):
         self.dialog.open()
         w.statusBar().showMessage(report.reason, 10000)
         self.learned.emit(result)
+        self._scan_if_wanted()
 
     def accept(self, session: Session | None, changes: Sequence[Change], model_id: str) -> int:
         """Apply re-scores as one undoable step; returns how many photos changed."""

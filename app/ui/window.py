@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.classifier: Any = None
         self.classifier_error: str | None = None
         self.messages: list[str] = []  # every error shown to the user (tests read it)
-        self._scan_wanted = False
+        self.scan_wanted = False
         self._error_count = 0  # errors listed at the last refresh: a new one opens the dock
         self._discard_on_close = False
         self._shut_down = False  # after shutdown() late results are dropped, nothing starts
@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
                 f"{fallbacks[-1]} (running {classifier.device_name})", 15000
             )
         self.classifier_changed.emit(True)
-        if self._scan_wanted:
+        if self.scan_wanted:
             self.start_scan()
 
     @guarded
@@ -232,7 +232,7 @@ class MainWindow(QMainWindow):
             return
         self.classifier_error = message
         self.device_label.setText("No model")
-        self._scan_wanted = False
+        self.scan_wanted = False
         self.show_error(
             f"The scene model could not be loaded:\n{message}\n\n"
             "Photos can still be sorted by hand (keys 1–6 or drag and drop) and saved."
@@ -368,14 +368,14 @@ class MainWindow(QMainWindow):
             return False
         if self.loader.loading() is not None:
             return False  # sidecars still being read: a photo labelled by hand must not be sent
-        if self.classifier is None:
-            self._scan_wanted = self.classifier_error is None  # still loading: scan when ready
+        if self.classifier is None or self.learning.running:  # loading, or busy learning:
+            self.scan_wanted = self.classifier_error is None  # the scan starts when it is done
             if self.classifier_error is not None:
                 self.statusBar().showMessage(
                     "No model loaded: photos can be labelled by hand", 5000
                 )
             return False
-        self._scan_wanted = False
+        self.scan_wanted = False
         ids = self.session.to_classify(self.classifier.model_id)
         if not ids:
             self.statusBar().showMessage("Every photo already has a label", 5000)
@@ -586,7 +586,7 @@ class MainWindow(QMainWindow):
         then aboutToQuit). Results that arrive later (the model, a folder) are dropped."""
         self._shut_down = True
         self.loader.cancel()
-        self._scan_wanted = False
+        self.scan_wanted = False
         self._stop_scan()
         self.thumbnails.clear_queue()
         self.thumbnails.wait(5000)
