@@ -104,3 +104,13 @@ def write_dng(
         data = path.read_bytes()
         path.write_bytes(data[: len(data) - cfa.nbytes + 1000])
     return path
+
+
+def write_raw_jpeg_pair(folder: Path) -> Path:
+    """IMG_0001.dng + IMG_0001.jpg (a camera's RAW + JPEG) and IMG_0002.jpg alone."""
+    from conftest import make_photo
+
+    write_dng(folder / "IMG_0001.dng", two_halves(640, 480))
+    make_photo(folder / "IMG_0001.jpg", (640, 480))
+    make_photo(folder / "IMG_0002.jpg", (640, 480), seed=2)  # no RAW beside it
+    return folder

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_photo
-from formats_fixtures import FORMATS_DATA, two_halves, write_dng, write_heic
+from formats_fixtures import FORMATS_DATA, two_halves, write_dng, write_heic, write_raw_jpeg_pair
 from test_cli import labels_by_path, run
 
 from app import sidecar
@@ -129,11 +129,7 @@ def test_session_lists_heic_and_raw(tmp_path: Path, raw_folder: Path) -> None:
 
 @pytest.fixture
 def twins(tmp_path: Path) -> Path:
-    folder = tmp_path / "twins"
-    write_dng(folder / "IMG_0001.dng", two_halves(640, 480))
-    make_photo(folder / "IMG_0001.jpg", (640, 480))
-    make_photo(folder / "IMG_0002.jpg", (640, 480), seed=2)  # no RAW beside it
-    return folder
+    return write_raw_jpeg_pair(tmp_path / "twins")
 
 
 def test_base_naming_gives_img_xmp_to_the_raw_and_the_jpeg_its_own(

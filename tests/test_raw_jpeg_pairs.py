@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_photo
-from formats_fixtures import two_halves, write_dng
+from formats_fixtures import write_raw_jpeg_pair
 from test_cli import labels_by_path, run
 from test_cli_tag import spy_on_the_model
 
@@ -92,11 +91,7 @@ def test_a_subfolder_named_like_the_pair_does_not_split_it() -> None:
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Path:
-    folder = tmp_path / "pair"
-    write_dng(folder / "IMG_0001.dng", two_halves(640, 480))
-    make_photo(folder / "IMG_0001.jpg", (640, 480))
-    make_photo(folder / "IMG_0002.jpg", (640, 480), seed=2)  # no RAW beside it
-    return folder
+    return write_raw_jpeg_pair(tmp_path / "pair")
 
 
 def test_one_record_per_pair_found_by_either_file(pair: Path) -> None:

@@ -213,15 +213,12 @@ def test_raw_and_jpeg_as_one_photo_in_the_window(
     naming both files, only the JPEG goes to the model, a label lands in both sidecars; off
     again, they are two photos that both carry it."""
     pytest.importorskip("rawpy")
-    from formats_fixtures import two_halves, write_dng
+    from formats_fixtures import write_raw_jpeg_pair
 
     from app.ui.actions import ActionId
 
-    folder = tmp_path / "pair"
+    folder = write_raw_jpeg_pair(tmp_path / "pair")
     raw, jpeg = folder / "IMG_0001.dng", folder / "IMG_0001.jpg"
-    write_dng(raw, two_halves(640, 480))
-    make_photo(jpeg, (640, 480))
-    make_photo(folder / "IMG_0002.jpg", (640, 480), seed=2)
     win = make_window()
     open_and_scan(qtbot, win, folder)
     assert len(win.session) == 3 and win.settings.raw_jpeg == "separate"

@@ -274,8 +274,14 @@ def test_settings_are_typed_and_persist(qapp: Any, tmp_path: Path) -> None:
     again.store.setValue("review/threshold", "rubbish")
     again.store.setValue("model/device", "tpu")
     assert again.threshold == 0.8 and again.device == "auto"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="naming must be one of"):
         again.naming = "sideways"
+    again.raw_jpeg = "one"
+    assert Settings(QSettings(path, QSettings.Format.IniFormat)).raw_jpeg == "one"
+    again.store.setValue("folders/raw_jpeg", "both")  # an edited file: the default
+    assert again.raw_jpeg == "separate" and again.update({"raw_jpeg": "one"}) == {
+        "raw_jpeg": "separate"
+    }
 
 
 def test_settings_dialog_reports_preferences(qtbot: Any, tmp_path: Path) -> None:

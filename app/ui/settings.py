@@ -27,6 +27,25 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME)) / "thumbnails"
 
 
+class _Choice:
+    """A setting that is one of a few strings: a stored value not among them (an older or
+    edited settings file) reads as the default; setting one raises ValueError."""
+
+    def __init__(self, key: str, default: str, allowed: tuple[str, ...]) -> None:
+        self.key, self.default, self.allowed = key, default, allowed
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else obj._str(self.key, self.default, self.allowed)
+
+    def __set__(self, obj: Any, value: str) -> None:
+        if value not in self.allowed:
+            raise ValueError(f"{self.name} must be one of {self.allowed}")
+        obj.store.setValue(self.key, value)
+
+
 class Settings:
     """Typed view of the stored preferences; every setter writes through immediately."""
 
@@ -46,35 +65,9 @@ class Settings:
         value = str(value) if value is not None else default
         return value if allowed is None or value in allowed else default
 
-    @property
-    def device(self) -> str:
-        return self._str("model/device", "auto", DEVICES)
-
-    @device.setter
-    def device(self, value: str) -> None:
-        if value not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}")
-        self.store.setValue("model/device", value)
-
-    @property
-    def backend(self) -> str:
-        return self._str("model/backend", defaults.BACKEND, BACKENDS)
-
-    @backend.setter
-    def backend(self, value: str) -> None:
-        if value not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}")
-        self.store.setValue("model/backend", value)
-
-    @property
-    def tta(self) -> str:
-        return self._str("model/tta", defaults.TTA, defaults.TTAS)
-
-    @tta.setter
-    def tta(self, value: str) -> None:
-        if value not in defaults.TTAS:
-            raise ValueError(f"tta must be one of {defaults.TTAS}")
-        self.store.setValue("model/tta", value)
+    device = _Choice("model/device", "auto", DEVICES)
+    backend = _Choice("model/backend", defaults.BACKEND, BACKENDS)
+    tta = _Choice("model/tta", defaults.TTA, defaults.TTAS)
 
     @property
     def threshold(self) -> float:
@@ -88,15 +81,7 @@ class Settings:
     def threshold(self, value: float) -> None:
         self.store.setValue("review/threshold", min(1.0, max(0.0, float(value))))
 
-    @property
-    def naming(self) -> str:
-        return self._str("sidecar/naming", defaults.NAMING, NAMINGS)
-
-    @naming.setter
-    def naming(self, value: str) -> None:
-        if value not in NAMINGS:
-            raise ValueError(f"naming must be one of {NAMINGS}")
-        self.store.setValue("sidecar/naming", value)
+    naming = _Choice("sidecar/naming", defaults.NAMING, NAMINGS)
 
     @property
     def parent(self) -> str:
@@ -117,16 +102,8 @@ class Settings:
     def recursive(self, value: bool) -> None:
         self.store.setValue("folders/recursive", "true" if value else "false")
 
-    @property
-    def raw_jpeg(self) -> str:
-        """RAW + JPEG pairs as one photo or two (View ▸ RAW + JPEG as One Photo)."""
-        return self._str("folders/raw_jpeg", defaults.RAW_JPEG, defaults.RAW_JPEG_MODES)
-
-    @raw_jpeg.setter
-    def raw_jpeg(self, value: str) -> None:
-        if value not in defaults.RAW_JPEG_MODES:
-            raise ValueError(f"raw_jpeg must be one of {defaults.RAW_JPEG_MODES}")
-        self.store.setValue("folders/raw_jpeg", value)
+    # RAW + JPEG pairs as one photo or two (View ▸ RAW + JPEG as One Photo)
+    raw_jpeg = _Choice("folders/raw_jpeg", defaults.RAW_JPEG, defaults.RAW_JPEG_MODES)
 
     @property
     def recent_folders(self) -> list[Path]:
