@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from app.fingerprint import fingerprint
+from app.oserrors import os_reason
 
 APP_NAME = "scene-tagger"
 FILE_NAME = "corrections.sqlite3"
@@ -78,7 +79,7 @@ class Corrections:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from exc
+            raise StoreError(f"cannot create {self.path.parent}: {os_reason(exc)}") from exc
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
@@ -90,7 +91,7 @@ class Corrections:
             except OSError as move_exc:
                 raise StoreError(
                     f"the corrections store {self.path} is damaged ({exc}) and cannot be "
-                    f"set aside: {move_exc.strerror or move_exc}"
+                    f"set aside: {os_reason(move_exc)}"
                 ) from exc
             for suffix in ("-wal", "-shm"):
                 with contextlib.suppress(OSError):
@@ -137,7 +138,7 @@ class Corrections:
                 try:
                     fp = fingerprint(c.path)[0]
                 except OSError as exc:
-                    self.warn(f"{c.path}: not recorded as a correction: {exc.strerror or exc}")
+                    self.warn(f"{c.path}: not recorded as a correction: {os_reason(exc)}")
                     continue
             feat = None
             if c.feature is not None:

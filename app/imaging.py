@@ -23,6 +23,7 @@ from app import formats, rawfiles  # rawfiles loads rawpy only when a RAW is ope
 # have always found them.
 from app.formats import PHOTO_EXTENSIONS as PHOTO_EXTENSIONS
 from app.formats import is_photo as is_photo
+from app.oserrors import os_reason
 from app.scenes import INPUT_SIZE
 
 # Pixels above which a file is refused as a likely decompression bomb (a 200 MP photo passes).
@@ -74,12 +75,8 @@ def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
                 img = Image.open(io.BytesIO(source))
             else:
                 img = Image.open(source)
-    except FileNotFoundError:
-        raise ImageError("file not found") from None
-    except PermissionError:
-        raise ImageError("permission denied") from None
-    except IsADirectoryError:
-        raise ImageError("is a folder, not a photo") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise ImageError(os_reason(exc, EISDIR="is a folder, not a photo")) from None
     except UnidentifiedImageError:
         missing = _missing_decoder(source)
         if missing:
@@ -89,8 +86,8 @@ def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
         raise ImageError(
             f"image too large, refused as a possible decompression bomb ({exc})"
         ) from None
-    except OSError as exc:
-        raise ImageError(f"cannot open: {exc}") from None
+    except OSError as exc:  # an errno: the file system said no; none: the decoder did
+        raise ImageError(f"cannot open: {os_reason(exc)}") from None
     w, h = img.size
     if w <= 0 or h <= 0:
         raise ImageError("image has no pixels")

@@ -21,6 +21,8 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
+from app.oserrors import os_reason
+
 
 class RawError(Exception):
     """A RAW file that cannot be read; str() is a message fit to show the user (app.imaging
@@ -125,12 +127,8 @@ def open_raw(
         with open(path, "rb"):  # LibRaw says "Input/output error" for all of these
             pass
         raw = rawpy.imread(path)
-    except FileNotFoundError:
-        raise RawError("file not found") from None
-    except PermissionError:
-        raise RawError("permission denied") from None
-    except IsADirectoryError:
-        raise RawError("is a folder, not a photo") from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise RawError(os_reason(exc, EISDIR="is a folder, not a photo")) from None
     except rawpy.LibRawFileUnsupportedError:
         raise RawError("not a RAW file LibRaw can read (unknown camera or damaged file)") from None
     except (rawpy.LibRawError, OSError) as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app import defaults, sidecar
+from app.oserrors import os_reason
 
 ProgressFn = Callable[[int, int], None]
 
@@ -59,7 +60,7 @@ def _read(
     except sidecar.SidecarError as exc:
         return None, f"sidecar: {exc}"
     except OSError as exc:
-        return None, f"sidecar: {exc.strerror or exc}"
+        return None, f"sidecar: {os_reason(exc)}"
 
 
 Infos = tuple[sidecar.SidecarInfo | None, ...]  # one per file of a record (path first)
@@ -146,6 +147,7 @@ def _save_file(
         return info, err, skipped
     except sidecar.SidecarError as exc:
         return None, str(exc), None  # names the file and why
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        return None, f"sidecar not written: {reason}", None
+    except OSError as exc:
+        return None, f"sidecar not written: {os_reason(exc)}", None
+    except ValueError as exc:
+        return None, f"sidecar not written: {exc}", None

@@ -10,7 +10,6 @@ hang or exhaust the app, and a sidecar we cannot parse is never overwritten. No 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import secrets
@@ -23,6 +22,7 @@ from pathlib import Path
 from xml.dom.minidom import Document, Element
 
 from app import defaults, formats, xmpdoc
+from app.oserrors import os_reason
 from app.xmpdoc import DC, DIGIKAM, LR, RDF, XMLNS
 
 NS = "http://ns.scene-tagger.org/1.0/"
@@ -526,15 +526,7 @@ def _untouched(action: str) -> str:
 
 
 def _os_reason(e: OSError) -> str:
-    reasons = {
-        errno.ENOSPC: "the disk is full",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "permission denied",
-        errno.EROFS: "the file system is read-only",
-        getattr(errno, "EDQUOT", -1): "the disk quota is exceeded",
-        errno.ENOENT: "the folder does not exist",
-    }
-    return reasons.get(e.errno, e.strerror or str(e))  # type: ignore[arg-type]
+    return os_reason(e, ENOENT="the folder does not exist")  # writing: the file is ours to make
 
 
 def _check_link(path: Path, photo: Path, root: Path | None) -> None:
