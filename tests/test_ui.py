@@ -59,6 +59,8 @@ def test_drop_on_another_group_marks_manual_and_undo_restores(
     target = next(c for c in CLASSES if c != source)
     src_proxy = win.group_proxies[source]
     mime = src_proxy.mimeData([proxy_index(win, source, i) for i in ids])
+    win.group_panes[source].view.setCurrentIndex(proxy_index(win, source, ids[0]))
+    assert win.preview.record is session.records[ids[0]]
     before = win.group_count(target)
     assert win.group_proxies[target].canDropMimeData(
         mime, Qt.DropAction.MoveAction, -1, -1, QModelIndex()
@@ -67,6 +69,7 @@ def test_drop_on_another_group_marks_manual_and_undo_restores(
         mime, Qt.DropAction.MoveAction, -1, -1, QModelIndex()
     )
     assert win.group_count(target) == before + len(ids)
+    assert win.preview.record is session.records[ids[0]]  # the photo dropped, not the next one
     for i in ids:
         r = session.records[i]
         assert (r.label, r.source) == (target, "manual")

@@ -450,7 +450,8 @@ class MainWindow(QMainWindow):
 
     @guarded
     def _drop_requested(self, ids: list[int], label: str) -> None:
-        self.assign(ids, label)
+        self.assign(ids, label)  # the source list moved on to its next photo: show the dropped one
+        self._show_preview(self.session.records[ids[0]] if self.session and ids else None)
 
     # ---------------------------------------------------------------------------------- saving
     @guarded
