@@ -1,19 +1,17 @@
 """The results cache: every prediction, keyed by the photo's content and the model that made it.
 
-One SQLite database in the user cache folder (`results.sqlite3`); docs/cache.md argues each
-choice with measurements.
+One SQLite file in the user cache folder (`results.sqlite3`); docs/cache.md measures each choice.
 
 - Key: (content fingerprint, model id + runtime variant). app.fingerprint hashes every byte;
   its stat key (device, inode, size, mtime_ns, ctime_ns) lets an unchanged file skip that.
-- Bound: least recently used results go once the data passes the byte limit (1 GiB unless
-  `cache limit` says otherwise: about 800,000 photos with their features).
+- Bound: least recently used results go past a byte limit (1 GiB, `cache limit`; ~800k photos).
 - Safety: WAL mode, each write one short IMMEDIATE transaction with a busy timeout, so several
   processes share the file. A damaged or foreign file is renamed aside and rebuilt with one
   warning; a write that fails (disk full, locked too long) is skipped with one warning. The
   cache only accelerates: no failure of it may stop a run or change an answer.
 
-Threads: a Library may be shared by threads (one connection behind a lock), but every call does
-disk I/O: call it from a worker, never the GUI thread. `app.cached.CachedClassifier` puts it in
+Threads: a Library may be shared by threads (one connection behind a lock); every call does disk
+I/O, so call it from a worker, never the GUI thread. `app.cached.CachedClassifier` puts it in
 front of a classifier; `app.library_export` writes and merges JSONL exports.
 """
 
@@ -346,6 +344,9 @@ class Library:
 
         def run(conn: sqlite3.Connection) -> tuple[int, tuple[str, ...]] | None:
             model = self._model(conn, model_id)
+            if model is None and not hash_unknown:  # nothing stored for it: all misses, no stat
+                out.misses.extend(paths)
+                return None
             known: dict[tuple[int, int], tuple[FileKey, bytes] | None] = {}
             rows: dict[bytes, tuple[str, bytes, bytes | None] | None] = {}
             for path in paths:

@@ -409,3 +409,8 @@ def test_a_look_without_hashing_answers_known_files_and_reads_no_other(
     assert read == []
     found = lib.lookup([fresh], MODEL)  # the scan's look does read it
     assert read == [fresh] and found.misses == [fresh]
+    stats: list[Any] = []
+    real_stat = library_module.os.stat
+    monkeypatch.setattr(library_module.os, "stat", lambda p: stats.append(p) or real_stat(p))
+    unknown = lib.lookup([seen, fresh], "other-model@1", hash_unknown=False)
+    assert unknown.misses == [seen, fresh] and stats == []  # nothing stored for it: no stat
