@@ -243,3 +243,22 @@ def test_raw_and_jpeg_as_one_photo_in_the_window(
     for photo in (jpeg, raw):
         r = win.session.records[win.session.id_for(photo)]
         assert (r.label, r.source) == ("glacier", "manual")
+
+
+def test_keeping_unsaved_work_leaves_the_listing_setting_as_it_was(
+    qtbot: Any, make_window: Any, photo_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.ui import dialogs
+    from app.ui.actions import ActionId
+
+    win = make_window()
+    open_and_scan(qtbot, win, photo_folder)
+    session = win.session
+    win.assign([0], "glacier")  # unsaved
+    monkeypatch.setattr(dialogs, "ask_unsaved", lambda *_: QMessageBox.StandardButton.Cancel)
+    win.actions[ActionId.RAW_JPEG].trigger()
+    assert win.settings.raw_jpeg == "separate"
+    assert not win.actions[ActionId.RAW_JPEG].isChecked()
+    assert win.session is session and session.records[0].manual == "glacier"
