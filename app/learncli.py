@@ -212,7 +212,11 @@ def _import_folders(args: argparse.Namespace, store: Any, out: Out, err: Out) ->
         if not folder.is_dir():
             err(f"{folder}\tERROR: not a folder")
             continue
-        session = Session.open(folder, recursive=args.recursive, naming=args.sidecar_name)
+        # a RAW + JPEG pair is one photo to learn from (their features are near twins: counted
+        # twice they would weigh twice); its label is the one either sidecar holds
+        session = Session.open(
+            folder, recursive=args.recursive, naming=args.sidecar_name, raw_jpeg="one"
+        )
         items = []
         for r in session.records:
             if r.sidecar_error:

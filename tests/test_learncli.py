@@ -240,6 +240,24 @@ def test_learn_from_folders_imports_manual_labels_and_computes_their_features(
     assert all(c.feature is not None for c in found)  # computed through the classifier
 
 
+def test_learn_from_counts_a_raw_and_jpeg_pair_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labelled in darktable, the RAW's sidecar holds the label: the pair is one correction
+    (the JPEG's photo), not two near-identical ones that would weigh twice."""
+    pytest.importorskip("rawpy")
+    from formats_fixtures import write_raw_jpeg_pair
+
+    folder = write_raw_jpeg_pair(tmp_path / "pair")
+    sidecar.write_scene(folder / "IMG_0001.dng", sidecar.SceneTag("glacier", "manual"))
+    sidecar.write_scene(folder / "IMG_0002.jpg", sidecar.SceneTag("sea", "manual"))
+    cli.main(["learn", "--from", str(folder), "--backend", "onnx"])
+    out, _ = capsys.readouterr()
+    assert "2 photos labelled by hand" in out
+    found = sorted((c.path.name, c.label) for c in Corrections().all())
+    assert found == [("IMG_0001.jpg", "glacier"), ("IMG_0002.jpg", "sea")]
+
+
 def test_a_damaged_corrections_store_is_set_aside_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "store" / "corrections.sqlite3"
     path.parent.mkdir()
