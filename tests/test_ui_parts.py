@@ -455,3 +455,33 @@ def test_rows_appended_in_batches_land_where_a_fresh_list_puts_them(
             fresh.index(i, 0).data() for i in range(fresh.rowCount())
         ]
     assert review.rowCount() == in_review + 5  # the new photos are not classified yet
+
+
+def test_a_scan_worker_waits_when_the_window_falls_behind(
+    qapp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results from the cache come faster than the window applies them: the worker stops
+    MAX_AHEAD predictions ahead (holding the interpreter the window paints with) until the
+    window has applied them."""
+    import threading
+
+    from app.ui import workers
+
+    monkeypatch.setattr(workers, "MAX_AHEAD", 50)
+    monkeypatch.setattr(workers, "BATCH_SECONDS", 0.0)
+
+    class Instant:
+        def classify_paths(self, paths: Any, progress: Any = None, cancel: Any = None) -> Any:
+            for p in paths:
+                yield pred(p, "sea", 0.9)
+
+    worker = workers.ScanWorker(
+        1, Instant(), [Path(f"/p{i}.jpg") for i in range(500)], threading.Event()
+    )
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    time.sleep(0.5)
+    assert runner.is_alive() and 50 < worker.posted <= 52  # waiting, not racing on
+    worker.applied = 500
+    runner.join(10)
+    assert not runner.is_alive() and worker.posted == 500

@@ -167,6 +167,8 @@ class ScanController(QObject):
         start = time.perf_counter()
         with self.batching():
             self.session.set_predictions(batch, self.model_id)
+        if self._job is not None:  # the worker waits when the window falls this far behind
+            self._job.worker.applied += len(batch)
         per_item = (time.perf_counter() - start) / len(batch)
         # quick to grow, slow to shrink: one slow slice must not be followed by a bigger one
         self._cost = max(1e-5, per_item, 0.8 * self._cost + 0.2 * per_item)

@@ -22,6 +22,10 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slo
 log = logging.getLogger("app.ui")
 
 BATCH_SECONDS = 0.1  # how often predictions and progress are posted to the GUI thread
+# Predictions posted but not yet applied by the GUI thread before the worker waits: results
+# from the cache come faster than the window shows them, and a worker racing ahead only
+# holds the interpreter the window's painting needs (2 s of showing at its fastest).
+MAX_AHEAD = 2000
 
 
 BACKGROUND_NICE = 10  # a runnable GUI thread gets ~9 times the CPU share of such a thread
@@ -59,6 +63,8 @@ class ScanWorker(QObject):
         self.classifier = classifier
         self.paths = list(paths)
         self.cancel = cancel
+        self.posted = 0  # predictions sent to the GUI thread (written here only)
+        self.applied = 0  # of those, applied to the session (written by the GUI thread only)
 
     @Slot()
     def run(self) -> None:
@@ -75,6 +81,7 @@ class ScanWorker(QObject):
             if batch and (force or now - last_post >= BATCH_SECONDS):
                 self.predictions_ready.emit(self.number, batch)
                 self.progress.emit(self.number, *counts)
+                self.posted += len(batch)
                 batch = []
                 last_post = now
 
@@ -87,6 +94,10 @@ class ScanWorker(QObject):
             ):
                 batch.append(pred)
                 post()
+                while self.posted - self.applied > MAX_AHEAD and not self.cancel.is_set():
+                    time.sleep(0.02)  # the window is behind: let it catch up
+                    if thread.isInterruptionRequested():
+                        self.cancel.set()
                 if thread.isInterruptionRequested():
                     self.cancel.set()
                 if self.cancel.is_set():
