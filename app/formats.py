@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from app.defaults import RAW_JPEG_MODES
@@ -71,60 +71,92 @@ def is_heif(path: str | os.PathLike[str]) -> bool:
 
 # ----------------------------------------------------------------------------- same-stem photos
 
-_lock = threading.Lock()
-_stems: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict()
-_MAX_FOLDERS = 64
+
+class FolderIndex:
+    """Names in a folder, grouped by a key, kept until the folder's mtime changes (LRU over
+    `size` folders, thread-safe): looking something up for each of a folder's thousands of
+    photos lists it once, not once per photo. The photo groups below and the sidecar finder's
+    index of .xmp names (app.sidecar) are two of them."""
+
+    def __init__(
+        self,
+        group: Callable[[str], str | None],
+        size: int,
+        names: Callable[[str], Iterable[str]] | None = None,
+    ) -> None:
+        self.group, self.size = group, size  # group(name): its key, or None to leave it out
+        self.names = names or os.listdir
+        self._lock = threading.Lock()
+        self._folders: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict()
+
+    def get(self, folder: str | os.PathLike[str], fresh: bool = False) -> dict[str, list[str]]:
+        """key -> names; `fresh` lists again even when the mtime looks the same (before a write:
+        two changes within the file system's mtime granularity look alike). {} when the folder
+        cannot be listed."""
+        key = os.fspath(folder) or "."
+        try:
+            mtime = os.stat(key).st_mtime_ns
+        except OSError:
+            return {}
+        with self._lock:
+            hit = self._folders.get(key)
+            if hit and hit[0] == mtime and not fresh:
+                self._folders.move_to_end(key)
+                return hit[1]
+        groups: dict[str, list[str]] = {}
+        try:
+            for name in self.names(key):
+                k = self.group(name)
+                if k is not None:
+                    groups.setdefault(k, []).append(name)
+        except OSError:
+            return {}
+        with self._lock:
+            self._folders[key] = (mtime, groups)
+            while len(self._folders) > self.size:
+                self._folders.popitem(last=False)
+        return groups
+
+    def forget(self, folder: str | os.PathLike[str]) -> None:
+        with self._lock:
+            self._folders.pop(os.fspath(folder) or ".", None)
+
+    def keep(self, folder: str | os.PathLike[str]) -> None:
+        """The folder changed in a way that leaves these groups as they are (a sidecar written
+        beside the photos): take its new mtime, keep the listing."""
+        key = os.fspath(folder) or "."
+        try:
+            mtime = os.stat(key).st_mtime_ns
+        except OSError:
+            return
+        with self._lock:
+            hit = self._folders.get(key)
+            if hit is not None:
+                self._folders[key] = (mtime, hit[1])
+
+
+def _scandir_names(folder: str) -> list[str]:
+    with _scandir(folder) as entries:
+        return [e.name for e in entries]
+
+
 _scandir = os.scandir  # one name for the listing, so a test can count them
-
-
-def _photos_by_stem(folder: Path) -> dict[str, list[str]]:
-    """Photo names in `folder` grouped by lower-cased stem, cached by the folder's mtime (one
-    listing per folder, not one per photo)."""
-    key = os.fspath(folder) or "."
-    try:
-        mtime = os.stat(key).st_mtime_ns
-    except OSError:
-        return {}
-    with _lock:
-        hit = _stems.get(key)
-        if hit and hit[0] == mtime:
-            _stems.move_to_end(key)
-            return hit[1]
-    groups: dict[str, list[str]] = {}
-    try:
-        with _scandir(key) as entries:
-            for entry in entries:
-                if is_photo(entry.name):
-                    stem = os.path.splitext(entry.name)[0].lower()
-                    groups.setdefault(stem, []).append(entry.name)
-    except OSError:
-        return {}
-    with _lock:
-        _stems[key] = (mtime, groups)
-        while len(_stems) > _MAX_FOLDERS:
-            _stems.popitem(last=False)
-    return groups
+_photos = FolderIndex(
+    lambda name: os.path.splitext(name)[0].lower() if is_photo(name) else None, 64, _scandir_names
+)
 
 
 def sidecar_written(folder: Path) -> None:
     """A sidecar we just wrote changed the folder's mtime, not its photos: keep the listing
     (else tagging a folder of n photos would list it n times)."""
-    key = os.fspath(folder) or "."
-    try:
-        mtime = os.stat(key).st_mtime_ns
-    except OSError:
-        return
-    with _lock:
-        hit = _stems.get(key)
-        if hit is not None:
-            _stems[key] = (mtime, hit[1])
+    _photos.keep(folder)
 
 
 def same_stem_photos(photo: str | os.PathLike[str]) -> list[Path]:
     """The other photos in the folder with the same name but another extension (IMG.CR2 for
     IMG.JPG), sorted; empty for a photo that stands alone."""
     photo = Path(photo)
-    names = _photos_by_stem(photo.parent).get(photo.stem.lower(), [])
+    names = _photos.get(photo.parent).get(photo.stem.lower(), [])
     return [photo.with_name(n) for n in sorted(names) if n != photo.name]
 
 

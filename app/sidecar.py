@@ -15,7 +15,6 @@ import re
 import secrets
 import stat
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,8 +113,7 @@ def find_sidecar(photo: Path, naming: str = defaults.NAMING) -> Path | None:
     return _find(Path(photo), naming, fresh=False)
 
 
-_index_lock = threading.Lock()
-_folder_index: OrderedDict[str, tuple[int, dict[str, list[str]]]] = OrderedDict()
+_xmp_index = formats.FolderIndex(lambda n: n.lower() if n.lower().endswith(".xmp") else None, 32)
 
 
 def _find(photo: Path, naming: str, fresh: bool) -> Path | None:
@@ -135,35 +133,12 @@ def _find(photo: Path, naming: str, fresh: bool) -> Path | None:
 
 
 def _xmp_names(folder: Path, fresh: bool) -> dict[str, list[str]]:
-    """Lower-cased .xmp names in `folder`, cached by the folder's mtime so that looking up the
-    sidecars of a folder of thousands of photos lists it once, not once per photo."""
-    key = os.fspath(folder) or "."
-    try:
-        mtime = os.stat(key).st_mtime_ns
-    except OSError:
-        return {}
-    with _index_lock:
-        hit = _folder_index.get(key)
-        if hit and hit[0] == mtime and not fresh:
-            _folder_index.move_to_end(key)
-            return hit[1]
-    names: dict[str, list[str]] = {}
-    try:
-        for name in os.listdir(key):
-            if name.lower().endswith(".xmp"):
-                names.setdefault(name.lower(), []).append(name)
-    except OSError:
-        return {}
-    with _index_lock:
-        _folder_index[key] = (mtime, names)
-        while len(_folder_index) > 32:
-            _folder_index.popitem(last=False)
-    return names
+    """Lower-cased .xmp name -> the names as written, for the folder (listed once, not per photo)."""
+    return _xmp_index.get(folder, fresh)
 
 
 def _forget_folder(folder: Path) -> None:
-    with _index_lock:
-        _folder_index.pop(os.fspath(folder) or ".", None)
+    _xmp_index.forget(folder)
     formats.sidecar_written(folder)  # its photo listing stays valid: no re-listing per write
 
 
