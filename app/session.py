@@ -82,6 +82,8 @@ class PhotoRecord:
     def display_name(self) -> str:
         """The name for people: bytes that are not UTF-8 show as U+FFFD, a visible mark; a
         pair names both files (IMG_0001.JPG + .CR2)."""
+        if not self.companions:  # the common case: asked for every row's sort key and paint
+            return display_path(self.path.name)
         names = [self.path.name]
         for c in self.companions:
             names.append(c.suffix if c.stem == self.path.stem else c.name)
