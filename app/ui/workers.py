@@ -94,10 +94,10 @@ class ScanWorker(QObject):
             ):
                 batch.append(pred)
                 post()
-                while self.posted - self.applied > MAX_AHEAD and not self.cancel.is_set():
+                while self.posted - self.applied > MAX_AHEAD and not (
+                    self.cancel.is_set() or thread.isInterruptionRequested()
+                ):
                     time.sleep(0.02)  # the window is behind: let it catch up
-                    if thread.isInterruptionRequested():
-                        self.cancel.set()
                 if thread.isInterruptionRequested():
                     self.cancel.set()
                 if self.cancel.is_set():
