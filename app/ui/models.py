@@ -155,8 +155,7 @@ class PhotoListModel(QAbstractListModel):
         self.beginResetModel()
         if self.session is not None:
             self.session.on_change = None
-        self._held.clear()
-        self._hold_timer.stop()
+        self._held.clear()  # a pending flush then finds nothing to move
         self.session = session
         if keys is None:
             keys = row_keys(session)
