@@ -277,3 +277,16 @@ def test_training_torchvision_and_qt_outside_ui_are_refused(tmp_path: Path) -> N
         "app.loader:2 imports training.models (function level)",
         "app.vision:1 imports torchvision.models (module level)",
     ]
+
+
+MAX_LINES = 600  # the house limit: a module past it holds more than one noun
+
+
+def test_no_module_is_over_the_house_limit() -> None:
+    long = {
+        str(p.relative_to(REPO)): n
+        for folder in ("app", "training")
+        for p in (REPO / folder).rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"split these (over {MAX_LINES} lines): {long}"
