@@ -27,6 +27,7 @@ from app.devices import autocast_dtype
 from app.scenes import Normalization, to_input
 from training.data import DecodedSplit, cache_dir, epoch_batches
 from training.models import Phase
+from training.views import View, render, view_seed
 
 
 def seed_everything(seed: int) -> None:
@@ -80,8 +81,9 @@ class Context:
 # Feature caches for frozen, un-augmented phases
 
 
-def _cache_path(tag: str, split: str, stage: int, n: int) -> Path:
-    return cache_dir() / "features" / f"{tag}-{split}-stage{stage}-n{n}.npy"
+def _cache_path(tag: str, split: str, stage: int, n: int, view: str | None = None) -> Path:
+    name = split if view is None else f"{split}-{view}"
+    return cache_dir() / "features" / f"{tag}-{name}-stage{stage}-n{n}.npy"
 
 
 def compute_stage(
@@ -93,10 +95,13 @@ def compute_stage(
     tag: str,
     source: tuple[int, np.ndarray] | None = None,
     batch_size: int = 64,
+    view: View | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
     """Outputs of stages[:stage] for every photo (fp16, memory-mapped, resumable per batch);
-    `source` = (a shallower stage, its outputs) to start from instead of the pixels."""
-    path = _cache_path(tag, split.split, stage, len(split))
+    `source` = (a shallower stage, its outputs) to start from instead of the pixels; `view` =
+    an augmented view (training.views) of every photo, seeded by (seed, view, batch)."""
+    path = _cache_path(tag, split.split, stage, len(split), view.name if view else None)
     done_file = path.with_suffix(".done")
     mods = stages(model)
     source_stage, source_features = source if source is not None else (0, None)
@@ -117,7 +122,7 @@ def compute_stage(
     bar = tqdm(
         total=n,
         initial=done,
-        desc=f"features {split.split} (stage {stage})",
+        desc=f"features {split.split}{' ' + view.name if view else ''} (stage {stage})",
         unit="img",
         disable=not ctx.progress,
     )
@@ -125,7 +130,7 @@ def compute_stage(
         for start in range(done, n, batch_size):
             end = min(start + batch_size, n)
             if source_features is None:
-                x = to_input(split.pixels[start:end], norm)
+                x = to_input(split.pixels[start:end], norm, augment=_view_of(view, seed, start))
                 x = x.contiguous(memory_format=torch.channels_last)
             else:
                 x = torch.from_numpy(np.asarray(source_features[start:end], dtype=np.float32))
@@ -141,8 +146,28 @@ def compute_stage(
     return np.load(path, mmap_mode="r")
 
 
+def _view_of(view: View | None, seed: int, start: int):
+    if view is None:
+        return None
+    generator = torch.Generator().manual_seed(view_seed(seed, view.name, start))
+    return lambda x: render(x, view, generator)
+
+
+def feature_rows(feats: np.ndarray | list[np.ndarray], idx: np.ndarray) -> np.ndarray:
+    """Rows `idx` (sorted) of one cache, or of several (views) stacked one after the other."""
+    if not isinstance(feats, list):
+        return np.asarray(feats[idx], dtype=np.float32)
+    n = len(feats[0])
+    out = np.empty((len(idx), *feats[0].shape[1:]), dtype=np.float32)
+    for v, part in enumerate(feats):
+        sel = np.flatnonzero(idx // n == v)
+        if len(sel):
+            out[sel] = part[idx[sel] - v * n]
+    return out
+
+
 def cached_batches(
-    feats: np.ndarray,
+    feats: np.ndarray | list[np.ndarray],
     labels: np.ndarray,
     batch_size: int,
     *,
@@ -153,7 +178,10 @@ def cached_batches(
     part: tuple[int, int] = (0, 1),
 ):
     """Batches of cached features in the same `epoch_batches` order as photo batches (with
-    `part` = (rank, world), this process's share of each, as iterate_batches deals them)."""
+    `part` = (rank, world), this process's share of each, as iterate_batches deals them).
+    A list of caches (the original and its views) is one set of rows, `labels` for each."""
+    if isinstance(feats, list):
+        labels = np.tile(labels, len(feats))
     _, batches = epoch_batches(
         len(labels),
         batch_size,
@@ -167,7 +195,7 @@ def cached_batches(
     rank, world = part
     for idx in batches:
         idx = idx[rank::world]
-        yield torch.from_numpy(np.asarray(feats[idx], dtype=np.float32)), lab[idx]
+        yield torch.from_numpy(feature_rows(feats, idx)), lab[idx]
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ class Phase:
     warmup_fraction: float = 0.0
     head_lr: float | None = None  # a different lr for the head (default: lr)
     cached_features: bool = False  # frozen base + no augmentation: compute features once
+    # With cached_features: augmented views (training.views.VIEWS) of every training photo,
+    # cached beside the original; each epoch goes over the original and every view.
+    views: tuple[str, ...] = ()
 
 
 @dataclass
@@ -140,6 +143,22 @@ RECIPES: dict[str, Recipe] = {
         "phase 2 all layers, Adam 1e-5, 4 epochs; augmentation throughout; 438 steps per epoch.",
     ),
 }
+
+
+def _with_views(recipe: Recipe, key: str, views: tuple[str, ...]) -> Recipe:
+    return replace(
+        recipe,
+        key=key,
+        title=f"{recipe.title[: recipe.title.index('(')]}(bundled recipe + cached views)",
+        phases=[replace(p, views=views) for p in recipe.phases],
+        description=recipe.description + f" Every epoch also goes over the cached views "
+        f"{', '.join(views)} of each training photo (training.views): an aspect stretch as a "
+        "camera's photo squashed to the square, and a random-resized crop with a colour change; "
+        "each mirrored half the time.",
+    )
+
+
+RECIPES["vgg16-views"] = _with_views(RECIPES["vgg16"], "vgg16-views", ("stretch", "crop"))
 
 MODEL_KEYS = ("simple", "deeper", "vgg16")
 

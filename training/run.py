@@ -36,6 +36,7 @@ from training.loop import (
     train_one_epoch,
 )
 from training.models import Phase, Recipe
+from training.views import VIEWS
 
 # Each phase draws its batch order and augmentation from its own seed,
 # recipe.seed + PHASE_SEED_STRIDE * phase_index, so no phase replays another's sequence
@@ -193,7 +194,7 @@ class TrainingRun:
         self.resumed: dict | None = None
         self.steps_taken = 0  # optimiser steps of this process (for stop_after_steps)
         self.tag = _feature_cache_tag(self.recipe, splits)
-        self.caches: dict[tuple[str, int], np.ndarray] = {}
+        self.caches: dict[tuple[str, int, str | None], np.ndarray] = {}
 
     def epochs(self, phase: Phase) -> int:
         cap = self.config.max_epochs
@@ -243,13 +244,15 @@ class TrainingRun:
 
     # -- feature caches --------------------------------------------------------------------
 
-    def cache_for(self, split: DecodedSplit, stage: int) -> np.ndarray:
+    def cache_for(self, split: DecodedSplit, stage: int, view: str | None = None) -> np.ndarray:
         is_holdout = split is self.holdout
         name = "holdout" if is_holdout else split.split
-        key = (name, stage)
+        key = (name, stage, view)
         if key not in self.caches:
-            shallower = [s for (n, s) in self.caches if n == name and s < stage]
-            source = (max(shallower), self.caches[(name, max(shallower))]) if shallower else None
+            shallower = [s for (n, s, v) in self.caches if n == name and v == view and s < stage]
+            source = None
+            if shallower:
+                source = (max(shallower), self.caches[(name, max(shallower), view)])
             started = time.time()
             # rank 0 writes the cache file; the others wait, then read it
             self.caches[key] = self.dist.rank0_first(
@@ -261,19 +264,33 @@ class TrainingRun:
                     self.ctx,
                     self.tag + ("h" if is_holdout else ""),
                     source=source,
+                    view=VIEWS[view] if view else None,
+                    seed=self.recipe.seed,
                 )
             )
-            label = f"features {name} stage {stage}"
+            label = f"features {name}{' ' + view if view else ''} stage {stage}"
             self.wall[label] = self.wall.get(label, 0.0) + time.time() - started
         return self.caches[key]
 
+    def train_features(self, phase: Phase, stage: int) -> np.ndarray | list[np.ndarray]:
+        """The training photos' cache at `stage`, with the phase's views after it (a list)."""
+        if not phase.views:
+            return self.cache_for(self.train, stage)
+        return [self.cache_for(self.train, stage)] + [
+            self.cache_for(self.train, stage, view) for view in phase.views
+        ]
+
     def prepare_caches(self) -> None:
         """Every cache the remaining phases need, shallowest first, each deeper one from the last."""
-        phases = self.recipe.phases[self.start_phase :]
-        needed = sorted({resolve_stage(self.model, p.train) for p in phases if p.cached_features})
+        phases = [p for p in self.recipe.phases[self.start_phase :] if p.cached_features]
+        needed = sorted({resolve_stage(self.model, p.train) for p in phases})
+        views = sorted({v for p in phases for v in p.views})
         for split in [self.train, self.test] + ([self.holdout] if self.holdout is not None else []):
             for stage in needed:
                 self.cache_for(split, stage)
+        for view in views:
+            for stage in needed:
+                self.cache_for(self.train, stage, view)
 
     # -- one epoch -------------------------------------------------------------------------
 
@@ -289,7 +306,7 @@ class TrainingRun:
         batch_size, start = self.recipe.batch_size, plan.train_from
         part = (self.dist.rank, self.dist.world)
         if plan.phase.cached_features:
-            features = self.cache_for(self.train, start)
+            features = self.train_features(plan.phase, start)
             batches = cached_batches(
                 features,
                 self.train.labels,
@@ -385,7 +402,8 @@ class TrainingRun:
     def plan(self, phase_index: int) -> PhasePlan:
         recipe = self.recipe
         phase = recipe.phases[phase_index]
-        full_batches = len(self.train) // recipe.batch_size
+        rows = len(self.train) * (1 + len(phase.views) if phase.cached_features else 1)
+        full_batches = rows // recipe.batch_size
         steps = self.config.steps_per_epoch or recipe.steps_per_epoch or full_batches
         if phase.cached_features:
             steps = min(steps, full_batches)
