@@ -45,6 +45,32 @@ def build_tree(root: Path, count: int, layout: str) -> Path:
     return folder
 
 
+class GcTimes:
+    """The interpreter's cyclic garbage collections per phase: how many and the longest, for
+    each generation (a collection holds the interpreter: every thread waits, the GUI's too)."""
+
+    def __init__(self, phase: list[str]) -> None:
+        import gc
+
+        self.phase, self.started = phase, 0.0
+        self.seen: dict[tuple[str, int], list[float]] = {}
+        gc.callbacks.append(self)
+
+    def __call__(self, event: str, info: dict) -> None:
+        if event == "start":
+            self.started = time.perf_counter()
+            return
+        ms = (time.perf_counter() - self.started) * 1000
+        self.seen.setdefault((self.phase[0], info["generation"]), []).append(ms)
+
+    def print(self) -> None:
+        for (phase, gen), times in sorted(self.seen.items()):
+            print(
+                f"garbage collections while {phase}, generation {gen}: {len(times)}, "
+                f"longest {max(times):.0f} ms, {sum(times):.0f} ms in all"
+            )
+
+
 def rss_mib() -> float:
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
@@ -179,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     phase = ["listing"]
     gaps: dict[str, float] = {}
+    collections = GcTimes(phase)
     last = [time.perf_counter()]
 
     def tick() -> None:
@@ -240,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'scan':>18}: {done:,} photos in {args.scan_seconds:.0f} s ({win.device_label.text()})")
     for name, gap in gaps.items():
         print(f"longest stall while {name}: {gap * 1000:.0f} ms")
+    collections.print()
     print(f"resident memory at the end: {rss_mib():.0f} MiB")
     used = ", ".join(
         f"{name} (nice {n}) {c:.1f} s" for (n, name), c in sorted(cpu_scan.items()) if c >= 0.5
