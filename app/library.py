@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app import priority
 from app.fingerprint import FileKey, fingerprint
 
 if TYPE_CHECKING:
@@ -350,6 +351,7 @@ class Library:
             known: dict[tuple[int, int], tuple[FileKey, bytes] | None] = {}
             rows: dict[bytes, tuple[str, bytes, bytes | None] | None] = {}
             for path in paths:
+                priority.pause()
                 fp = self._fingerprint(conn, path, now_ns, known, new_files, hash_unknown)
                 if fp is None:
                     out.misses.append(path)

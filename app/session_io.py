@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import defaults, sidecar
+from app import defaults, priority, sidecar
 from app.oserrors import os_reason
 
 ProgressFn = Callable[[int, int], None]
@@ -82,7 +82,11 @@ def read_sidecar_infos(
 ) -> list[tuple[int, Infos, str | None]]:
     """Read the sidecars of (id, files) pairs (files: PhotoRecord.files); touches no
     session, so it may run in a worker."""
-    return [(rid, *read_files(files, naming)) for rid, files in photos]
+    out = []
+    for rid, files in photos:
+        priority.pause()
+        out.append((rid, *read_files(files, naming)))
+    return out
 
 
 def execute_save(

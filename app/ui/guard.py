@@ -14,6 +14,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from app import priority
+
 log = logging.getLogger("app.ui")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,7 +50,8 @@ def guarded(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with priority.gui_work():  # other threads' long loops wait (app.priority)
+                return fn(*args, **kwargs)
         except Exception as exc:
             report_exception(exc, getattr(fn, "__qualname__", ""))
             return None

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from app import scenes
+from app import priority, scenes
 from app.ui import guard
 from app.ui.compat import binding_problem
 from app.ui.platform_check import display_problem
@@ -43,6 +43,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     # the listing's threads; at the default 5 ms switch interval a repaint with hundreds of
     # such calls waited seconds behind a busy Python thread (docs/window_scan.md).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    priority.set_gui_thread()  # and long loops in other threads step aside for its work
     return app  # type: ignore[return-value]
 
 

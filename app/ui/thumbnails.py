@@ -25,7 +25,7 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
-from app import imaging
+from app import imaging, priority
 from app.ui import xdg_thumbnails
 from app.ui.workers import lower_thread_priority
 
@@ -117,6 +117,7 @@ class _Drainer(QRunnable):
                     cache._drainers -= 1
                     return
                 path, side, generation = cache._queue.pop()
+            priority.pause()  # decoding goes on once the window has painted
             image, error = None, ""
             try:
                 image = load_thumbnail(Path(path), side, cache.cache_dir, cache.shared)

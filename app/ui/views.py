@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import priority
 from app.scenes import CLASSES
 from app.session import PhotoRecord
 from app.ui.models import RecordRole, _RecordProxy
@@ -174,6 +175,20 @@ class PhotoView(QListView):
         )
         self.setDefaultDropAction(Qt.DropAction.MoveAction)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+
+    # Painting and laying out 100,000 rows call into Python for each delegate paint and each
+    # index (rowCount): other threads' long loops wait meanwhile (app.priority).
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        with priority.gui_work():
+            super().paintEvent(event)
+
+    def timerEvent(self, event: Any) -> None:  # noqa: N802 - Qt override (batched layout)
+        with priority.gui_work():
+            super().timerEvent(event)
+
+    def updateGeometries(self) -> None:  # noqa: N802 - Qt override
+        with priority.gui_work():
+            super().updateGeometries()
 
     def setModel(self, model: Any) -> None:  # noqa: N802 - Qt override
         super().setModel(model)
