@@ -51,6 +51,24 @@ class PredictionLike(Protocol):
     def ok(self) -> bool: ...
 
 
+def new_records(
+    start: int, photos: Sequence[Path], companions: Mapping[Path, tuple[Path, ...]] | None = None
+) -> list[PhotoRecord]:
+    """Records for photos that will get ids start, start + 1, …; touches no session, so the
+    worker that listed them makes them. Each path's string is made here too (os.fspath caches
+    it in the Path): the session's path index then costs the GUI thread no formatting."""
+    records = []
+    for i, p in enumerate(photos, start):
+        r = PhotoRecord(i, p if isinstance(p, Path) else Path(p))
+        if companions and r.path in companions:
+            r.companions = tuple(Path(c) for c in companions[r.path])
+            r.file_tags = (None,) * len(r.files)
+        for f in r.files:
+            os.fspath(f)
+        records.append(r)
+    return records
+
+
 @dataclass(eq=False)
 class PhotoRecord:
     """One photo: what is on disk (`saved`), what the model said, what the user decided."""
@@ -216,15 +234,18 @@ class Session:
         """Append photos (a folder listed in batches); returns their new ids. Nothing is
         reported: the caller shows the new rows (they are clean, and need the model).
         `companions`: the RAW files of the photos that stand for a RAW + JPEG pair."""
+        return self.add_records(new_records(len(self.records), photos, companions))
+
+    def add_records(self, records: Sequence[PhotoRecord]) -> list[int]:
+        """Append records made by `new_records` (in the worker that listed them) for ids
+        that continue this session's; returns those ids."""
         start = len(self.records)
-        for i, p in enumerate(photos, start):
-            r = PhotoRecord(i, Path(p))
-            if companions and r.path in companions:
-                r.companions = tuple(Path(c) for c in companions[r.path])
-                r.file_tags = (None,) * len(r.files)
-            self.records.append(r)
+        if records and records[0].id != start:
+            raise ValueError(f"records start at id {records[0].id}, the session at {start}")
+        self.records.extend(records)
+        for r in records:
             for f in r.files:  # a pair is found by either file (label, learn --from)
-                self._by_path[os.path.normcase(os.fspath(f))] = i
+                self._by_path[os.path.normcase(os.fspath(f))] = r.id
         return list(range(start, len(self.records)))
 
     def take_sidecars(self, results: Iterable[tuple[int, Infos, str | None]]) -> list[int]:
@@ -285,15 +306,24 @@ class Session:
 
     def to_classify(self, model_id: str | None = None) -> list[int]:
         """Photos the model should (re-)run on: never those with a manual label, and not those
-        whose sidecar already holds an automatic label with scores from this same model."""
+        whose sidecar already holds an automatic label with scores from this same model.
+        (The GUI thread asks this of 100,000 records at once: the checks are inlined.)"""
         out = []
         for r in self.records:
             if r.manual:
                 continue
-            if r.prediction is not None and r.prediction.ok and r.model_id == model_id:
+            p = r.prediction
+            if p is not None and r.model_id == model_id and p.ok:
                 continue
-            s = r._saved_auto
-            if s is not None and model_id is not None and s.model_id == model_id and s.scores:
+            s = r.saved
+            if (
+                s is not None
+                and model_id is not None
+                and s.model_id == model_id
+                and s.scores
+                and s.source == "auto"
+                and s.label in CLASSES
+            ):
                 continue
             out.append(r.id)
         return out

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.engine import Prediction
 from app.scenes import CLASSES
-from app.session import Session
+from app.session import Session, new_records
 from app.ui import guard
 from app.ui.compat import binding_problem
 from app.ui.dialogs import Preferences, SettingsDialog
@@ -30,6 +30,7 @@ from app.ui.models import (
     ReviewProxy,
     SceneGroupProxy,
 )
+from app.ui.rowkeys import RowKeys, records_keys, row_keys
 from app.ui.settings import MAX_RECENT, Settings
 from app.ui.thumbnails import ThumbnailCache, cache_key
 from app.ui.views import CELL, PhotoDelegate, PhotoView, ProgressStrip
@@ -441,10 +442,20 @@ def test_rows_appended_in_batches_land_where_a_fresh_list_puts_them(
     sea = SceneGroupProxy(model, "sea")
     qtmodeltester.check(review, force_py=True)
     before, in_review = len(session), review.rowCount()
-    for batch in (["a.jpg", "IMG_0002b.jpg"], ["zz.jpg", "0.jpg", "m.jpg"]):
-        ids = session.add_photos([tmp_path / name for name in batch])
-        model.append_rows(ids)
+    ids = session.add_photos([tmp_path / name for name in ["a.jpg", "IMG_0002b.jpg"]])
+    model.append_rows(ids)  # keys computed here
+    # as the folder loader does it: records and keys made in its worker, appended here
+    records = new_records(len(session), [tmp_path / n for n in ["zz.jpg", "0.jpg", "m.jpg"]])
+    model.append_rows(session.add_records(records), records_keys(records, session.threshold))
     assert model.rowCount() == len(session) == before + 5
+    # the lists take arrivals every hold_ms (each insertion lays a view out again), or at flush
+    assert review.rowCount() == in_review
+    model.flush()
+    assert row_keys(session) == RowKeys(
+        model.labels, model.review, model.errors, model.conf_keys, model.name_keys
+    )
+    with pytest.raises(ValueError, match="records start at id"):
+        session.add_records(new_records(len(session) + 1, [tmp_path / "late.jpg"]))
     for shown in (review, sea):
         fresh = (
             type(shown)(model, shown.label)
@@ -485,3 +496,15 @@ def test_a_scan_worker_waits_when_the_window_falls_behind(
     worker.applied = 500
     runner.join(10)
     assert not runner.is_alive() and worker.posted == 500
+
+
+def test_rows_appended_join_the_lists_after_the_hold_without_a_flush(
+    qtbot: Any, session: Session, tmp_path: Path
+) -> None:
+    model = PhotoListModel()
+    model.set_session(session)
+    review = ReviewProxy(model)
+    before = review.rowCount()
+    model.append_rows(session.add_photos([tmp_path / "late1.jpg", tmp_path / "late2.jpg"]))
+    assert review.rowCount() == before
+    qtbot.waitUntil(lambda: review.rowCount() == before + 2, timeout=model.hold_ms() + 2000)

@@ -13,7 +13,6 @@ import json
 import os
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from PySide6.QtGui import QColor, QPainter, QPixmap
 from app.scenes import CLASSES
 from app.session import PhotoRecord, Session
 from app.session_io import display_path
+from app.ui.rowkeys import RowKeys, fill_keys, records_keys, row_keys
 from app.ui.thumbnails import GRID_SIDE, ThumbnailCache
 
 MIME_TYPE = "application/x-scene-tagger-photo-ids"
@@ -80,41 +80,8 @@ def decode_ids(session: Session | None, data: QMimeData) -> list[int] | None:
     return ids
 
 
-@dataclass
-class RowKeys:
-    """Per row, what the lists filter and sort on: label, needs review, has an error, the
-    confidence key (2 = manual, -1 = none yet) and the lower-case name."""
-
-    labels: list[str | None]
-    review: list[bool]
-    errors: list[bool]
-    conf_keys: list[float]
-    name_keys: list[str]
-
-
-def row_keys(session: Session | None) -> RowKeys:
-    """The keys of every row; pure Python over the records, so a worker may compute them for
-    a session the GUI thread does not hold yet."""
-    n = len(session) if session is not None else 0
-    keys = RowKeys([None] * n, [False] * n, [False] * n, [0.0] * n, [])
-    if session is not None:
-        keys.name_keys = [r.display_name.lower() for r in session.records]
-        _fill_keys(session, range(n), keys)
-    return keys
-
-
-def _fill_keys(session: Session, ids: Iterable[int], keys: Any) -> None:
-    threshold, records = session.threshold, session.records
-    for i in ids:
-        r = records[i]
-        keys.labels[i] = r.label
-        keys.review[i] = r.needs_review(threshold)
-        keys.errors[i] = bool(r.error)
-        conf = r.confidence
-        keys.conf_keys[i] = 2.0 if r.manual else (conf if conf is not None else -1.0)
-
-
 FLUSH_CHUNK = 100  # held rows moved per pass of the event loop
+ARRIVAL_CHUNK = 2000  # rows appended by a listing that join the lists per pass
 
 
 class PhotoListModel(QAbstractListModel):
@@ -145,6 +112,9 @@ class PhotoListModel(QAbstractListModel):
         self._held: set[int] = set()  # changed ids whose moves between lists wait (batching)
         self._hold_timer = QTimer(self, singleShot=True)
         self._hold_timer.timeout.connect(self._flush_some)
+        self.released = 0  # rows the lists know of; those appended after wait (append_rows)
+        self._arrival_timer = QTimer(self, singleShot=True)
+        self._arrival_timer.timeout.connect(lambda: self._flush_arrivals(ARRIVAL_CHUNK))
         if thumbnails is not None:
             thumbnails.ready.connect(self._thumbnail_ready)
 
@@ -156,6 +126,8 @@ class PhotoListModel(QAbstractListModel):
         if self.session is not None:
             self.session.on_change = None
         self._held.clear()  # a pending flush then finds nothing to move
+        self._arrival_timer.stop()
+        self.released = len(session) if session is not None else 0
         self.session = session
         if keys is None:
             keys = row_keys(session)
@@ -165,22 +137,38 @@ class PhotoListModel(QAbstractListModel):
             session.on_change = self.records_changed
         self.endResetModel()
 
-    def append_rows(self, ids: list[int]) -> None:
-        """Show records just appended to the session (ids continue the rows)."""
-        if not ids or self.session is None:
+    def append_rows(self, ids: list[int], keys: RowKeys | None = None) -> None:
+        """Show records just appended to the session (ids continue the rows); `keys` =
+        records_keys of those records, computed beforehand (in the worker that listed them)."""
+        s = self.session
+        if not ids or s is None:
             return
         first, last = ids[0], ids[-1]
         assert first == len(self.labels), "appended ids must continue the rows"
-        n = len(ids)
+        if keys is None:
+            keys = records_keys(s.records[first : last + 1], s.threshold)
         self.beginInsertRows(QModelIndex(), first, last)
-        self.labels += [None] * n
-        self.review += [False] * n
-        self.errors += [False] * n
-        self.conf_keys += [0.0] * n
-        self.name_keys += [self.session.records[i].display_name.lower() for i in ids]
-        _fill_keys(self.session, ids, self)
+        self.labels += keys.labels
+        self.review += keys.review
+        self.errors += keys.errors
+        self.conf_keys += keys.conf_keys
+        self.name_keys += keys.name_keys
         self.endInsertRows()
-        self.keys_changed.emit(ids)
+        # The lists take arrivals every hold_ms, not every batch: each insertion makes a view
+        # lay out all its rows again (a folder of 100,000 listed in 100 batches did it 100 times).
+        if not self._arrival_timer.isActive():
+            self._arrival_timer.start(self.hold_ms())
+
+    def _flush_arrivals(self, chunk: int) -> None:
+        """Put the arrived rows in the lists: `chunk` of them, the rest at the next pass of the
+        event loop (ARRIVAL_CHUNK from the timer: tens of thousands at once stalled it)."""
+        self._arrival_timer.stop()
+        first = self.released
+        self.released = min(len(self.labels), first + chunk)
+        if self.released < len(self.labels):
+            self._arrival_timer.start(0)
+        if self.released > first:
+            self.keys_changed.emit(list(range(first, self.released)))
 
     def record(self, row: int) -> PhotoRecord | None:
         s = self.session
@@ -188,7 +176,7 @@ class PhotoListModel(QAbstractListModel):
 
     def _update_keys(self, ids: Iterable[int]) -> None:
         if self.session is not None:
-            _fill_keys(self.session, ids, self)
+            fill_keys(self.session.records, ids, self, self.session.threshold)
 
     @contextlib.contextmanager
     def batching(self) -> Iterator[None]:
@@ -206,7 +194,9 @@ class PhotoListModel(QAbstractListModel):
         return 250 + len(self.labels) // 40  # 2.75 s for 100,000 photos
 
     def flush(self) -> None:
-        """Move the rows of the held changes now (a scan's end, a change by the user)."""
+        """Move the rows of the held changes now (a scan's end, a change by the user, the end
+        of a listing); the rows that arrived meanwhile join their lists from now on."""
+        self._flush_arrivals(ARRIVAL_CHUNK)
         self._hold_timer.stop()
         if self._held:
             held, self._held = sorted(self._held), set()
@@ -229,17 +219,19 @@ class PhotoListModel(QAbstractListModel):
             return
         ordered = sorted(set(ids))
         self._update_keys(ordered)
+        known = ordered[: bisect_left(ordered, self.released)]  # the rest join on arrival
         if self._batching:
-            self._held.update(ordered)
-            if not self._hold_timer.isActive():
+            self._held.update(known)
+            if known and not self._hold_timer.isActive():
                 self._hold_timer.start(self.hold_ms())
         else:
             if self._held:
-                self._held.update(ordered)
-                ordered = sorted(self._held)
+                self._held.update(known)
+                known = sorted(self._held)
             self._held.clear()
             self._hold_timer.stop()
-            self.keys_changed.emit(ordered)
+            if known:
+                self.keys_changed.emit(known)
         start = prev = ordered[0]
         for i in [*ordered[1:], None]:
             if i is not None and i == prev + 1:
@@ -366,7 +358,7 @@ class _RecordProxy(QAbstractListModel):
         return True
 
     def members(self) -> list[int]:
-        return [i for i in range(len(self.photos.labels)) if self.accepts(i)]
+        return [i for i in range(self.photos.released) if self.accepts(i)]
 
     def sort_key(self, row: int) -> tuple[Any, ...]:
         """Most sure first, then by name; by name alone in "name" mode. Unique (ends in row)."""
@@ -395,12 +387,12 @@ class _RecordProxy(QAbstractListModel):
 
     # ------------------------------------------------------------------ following the photos
     def _source_changed(self, ids: list[int]) -> None:
-        if len(ids) > self.BULK:
-            self._bulk_update()
-            return
         new_rows = [i for i in ids if i not in self._key_of]
         if len(new_rows) == len(ids) and new_rows:  # only arrivals (a folder listed in batches)
             self._insert_runs(sorted(self.sort_key(i) for i in new_rows if self.accepts(i)))
+            return
+        if len(ids) > self.BULK:
+            self._bulk_update()
             return
         for rid in ids:
             old = self._key_of.get(rid)

@@ -22,12 +22,12 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app import defaults, formats, imaging
+from app import defaults, formats, imaging, priority
 from app.formats import Entry
-from app.session import Session
+from app.session import PhotoRecord, Session, new_records
 from app.session_io import read_sidecar_infos
 from app.ui.guard import guarded
-from app.ui.models import RowKeys, row_keys
+from app.ui.rowkeys import RowKeys, records_keys, row_keys
 from app.ui.workers import TaskRunner
 
 CacheLookup = Callable[[list[Path]], tuple[str, list[Any]]]  # paths -> (model id, predictions)
@@ -37,7 +37,7 @@ FIRST_BATCH_S = 0.25  # the first batch stops early when listing is slow: photos
 
 class FolderLoader(QObject):
     listed = Signal(object, object)  # Session with the first batch, its RowKeys
-    appended = Signal(object, object, object)  # Session, new ids, (sidecar infos, cache hits)
+    appended = Signal(object, object, object)  # Session, new ids, (RowKeys, infos, cache hits)
     ready = Signal(object)  # Session: every photo listed, every sidecar read
     failed = Signal(object, str)  # folder, why it could not be listed
 
@@ -107,13 +107,14 @@ class FolderLoader(QObject):
     def _submit(self, ticket: tuple[Path, int], walk: _Walk, session: Session) -> None:
         naming, cached = session.naming, self.cached
 
-        def batch() -> tuple[list[Entry], list[Any], Any, bool]:
+        def batch() -> tuple[list[PhotoRecord], tuple[RowKeys, list[Any], Any], bool]:
+            # Everything per photo happens here; the GUI thread only appends the lists.
             start, entries, more = walk.take(None)
-            files = [(photo, *raws) for photo, raws in entries]
-            infos = read_sidecar_infos(list(enumerate(files, start)), naming)
-            photos = [photo for photo, _ in entries]
+            records = new_records(start, *formats.split_entries(entries))
+            infos = read_sidecar_infos([(r.id, r.files) for r in records], naming)
+            photos = [r.path for r in records]
             hits = cached(photos) if cached is not None and photos else None
-            return entries, infos, hits, more
+            return records, (records_keys(records, session.threshold), infos, hits), more
 
         self.tasks.submit(
             batch,
@@ -127,18 +128,16 @@ class FolderLoader(QObject):
         ticket: tuple[Path, int],
         walk: _Walk,
         session: Session,
-        entries: list[Entry],
-        infos: list[Any],
-        hits: Any,
+        records: list[PhotoRecord],
+        found: tuple[RowKeys, list[Any], Any],
         more: bool,
     ) -> None:
         if ticket != self._current:
             return
         if more:
             self._submit(ticket, walk, session)
-        ids = session.add_photos(*formats.split_entries(entries))
-        assert not ids or ids[0] == infos[0][0], "batches are shown in the order they were listed"
-        self.appended.emit(session, ids, (infos, hits))
+        ids = session.add_records(records)  # raises if a batch came out of order
+        self.appended.emit(session, ids, found)
         if not more:
             self._ready(session)
 
@@ -173,6 +172,7 @@ def _take(walk: Iterator[Entry], seconds: float | None) -> tuple[list[Entry], bo
     photos: list[Entry] = []
     deadline = time.monotonic() + seconds if seconds is not None else None
     for photo in itertools.islice(walk, BATCH):
+        priority.pause()  # the walk runs Python per file: the window's repaints go first
         photos.append(photo)
         if deadline is not None and len(photos) % 50 == 0 and time.monotonic() > deadline:
             return photos, True

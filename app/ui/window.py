@@ -324,8 +324,8 @@ class MainWindow(QMainWindow):
         """The next batch of a folder being listed: rows, then what sidecars and cache say."""
         if self._shut_down or session is not self.session:
             return
-        infos, hits = found
-        self.photos.append_rows(ids)
+        keys, infos, hits = found
+        self.photos.append_rows(ids, keys)
         session.take_sidecars(infos)
         if hits is not None:
             session.set_predictions(hits[1], hits[0])
@@ -337,6 +337,7 @@ class MainWindow(QMainWindow):
     def _folder_ready(self, session: Session) -> None:
         if self._shut_down or session is not self.session:
             return
+        self.photos.flush()  # every photo in its list now
         folder = session.folder
         self.statusBar().showMessage(f"{len(session):,} photos in {folder}", 5000)
         settle_heap()

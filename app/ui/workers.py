@@ -19,6 +19,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
+from app import priority
+
 log = logging.getLogger("app.ui")
 
 BATCH_SECONDS = 0.1  # how often predictions and progress are posted to the GUI thread
@@ -61,7 +63,7 @@ class ScanWorker(QObject):
         super().__init__()
         self.number = number
         self.classifier = classifier
-        self.paths = list(paths)
+        self.paths = paths  # copied in run(): 100,000 paths are the scan thread's work
         self.cancel = cancel
         self.posted = 0  # predictions sent to the GUI thread (written here only)
         self.applied = 0  # of those, applied to the session (written by the GUI thread only)
@@ -70,7 +72,8 @@ class ScanWorker(QObject):
     def run(self) -> None:
         batch: list[Any] = []
         last_post = time.monotonic()
-        counts = [0, len(self.paths), 0]
+        paths = list(self.paths)
+        counts = [0, len(paths), 0]
 
         def on_progress(done: int, total: int, errors: int) -> None:
             counts[:] = [done, total, errors]
@@ -88,12 +91,13 @@ class ScanWorker(QObject):
         thread = QThread.currentThread()
         lower_thread_priority()
         try:
-            self.progress.emit(self.number, 0, len(self.paths), 0)
+            self.progress.emit(self.number, 0, len(paths), 0)
             for pred in self.classifier.classify_paths(
-                self.paths, progress=on_progress, cancel=self.cancel
+                paths, progress=on_progress, cancel=self.cancel
             ):
                 batch.append(pred)
                 post()
+                priority.pause()  # a flood of cache hits must not hold the window's repaints
                 while self.posted - self.applied > MAX_AHEAD and not (
                     self.cancel.is_set() or thread.isInterruptionRequested()
                 ):
