@@ -3,6 +3,11 @@ flip test-time augmentation, per class, with calibration (ECE) and cost.
 
     python bench/real_photos.py [--proxy /tmp/seg_test_proxy] [--runs seg_test:int8,proxy:fp32,…]
                                 [--work /tmp/real_photos] [--out FILE.md]
+                                [--card CANDIDATE/model_card.json --tag NAME]
+
+A candidate model (`python -m training export RECIPE --dest DIR`) is measured with --card and
+a --tag that names its cached logits; precision "torch" runs its fp16 safetensors in torch
+(fp32 compute), for a candidate that has no ONNX files yet.
 
 Photos are read the app's way (app.imaging.load_pixels: draft decoding, squash to 150x150) once
 per set and kept in --work; each runtime's logits for the photos and for their mirrors are kept
@@ -87,16 +92,28 @@ def logits_of(
     return np.concatenate(out).astype(np.float32), time.perf_counter() - t0
 
 
-def scored(name: str, precision: str, pixels: np.ndarray, work: Path, threads: int | None) -> dict:
-    cache = work / f"{name}.{precision}.logits.npz"
+def scored(
+    name: str,
+    precision: str,
+    pixels: np.ndarray,
+    work: Path,
+    threads: int | None,
+    card: Path | None = None,
+    tag: str = "",
+    flips: bool = True,
+) -> dict:
+    cache = work / f"{tag}{name}.{precision}.logits.npz"
     if cache.exists():
         return dict(np.load(cache))
-    rt = runtimes.open_runtime(None, "onnx", precision, None, threads, print)
+    if precision == "torch":
+        rt = runtimes.open_runtime(card, "torch", "fp32", "cpu", threads, print)
+    else:
+        rt = runtimes.open_runtime(card, "onnx", precision, None, threads, print)
     plain, s_plain = logits_of(rt, pixels)
-    flipped, s_flip = logits_of(rt, mirror(pixels))
+    flipped, s_flip = logits_of(rt, mirror(pixels)) if flips else (None, 0.0)
     rec = {
         "plain": plain,
-        "flipped": flipped,
+        **({"flipped": flipped} if flipped is not None else {}),
         "seconds": np.array([s_plain, s_flip]),
         "temperature": np.array(rt.temperature),
         "load": np.array(os.getloadavg()),
@@ -109,6 +126,8 @@ def scored(name: str, precision: str, pixels: np.ndarray, work: Path, threads: i
 
 def ways(rec: dict) -> dict[str, np.ndarray]:
     t = float(rec["temperature"])
+    if "flipped" not in rec:  # --no-flip
+        return {"one pass": softmax(rec["plain"], t)}
     return {
         "one pass": softmax(rec["plain"], t),
         "flip (probs)": flip_average(rec["plain"], rec["flipped"], t),
@@ -167,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--work", type=Path, default=Path("/tmp/real_photos"))
     ap.add_argument("--out", type=Path, default=None, help="also write the table here")
+    ap.add_argument("--card", type=Path, default=None, help="a candidate's model card")
+    ap.add_argument("--tag", default="", help="prefix of the candidate's cached logits")
+    ap.add_argument("--no-flip", action="store_true", help="one pass only (half the time)")
     args = ap.parse_args(argv)
+    if args.card is not None and not args.tag:
+        ap.error("--card needs a --tag (its logits must not mix with the bundled model's)")
     args.work.mkdir(parents=True, exist_ok=True)
     roots = {**SETS, "proxy": args.proxy}
     results = []
@@ -175,7 +199,21 @@ def main(argv: list[str] | None = None) -> int:
         name, precision = run.split(":")
         pixels, labels = pixels_of(name, roots[name.split("@")[0]], args.work)
         results.append(
-            (name, precision, scored(name, precision, pixels, args.work, args.threads), labels)
+            (
+                name,
+                precision,
+                scored(
+                    name,
+                    precision,
+                    pixels,
+                    args.work,
+                    args.threads,
+                    args.card,
+                    args.tag,
+                    not args.no_flip,
+                ),
+                labels,
+            )
         )
     table = report(results)
     stamp = f"{dt.datetime.now():%Y-%m-%d %H:%M}, {load()} at the end"
