@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from app.blobs import pack_feature, unpack_feature
 from app.fingerprint import fingerprint
 from app.oserrors import os_reason
 
@@ -32,7 +33,6 @@ APP_NAME = "scene-tagger"
 FILE_NAME = "corrections.sqlite3"
 APPLICATION_ID = 0x53544372  # "STCr"
 SCHEMA_VERSION = 1
-FEATURE_DTYPE = np.dtype("<f2")
 WarnFn = Callable[[str], None]
 
 _SCHEMA = """
@@ -140,9 +140,7 @@ class Corrections:
                 except OSError as exc:
                     self.warn(f"{c.path}: not recorded as a correction: {os_reason(exc)}")
                     continue
-            feat = None
-            if c.feature is not None:
-                feat = np.asarray(c.feature, np.float32).astype(FEATURE_DTYPE).ravel().tobytes()
+            feat = pack_feature(c.feature)
             rows.append((fp, os.fspath(c.path), c.label, feat, c.feature_model, c.time or now))
         if not rows:
             return 0
@@ -162,10 +160,9 @@ class Corrections:
         """Fill in features computed later (fingerprint, feature, model id)."""
         with self._lock, self._conn:
             for fp, feat, model in items:
-                blob = np.asarray(feat, np.float32).astype(FEATURE_DTYPE).ravel().tobytes()
                 self._conn.execute(
                     "UPDATE corrections SET feature=?, feature_model=? WHERE fingerprint=?",
-                    (blob, model, fp),
+                    (pack_feature(feat), model, fp),
                 )
 
     def forget_paths(self, paths: Iterable[os.PathLike[str] | str]) -> int:
@@ -191,7 +188,7 @@ class Corrections:
             ).fetchall()
         out = []
         for fp, path, label, feat, model, t in rows:
-            vec = None if feat is None else np.frombuffer(feat, FEATURE_DTYPE).astype(np.float32)
+            vec = None if feat is None else unpack_feature(feat).astype(np.float32)
             out.append(Correction(Path(path), label, fp, vec, model, t))
         return out
 

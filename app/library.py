@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from app import priority
+from app.blobs import pack_feature, pack_scores, unpack_feature, unpack_scores
 from app.fingerprint import FileKey, fingerprint
 
 if TYPE_CHECKING:
@@ -45,8 +44,6 @@ RACY_SECONDS = 2.0  # covers FAT's 2 s mtime steps and coarse kernel clocks
 BUSY_TIMEOUT_S = 15.0  # how long a writer waits for another process's transaction
 DAY = 86400  # `used` is refreshed at most once a day per row: hits rarely write
 PRUNE_TO = 0.9  # a prune leaves the database at this fraction of its limit
-FEATURE_DTYPE = np.dtype("<f2")
-SCORE_DTYPE = np.dtype("<f8")
 
 WarnFn = Callable[[str], None]
 
@@ -74,23 +71,12 @@ def default_path() -> Path:
     return Path(folder) / FILE_NAME
 
 
-def _pack_scores(scores: dict[str, float]) -> bytes:
-    return np.asarray(list(scores.values()), dtype=SCORE_DTYPE).tobytes()
-
-
-def _pack_feature(feature: Any) -> bytes | None:
-    if feature is None:
-        return None
-    return np.asarray(feature, dtype=np.float32).astype(FEATURE_DTYPE).ravel().tobytes()
-
-
 def _prediction(path: Path, classes: Sequence[str], label: str, scores: bytes, feature: Any):
     from app.engine import Prediction
 
-    values = np.frombuffer(scores, dtype=SCORE_DTYPE)
+    values = unpack_scores(scores)
     score_map = {c: float(v) for c, v in zip(classes, values, strict=True)}
-    vector = None if feature is None else np.frombuffer(feature, dtype=FEATURE_DTYPE)
-    return Prediction(path, label, score_map[label], score_map, feature=vector)
+    return Prediction(path, label, score_map[label], score_map, feature=unpack_feature(feature))
 
 
 @dataclass
@@ -475,8 +461,8 @@ class Library:
                         digest,
                         model_row,
                         p.label,
-                        _pack_scores(p.scores or {}),
-                        _pack_feature(getattr(p, "feature", None)),
+                        pack_scores((p.scores or {}).values()),
+                        pack_feature(getattr(p, "feature", None)),
                         now_ns // 1_000_000_000,
                     )
                     for (digest, _), p in items

@@ -21,8 +21,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from app.blobs import FEATURE_DTYPE, pack_scores, unpack_scores
 from app.fingerprint import FINGERPRINT_BYTES
-from app.library import FEATURE_DTYPE, SCHEMA_VERSION, SCORE_DTYPE, Library
+from app.library import SCHEMA_VERSION, Library
 
 EXPORT_FORMAT = "scene-tagger-results"
 
@@ -47,7 +48,7 @@ def export_jsonl(library: Library, out: IO[str], model_id: str | None = None) ->
                 "model_id": mid,
                 "classes": json.loads(classes),
                 "label": label,
-                "scores": np.frombuffer(scores, dtype=SCORE_DTYPE).tolist(),
+                "scores": unpack_scores(scores).tolist(),
                 "feature_f16le": base64.b64encode(feature).decode("ascii") if feature else None,
                 "used": used,
             }
@@ -150,7 +151,7 @@ def _parse_row(line: str) -> dict[str, Any] | None:
         "model_id": model_id,
         "classes": classes,
         "label": label,
-        "scores": np.asarray(scores, dtype=SCORE_DTYPE).tobytes(),
+        "scores": pack_scores(scores),
         "feature": packed,
         "used": used,
     }
