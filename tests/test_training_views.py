@@ -107,3 +107,12 @@ def test_a_run_over_cached_views_resumes_to_the_uninterrupted_weights(tmp_path, 
     assert (stopped["phase"], stopped["epoch"]) == (0, 0)
     resumed, _ = train(CACHED_VIEWS, splits, out, resume=True)
     assert_same_tensors(resumed, straight)
+
+
+def test_a_recipe_may_share_another_recipes_feature_caches(splits):
+    from training.run import _feature_cache_tag
+
+    own = _feature_cache_tag(CACHED_VIEWS, splits)
+    sharing = replace(CACHED_VIEWS, key="tiny-views-ft", feature_key=CACHED_VIEWS.key)
+    assert _feature_cache_tag(sharing, splits) == own
+    assert _feature_cache_tag(replace(sharing, feature_key=None), splits) != own

@@ -159,7 +159,7 @@ def _feature_cache_tag(recipe: Recipe, splits: Splits) -> str:
     """Names this run's feature caches: same recipe and same data, same frozen features."""
     holdout = len(splits.holdout) if splits.holdout is not None else 0
     data_key = f"{len(splits.train)}|{len(splits.test)}|{holdout}|{int(splits.train.labels.sum())}"
-    key = f"{recipe.key}|{recipe.architecture}|{recipe.seed}|{data_key}"
+    key = f"{recipe.feature_key or recipe.key}|{recipe.architecture}|{recipe.seed}|{data_key}"
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
