@@ -454,8 +454,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "model",
         choices=[*RECIPES, "all"],
-        help="recipe: simple, simple-study, deeper, vgg16 (bundled), vgg16-study, "
-        "or all (simple, deeper, vgg16)",
+        help="recipe: simple, simple-study, deeper, vgg16 (bundled: cached views in block 5's "
+        "fine-tuning), vgg16-plain (the bundled recipe until 2026-11-30), vgg16-views (views "
+        "in both phases), vgg16-study, or all (simple, deeper, vgg16)",
     )
     sp.add_argument(
         "--device", default=None, help="cuda, mps or cpu (default: CUDA, then MPS, then CPU)"
