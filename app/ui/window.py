@@ -573,7 +573,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         try:
-            if not self._discard_on_close and not self.confirm_unsaved():
+            if not (self._discard_on_close or self._shut_down) and not self.confirm_unsaved():
                 event.ignore()
                 return
             self.settings.save_window(self.saveGeometry(), self.saveState())
