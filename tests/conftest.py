@@ -20,6 +20,9 @@ from PIL import Image
 from app import networks, scenes
 
 REPO = Path(__file__).resolve().parent.parent
+# The bundled model's id (`scene-vgg16@<sha256[:12]>`), read from its card: tests that name it
+# follow the weights when they are retrained.
+BUNDLED_ID = scenes.ModelCard.read(scenes.default_card_path()).model_id
 # The window fixtures (make_window, …) live in tests/uikit.py, shared by the offscreen and the
 # real-display UI tests.
 pytest_plugins = ["tests.uikit", "tests.onnx_fixtures"]

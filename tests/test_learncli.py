@@ -14,7 +14,7 @@ from app.corrections import Correction, Corrections
 from app.engine import Classifier
 from app.personal_models import Versions
 from app.session import Session
-from tests.conftest import make_photo
+from tests.conftest import BUNDLED_ID, make_photo
 
 NOW = "2026-12-01T10:00:00+00:00"
 
@@ -70,7 +70,7 @@ def test_label_writes_exactly_what_a_session_save_writes(
     store = Corrections()
     assert [(c.path, c.label) for c in store.all()] == [(p, "glacier") for p in a]
     assert all(c.feature is not None and c.feature.shape == (512,) for c in store.all())
-    assert {c.feature_model for c in store.all()} == {"scene-vgg16@5552b92d5f9c/int8"}
+    assert {c.feature_model for c in store.all()} == {f"{BUNDLED_ID}/int8"}
 
 
 def test_label_honours_the_sidecar_name_and_reports_bad_input_per_file(
@@ -117,7 +117,7 @@ def _store_replay(n_per_scene: dict[str, int], wrong: bool = False) -> None:
                     label,
                     f"{scene}{j}".encode(),
                     bank.features[i],
-                    "scene-vgg16@5552b92d5f9c/int8",
+                    f"{BUNDLED_ID}/int8",
                 )
             )
     store.record(items)
@@ -197,7 +197,7 @@ def test_learn_adopts_a_model_that_helps_and_tags_name_its_version(
         for p in photos[k][8:]:
             tag = sidecar.read_sidecar(p).scene
             assert (tag.label, tag.source) == (scene, "auto")
-            assert tag.model_id == "scene-vgg16@5552b92d5f9c/int8+personal.1"
+            assert tag.model_id == f"{BUNDLED_ID}/int8+personal.1"
     assert cli.main(["learn", "--reset"]) == 0
     capsys.readouterr()
     assert cli.main(["classify", "--backend", "onnx", str(photos[0][9])]) == 0

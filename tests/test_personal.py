@@ -12,7 +12,7 @@ import torch
 
 from app import cli, personal
 from app.personal_models import Versions, with_personal
-from tests.conftest import make_photo
+from tests.conftest import BUNDLED_ID, make_photo
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_rollback_and_reset_restore_the_bundled_models_exact_outputs(
 ) -> None:
     photos = [make_photo(tmp_path / f"p{i}.jpg", seed=i) for i in range(4)]
     bundled, bundled_id = _classify_json(photos, capsys)
-    assert bundled_id == "scene-vgg16@5552b92d5f9c/int8"
+    assert bundled_id == f"{BUNDLED_ID}/int8"
     versions = Versions()
     rng = np.random.default_rng(3)
     for n in (1, 2):  # two personal versions, fitted on different corrections
@@ -203,13 +203,13 @@ def test_rollback_and_reset_restore_the_bundled_models_exact_outputs(
             prox=1e-3,
         )
         report = personal.LearnReport(20, {}, 5, 0.0, 0.5, 0.9, 0.9, 3000, 0.7, 0.1, True)
-        versions.add(personal.Learned(head, 0.7, report), "scene-vgg16@5552b92d5f9c")
+        versions.add(personal.Learned(head, 0.7, report), BUNDLED_ID)
     second, model = _classify_json(photos, capsys)
-    assert model == "scene-vgg16@5552b92d5f9c/int8+personal.2"
+    assert model == f"{BUNDLED_ID}/int8+personal.2"
     assert [r["scores"] for r in second] != [r["scores"] for r in bundled]
     assert cli.main(["learn", "--rollback"]) == 0
     first, model = _classify_json(photos, capsys)
-    assert model == "scene-vgg16@5552b92d5f9c/int8+personal.1"
+    assert model == f"{BUNDLED_ID}/int8+personal.1"
     assert first != second
     assert cli.main(["classify", "--json", "--backend", "onnx", "--bundled", str(photos[0])]) == 0
     assert json.loads(capsys.readouterr().out) == bundled[0]

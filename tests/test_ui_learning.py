@@ -13,7 +13,7 @@ from app.engine import Classifier
 from app.personal_models import Versions
 from app.ui.actions import ActionId
 from app.ui.learning import RescoreDialog, personal_row
-from tests.conftest import make_photo
+from tests.conftest import BUNDLED_ID, make_photo
 from tests.test_learncli import kind_photo
 from tests.uikit import SCAN_TIMEOUT, open_and_scan
 
@@ -91,7 +91,7 @@ def test_learn_from_corrections_rescore_accept_undo_and_reset(
         assert not learn.isEnabled()  # runs in the background; the window stays live
     report = blocker.args[0]["report"]
     assert report.adopted and report.personal_accuracy > report.bundled_accuracy
-    assert win.classifier.model_id == "scene-vgg16@5552b92d5f9c/int8+personal.1"
+    assert win.classifier.model_id == f"{BUNDLED_ID}/int8+personal.1"
     assert win.device_label.text().endswith("+personal.1")
     dialog = win.learning.dialog
     assert isinstance(dialog, RescoreDialog)
@@ -107,11 +107,11 @@ def test_learn_from_corrections_rescore_accept_undo_and_reset(
     ids = _ids(win, noise[8:])
     records = [win.session.records[i] for i in ids]
     assert [(r.label, r.source) for r in records] == [("glacier", "auto")] * 2
-    assert {r.model_id for r in records} == {"scene-vgg16@5552b92d5f9c/int8+personal.1"}
+    assert {r.model_id for r in records} == {f"{BUNDLED_ID}/int8+personal.1"}
     assert win.undo_stack.count() == depth + 1
     win.undo_stack.undo()  # one Ctrl+Z puts both back
     assert [r.label for r in records] == [before[n] for n in noise[8:]]
-    assert {r.model_id for r in records} == {"scene-vgg16@5552b92d5f9c/int8"}
+    assert {r.model_id for r in records} == {f"{BUNDLED_ID}/int8"}
     win.undo_stack.redo()
     assert [r.label for r in records] == ["glacier"] * 2
     # the manual labels were never touched by the re-score
@@ -123,7 +123,7 @@ def test_learn_from_corrections_rescore_accept_undo_and_reset(
     with qtbot.waitSignal(win.classifier_changed, timeout=SCAN_TIMEOUT):
         row.reset.click()
     assert Versions().active() is None
-    assert win.classifier.model_id == "scene-vgg16@5552b92d5f9c/int8"
+    assert win.classifier.model_id == f"{BUNDLED_ID}/int8"
     assert row.label.text().startswith("Bundled model")
 
 
