@@ -81,7 +81,7 @@ def decode_ids(session: Session | None, data: QMimeData) -> list[int] | None:
 
 
 FLUSH_CHUNK = 100  # held rows moved per pass of the event loop
-ARRIVAL_CHUNK = 2000  # rows appended by a listing that join the lists per pass
+ARRIVAL_CHUNK = 1000  # rows appended by a listing that join the lists per pass
 
 
 class PhotoListModel(QAbstractListModel):
