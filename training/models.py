@@ -180,6 +180,20 @@ RECIPES["vgg16-views-ft"] = replace(
     RECIPES["vgg16"], key="vgg16-views-ft", feature_key="vgg16-views"
 )
 
+# A candidate toward the 0.94 aim: the bundled recipe with block 4 fine-tuned too (its input,
+# pool3 at 256x18x18, cached for the original and both views: 7 GB fp16). docs/findings.md.
+RECIPES["vgg16-b4"] = replace(
+    RECIPES["vgg16"],
+    key="vgg16-b4",
+    title="VGG16 (blocks 4-5 fine-tuned over the views)",
+    phases=[
+        RECIPES["vgg16"].phases[0],
+        replace(RECIPES["vgg16"].phases[1], name="fine-tune blocks 4-5 + head", train="from:17"),
+    ],
+    description=RECIPES["vgg16"].description + " Phase 2 fine-tunes block 4 as well as block 5 "
+    "(the cache is pool3, 256x18x18, of each photo and view).",
+)
+
 MODEL_KEYS = ("simple", "deeper", "vgg16")
 
 
