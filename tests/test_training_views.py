@@ -116,3 +116,19 @@ def test_a_recipe_may_share_another_recipes_feature_caches(splits):
     sharing = replace(CACHED_VIEWS, key="tiny-views-ft", feature_key=CACHED_VIEWS.key)
     assert _feature_cache_tag(sharing, splits) == own
     assert _feature_cache_tag(replace(sharing, feature_key=None), splits) != own
+
+
+def test_views_are_cached_only_at_the_stages_of_the_phases_that_go_over_them(tmp_path, splits):
+    from training.loop import cache_dir
+
+    recipe = replace(
+        TWO_PHASES,
+        key="tiny-views-late",
+        phases=[
+            TWO_PHASES.phases[0],  # the head, cached at stage 3, on the originals
+            replace(TWO_PHASES.phases[0], name="from 2", train="from:2", views=("stretch",)),
+        ],
+    )
+    train(recipe, splits, tmp_path / "late")
+    made = sorted(p.name for p in (cache_dir() / "features").glob("*-stretch-stage*.npy"))
+    assert [n.split("-stretch-")[1].split("-")[0] for n in made] == ["stage2"]

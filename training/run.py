@@ -284,13 +284,14 @@ class TrainingRun:
         """Every cache the remaining phases need, shallowest first, each deeper one from the last."""
         phases = [p for p in self.recipe.phases[self.start_phase :] if p.cached_features]
         needed = sorted({resolve_stage(self.model, p.train) for p in phases})
-        views = sorted({v for p in phases for v in p.views})
         for split in [self.train, self.test] + ([self.holdout] if self.holdout is not None else []):
             for stage in needed:
                 self.cache_for(split, stage)
-        for view in views:
-            for stage in needed:
-                self.cache_for(self.train, stage, view)
+        # a view only at the stages of the phases that go over it
+        for view, stage in sorted(
+            {(v, resolve_stage(self.model, p.train)) for p in phases for v in p.views}
+        ):
+            self.cache_for(self.train, stage, view)
 
     # -- one epoch -------------------------------------------------------------------------
 
