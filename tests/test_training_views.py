@@ -120,6 +120,7 @@ def test_a_recipe_may_share_another_recipes_feature_caches(splits):
 
 def test_views_are_cached_only_at_the_stages_of_the_phases_that_go_over_them(tmp_path, splits):
     from training.loop import cache_dir
+    from training.run import _feature_cache_tag
 
     recipe = replace(
         TWO_PHASES,
@@ -130,5 +131,6 @@ def test_views_are_cached_only_at_the_stages_of_the_phases_that_go_over_them(tmp
         ],
     )
     train(recipe, splits, tmp_path / "late")
-    made = sorted(p.name for p in (cache_dir() / "features").glob("*-stretch-stage*.npy"))
+    tag = _feature_cache_tag(recipe, splits)
+    made = sorted(p.name for p in (cache_dir() / "features").glob(f"{tag}-*-stretch-stage*.npy"))
     assert [n.split("-stretch-")[1].split("-")[0] for n in made] == ["stage2"]

@@ -181,7 +181,8 @@ RECIPES["vgg16-views-ft"] = replace(
 )
 
 # A candidate toward the 0.94 aim: the bundled recipe with block 4 fine-tuned too (its input,
-# pool3 at 256x18x18, cached for the original and both views: 7 GB fp16). docs/findings.md.
+# pool3 at 256x18x18, fp16: 6.6 GB for seg_train's originals and both views, seg_test and the
+# holdout). docs/findings.md.
 RECIPES["vgg16-b4"] = replace(
     RECIPES["vgg16"],
     key="vgg16-b4",
