@@ -9,7 +9,7 @@ weights it was learned on (`base_model`), so a new bundled model never runs an o
 `PersonalClassifier` wraps any classifier whose predictions carry the pooled feature (the engine,
 or the results cache in front of it) and answers with the personal head: runtime features →
 head in numpy → softmax at the version's temperature. Its model id names the version
-(`scene-vgg16@ccb997f0bdd9/int8+personal.3`), so every sidecar and JSON line can be traced.
+(`scene-vgg16@a4684ef2ce43/int8+personal.3`), so every sidecar and JSON line can be traced.
 No Qt, no torch.
 """
 

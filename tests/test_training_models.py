@@ -130,3 +130,14 @@ def test_an_unknown_schedule_is_refused():
     phase = replace(RECIPES["simple"].phases[0], schedule="exponential")
     with pytest.raises(ValueError, match="exponential"):
         make_optimizer(build(RECIPES["simple"]), phase, 0, 10)
+
+
+def test_the_bundled_weights_were_trained_by_the_vgg16_recipe():
+    """`python -m training train vgg16` is what made resources/: the card's recipe is today's."""
+    import json
+
+    card = json.loads(scenes.default_card_path().read_text(encoding="utf-8"))
+    trained = card["training"]["recipe"]
+    assert trained == json.loads(json.dumps(RECIPES["vgg16"].to_dict(), default=float))
+    assert card["architecture"] == RECIPES["vgg16"].architecture
+    assert card["normalization"] == RECIPES["vgg16"].normalization.to_dict()
