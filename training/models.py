@@ -199,6 +199,27 @@ RECIPES["vgg16"] = replace(
     feature_key="vgg16-b4",
 )
 
+# A candidate toward the 0.94 aim: the bundled recipe and one more epoch of blocks 4-5 over
+# the views, a second, gentler cosine cycle (peak 1e-5 blocks / 3e-5 head). Its first two
+# phases are the bundled recipe's, so it shares its feature caches. docs/findings.md.
+RECIPES["vgg16-polish"] = replace(
+    RECIPES["vgg16"],
+    key="vgg16-polish",
+    title="VGG16 (bundled recipe + a gentler third epoch of blocks 4-5)",
+    phases=[
+        *RECIPES["vgg16"].phases,
+        replace(
+            RECIPES["vgg16"].phases[1],
+            name="polish blocks 4-5 + head",
+            epochs=1,
+            lr=1e-5,
+            head_lr=3e-5,
+        ),
+    ],
+    description=RECIPES["vgg16"].description + " Phase 3: one more epoch of blocks 4-5 + head "
+    "over the views, cosine with warm-up again at a third of phase 2's rates.",
+)
+
 MODEL_KEYS = ("simple", "deeper", "vgg16")
 
 
