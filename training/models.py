@@ -201,7 +201,8 @@ RECIPES["vgg16"] = replace(
 
 # A candidate toward the 0.94 aim: the bundled recipe and one more epoch of blocks 4-5 over
 # the views, a second, gentler cosine cycle (peak 1e-5 blocks / 3e-5 head). Its first two
-# phases are the bundled recipe's, so it shares its feature caches. docs/findings.md.
+# phases are the bundled recipe's, so it shares its feature caches. Measured 2026-12-01: no
+# gain (epoch 13 below epoch 12 on seg_test and the holdout; docs/findings.md).
 RECIPES["vgg16-polish"] = replace(
     RECIPES["vgg16"],
     key="vgg16-polish",
