@@ -1,6 +1,7 @@
 """The study's three networks, with the exact parameter counts it reported, and the one table
 (app.networks.ARCHITECTURES) through which model cards name them."""
 
+import json
 import subprocess
 import sys
 
@@ -134,8 +135,6 @@ def test_an_unknown_schedule_is_refused():
 
 def test_the_bundled_weights_were_trained_by_the_vgg16_recipe():
     """`python -m training train vgg16` is what made resources/: the card's recipe is today's."""
-    import json
-
     card = json.loads(scenes.default_card_path().read_text(encoding="utf-8"))
     trained = card["training"]["recipe"]
     assert trained == json.loads(json.dumps(RECIPES["vgg16"].to_dict(), default=float))
