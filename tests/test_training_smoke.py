@@ -49,6 +49,15 @@ def test_train_all_three_evaluate_export_and_report(tiny_env, tmp_path, capsys):
     assert card.weights_sha256 == scenes.sha256_file(dest / "scene_vgg16.safetensors")
     assert card.extra["evaluation"]["n"] == 24
     capsys.readouterr()
+    # a second export over a card with hand-measured sections says they are gone
+    hand = json.loads((dest / "model_card.json").read_text())
+    hand["tta"] = {"measured": "for the weights before"}
+    hand["training"]["reproduced"] = "a rerun of the weights before"
+    (dest / "model_card.json").write_text(json.dumps(hand))
+    assert cli.main(["export", "vgg16", "--runs", str(runs), "--dest", str(dest), "--no-onnx"]) == 0
+    said = capsys.readouterr().out
+    assert "tta, training.reproduced were of the weights before" in said
+    assert "tta" not in json.loads((dest / "model_card.json").read_text())
     assert (
         cli.main(
             ["evaluate", "--card", str(dest / "model_card.json"), "--data", str(root), "--quiet"]
