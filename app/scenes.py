@@ -189,6 +189,22 @@ class ModelCard:
             raise ModelError(f"model card {path} is not a JSON object")
         return cls.from_dict(data, path=path)
 
+    def sections_lost(self, path: str | os.PathLike[str]) -> list[str]:
+        """The sections of the card now at `path` (top level, and `training`'s) that this card
+        lacks: what writing it there would drop. [] where there is no readable card."""
+        try:
+            old = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        if not isinstance(old, dict):
+            return []
+        new = self.to_dict()
+        lost = [k for k in old if k not in new]
+        trained, now = old.get("training"), new.get("training") or {}
+        if isinstance(trained, dict):
+            lost += [f"training.{k}" for k in trained if k not in now]
+        return lost
+
     def write(self, path: str | os.PathLike[str]) -> None:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")

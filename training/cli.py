@@ -315,7 +315,7 @@ def cmd_export(args) -> int:
         if recipe.architecture == "vgg16_scene"
         else f"model_card_{args.model}.json"
     )
-    dropped = _measured_by_hand(card_path, card.to_dict())
+    dropped = [k for k in card.sections_lost(card_path) if k != "onnx"]  # onnx: written next
     card.write(card_path)
     if dropped:  # measured for the weights before (flip TTA, a clean-cache rerun): redo them
         print(
@@ -327,17 +327,6 @@ def cmd_export(args) -> int:
         args.card = str(dest / scenes.MODEL_CARD_NAME)
         return cmd_export_onnx(args)  # ONNX fp32 + int8 from the fp16 weights just written
     return 0
-
-
-def _measured_by_hand(path: Path, new: dict) -> list[str]:
-    """The sections of the card at `path` that the new card lacks (top level and `training`)."""
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    gone = [k for k in old if k not in new and k != "onnx"]  # onnx: written right after
-    gone += [f"training.{k}" for k in old.get("training", {}) if k not in new.get("training", {})]
-    return gone
 
 
 def cmd_report(args) -> int:
