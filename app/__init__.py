@@ -1,0 +1,16 @@
+"""Scene Tagger: tag photo folders by scene and write the tags into XMP sidecars.
+
+The rooms, each a package that owns one noun and imports only the rooms below it:
+
+    ui        the window (Qt only; nothing else imports PySide6)
+    cli       the command line: one command table, each command a thin layer over the rest
+    personal  learning from corrections: the corrections store, the personal head, versions
+    tagging   one folder's session, the review rule, XMP sidecars
+    cache     the results cache (SQLite), its export/import, shards
+    model     the contract (classes, input size, normalization, card), networks, runtimes,
+              the Classifier and its calibration
+    photos    opening photos (formats, orientation, RAW previews), fingerprints, OS errors
+
+The top level keeps only what every room shares: `defaults` (the product's defaults) and
+`priority` (the GUI thread first), and `__main__`.
+"""

@@ -19,12 +19,12 @@ PARENT = "Scene"
 
 BATCH_SIZE = 32  # photos per forward pass
 
-# Runtimes (app.runtimes): auto = torch on a GPU, ONNX Runtime (int8 when its gate passed,
+# Runtimes (app.model.runtimes): auto = torch on a GPU, ONNX Runtime (int8 when its gate passed,
 # else fp32) on a CPU, else torch.
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 BACKEND = "auto"
 
-# Test-time augmentation (app.engine): "flip" also classifies each photo's horizontal mirror and
+# Test-time augmentation (app.model.engine): "flip" also classifies each photo's horizontal mirror and
 # averages the two calibrated probability vectors (twice the compute); "none" = one pass.
 TTAS: tuple[str, ...] = ("none", "flip")
 TTA = "none"

@@ -79,9 +79,9 @@ def bytes_per_row(work: Path, n: int = 5000) -> dict[str, float]:
     sys.path.insert(0, str(REPO))
     import numpy as np
 
-    from app.engine import Prediction
-    from app.library import Library
-    from app.scenes import CLASSES
+    from app.cache.library import Library
+    from app.model.engine import Prediction
+    from app.model.scenes import CLASSES
 
     out = {}
     for with_feature in (True, False):
@@ -115,7 +115,7 @@ def fingerprint_costs(work: Path) -> dict[str, float]:
     import numpy as np
     from PIL import Image
 
-    from app import imaging
+    from app.photos import imaging
 
     path = work / "12mp.jpg"
     rng = np.random.default_rng(0)

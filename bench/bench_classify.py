@@ -35,8 +35,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from app import devices, imaging, networks, scenes
-from app.engine import Classifier
+from app.model import devices, networks, scenes
+from app.model.engine import Classifier
+from app.photos import imaging
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "intel-scenes" / "seg_test"
 TARGET = 0.85

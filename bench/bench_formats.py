@@ -36,9 +36,10 @@ from bench_classify import header, measure
 from formats_fixtures import FORMATS_DATA, write_dng
 from PIL import Image
 
-from app import imaging, scenes
-from app.engine import Classifier
-from app.rawfiles import MIN_PREVIEW_SIDE
+from app.model import scenes
+from app.model.engine import Classifier
+from app.photos import imaging
+from app.photos.rawfiles import MIN_PREVIEW_SIDE
 
 REAL = REPO.parent / "shared" / "data" / "real-scenes-dev"
 TWELVE_MP = (4032, 3024)
@@ -188,7 +189,7 @@ def part_preview(clf: Classifier) -> list[str]:
 
 _PROBE = """
 import json, sys, time
-from app import imaging
+from app.photos import imaging
 def hwm():  # VmHWM starts afresh at exec; ru_maxrss would carry the parent's peak
     line = [x for x in open("/proc/self/status") if x.startswith("VmHWM")][0]
     return int(line.split()[1]) / 1024

@@ -7,7 +7,7 @@
    a fixed seed, 3 % jitter per photo), written
    as JPEGs under --work (never in the repository). The person reviews them least confident
    first, as the window's review list shows them, and corrects the first K wrong ones
-   (K = 10, 25, 50); `app.personal.learn` fits and decides; the personal head then classifies
+   (K = 10, 25, 50); `app.personal.head.learn` fits and decides; the personal head then classifies
    every photo the person did not correct. Reported: accuracy before/after on those photos,
    on the same seg_test photos without the shift, on the replay bank, and the time to learn.
 2. real-scenes-dev: a stratified half (fixed seed) labelled by hand, the other half measured,
@@ -34,9 +34,9 @@ from PIL import Image, ImageEnhance
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # the app from this checkout (run as `python bench/bench_learning.py` from anywhere)
-personal = importlib.import_module("app.personal")
-scenes = importlib.import_module("app.scenes")
-Classifier = importlib.import_module("app.engine").Classifier
+personal = importlib.import_module("app.personal.head")
+scenes = importlib.import_module("app.model.scenes")
+Classifier = importlib.import_module("app.model.engine").Classifier
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 INTEL = SHARED / "intel-scenes" / "seg_test"

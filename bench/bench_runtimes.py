@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np
 
-from app import devices, runtimes, scenes
-from app.engine import Classifier
+from app.model import devices, runtimes, scenes
+from app.model.engine import Classifier
 from bench.bench_classify import (
     DEFAULT_DATA,
     decode_all,
@@ -268,7 +268,7 @@ def main() -> int:
             cli = cli_runs(args, folder, len(photos))
     swept: list[dict] = []
     if not args.no_sweep:
-        from app import imaging
+        from app.photos import imaging
 
         swept = sweep(args, np.stack([imaging.load_pixels(p) for p in photos]))
     text = report(args, rows, cli, swept, args.large)

@@ -18,8 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from app.networks import SimpleCNN
-from app.scenes import NUM_CLASSES, RESCALE_ONLY, to_input
+from app.model.networks import SimpleCNN
+from app.model.scenes import NUM_CLASSES, RESCALE_ONLY, to_input
 from training.data import (
     STUDY_AUGMENT,
     decode_split,

@@ -20,8 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import imaging, personal, scenes
-from app.engine import Classifier
+from app.model import scenes
+from app.model.engine import Classifier
+from app.personal import head as personal
+from app.photos import imaging
 from training import data
 from training.replay import choose
 

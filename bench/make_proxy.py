@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from app.scenes import CLASSES
+from app.model.scenes import CLASSES
 
 DEFAULT_DATA = Path("/work/shared/data/intel-scenes/seg_test")
 ASPECTS = {"4:3": 4 / 3, "3:2": 3 / 2, "16:9": 16 / 9}

@@ -9,11 +9,11 @@ A candidate model (`python -m training export RECIPE --dest DIR`) is measured wi
 a --tag that names its cached logits; precision "torch" runs its fp16 safetensors in torch
 (fp32 compute), for a candidate that has no ONNX files yet.
 
-Photos are read the app's way (app.imaging.load_pixels: draft decoding, squash to 150x150) once
+Photos are read the app's way (app.photos.imaging.load_pixels: draft decoding, squash to 150x150) once
 per set and kept in --work; each runtime's logits for the photos and for their mirrors are kept
 there too, so a rerun (or an interrupted one) only computes what is missing. The three ways to
 score come from the same logits: one pass, flip TTA averaging probabilities (what
-app.engine.flip_average ships), flip TTA averaging logits. The proxy comes from
+app.model.engine.flip_average ships), flip TTA averaging logits. The proxy comes from
 bench/make_proxy.py; real-scenes-dev is for measurement only (never for training).
 """
 
@@ -32,9 +32,10 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np
 
-from app import imaging, runtimes
-from app.engine import flip_average, mirror, softmax
-from app.scenes import CLASSES
+from app.model import runtimes
+from app.model.engine import flip_average, mirror, softmax
+from app.model.scenes import CLASSES
+from app.photos import imaging
 from training.metrics import expected_calibration_error
 
 SETS = {

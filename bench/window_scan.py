@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from app.scenes import CLASSES
+from app.model.scenes import CLASSES
 
 DEFAULT = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "intel-scenes" / "seg_test"
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-    from app.engine import Classifier
+    from app.model.engine import Classifier
     from app.ui.main import make_app
     from app.ui.settings import Settings
     from app.ui.window import MainWindow

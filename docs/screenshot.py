@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from app.engine import Classifier
+    from app.model.engine import Classifier
     from app.ui.compat import binding_problem
     from app.ui.main import make_app
     from app.ui.settings import Settings

@@ -69,12 +69,12 @@ QT_UNUSED = (
     "QtXml",
 )
 
-# Photo decoders the app imports lazily (app.imaging, app.rawfiles): named as hidden imports
+# Photo decoders the app imports lazily (app.photos.imaging, app.photos.rawfiles): named as hidden imports
 # so the bundle has them even if analysis misses an import inside a function. Their shared
 # libraries (libheif, libde265; LibRaw's libjpeg, lcms2, jasper, libgomp) come with the
 # extension modules; THIRD_PARTY_NOTICES names them and their licences.
 DECODERS = ("pi_heif", "pi_heif.as_plugin", "rawpy", "rawpy._rawpy", "PIL.AvifImagePlugin")
-# The model runtime, imported lazily by app.runtimes.
+# The model runtime, imported lazily by app.model.runtimes.
 RUNTIME = ("onnxruntime", "onnxruntime.capi._pybind_state")
 NOTICES = Path(__file__).resolve().parent / "THIRD_PARTY_NOTICES.md"
 

@@ -26,7 +26,7 @@ def write_placeholder(out: Path, source: Path = REPO / "resources", seed: int = 
     sys.path.insert(0, str(REPO))
     import torch
 
-    from app import networks, scenes
+    from app.model import networks, scenes
 
     out.mkdir(parents=True, exist_ok=True)
     skip = shutil.ignore_patterns("__pycache__", "*.tmp", scenes.MODEL_CARD_NAME, "*.safetensors")

@@ -38,7 +38,7 @@ def write_heic(path: Path, pixels: np.ndarray, orientation: int = 1, quality: in
     rotation (irot/imir), which is where HEIF readers take it from."""
     import pillow_heif  # the encoder (x265); the app itself reads through pi-heif
 
-    from app import imaging
+    from app.photos import imaging
 
     img = Image.fromarray(pixels, "RGB")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from app import imaging, scenes
-from app.networks import TinyPooledTestNet
+from app.model import scenes
+from app.model.networks import TinyPooledTestNet
+from app.photos import imaging
 from tests.conftest import make_photo
 
 

@@ -4,7 +4,7 @@ Every `import` and `from … import` statement in app/ is read, at module level 
 functions (a lazy import is still a dependency). Three rules:
 
 1. No import cycle among app modules. Module-level and function-level imports both count
-   (the old app.scenes <-> app.networks cycle ran through a function); imports under
+   (the old app.model.scenes <-> app.model.networks cycle ran through a function); imports under
    `if TYPE_CHECKING:` do not, since they never run.
 2. Nothing in app/ imports `training` or `torchvision`.
 3. Nothing outside app/ui/ imports PySide6 (or shiboken6).
@@ -184,7 +184,9 @@ def test_app_never_imports_training_or_torchvision_and_qt_stays_in_ui(
 
 def test_the_networks_do_not_import_the_contract_back(app_imports: list[Import]) -> None:
     assert [
-        i for i in app_imports if i.importer == "app.networks" and i.target == "app.scenes"
+        i
+        for i in app_imports
+        if i.importer == "app.model.networks" and i.target == "app.model.scenes"
     ] == []
 
 
@@ -192,8 +194,8 @@ def test_importing_the_contract_does_not_load_torch() -> None:
     """The window shows before torch's seconds-long import: the contract, imaging and the
     device helpers must not pull torch (or the networks) in when they are imported."""
     code = (
-        "import sys, app.scenes, app.imaging, app.devices\n"
-        "print(sorted({'torch', 'app.networks', 'PySide6'} & set(sys.modules)))"
+        "import sys, app.model.scenes, app.photos.imaging, app.model.devices\n"
+        "print(sorted({'torch', 'app.model.networks', 'PySide6'} & set(sys.modules)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
@@ -210,9 +212,9 @@ def fake_tree(tmp_path: Path, files: dict[str, str]) -> Path:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source), encoding="utf-8")
-    for package in ("app", "app/ui"):
-        if (tmp_path / package).is_dir() and not (tmp_path / package / "__init__.py").exists():
-            (tmp_path / package / "__init__.py").write_text("")
+    for folder in [tmp_path / "app", *(tmp_path / "app").rglob("*")]:
+        if folder.is_dir() and not (folder / "__init__.py").exists():
+            (folder / "__init__.py").write_text("")
     return tmp_path
 
 
@@ -222,12 +224,12 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path: Path) -> Non
     root = fake_tree(
         tmp_path,
         {
-            "app/scenes.py": "def __getattr__(name):\n    from app import networks\n",
-            "app/networks.py": "from app.scenes import NUM_CLASSES\n",
-            "app/engine.py": "from app import scenes\n",
+            "app/model/scenes.py": "def __getattr__(name):\n    from app.model import networks\n",
+            "app/model/networks.py": "from app.model.scenes import NUM_CLASSES\n",
+            "app/model/engine.py": "from app.model import scenes\n",
         },
     )
-    assert import_cycles(all_imports(root)) == [["app.networks", "app.scenes"]]
+    assert import_cycles(all_imports(root)) == [["app.model.networks", "app.model.scenes"]]
 
 
 def test_relative_imports_and_longer_cycles_are_found(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ import pytest
 from conftest import make_photo
 from test_cli import run
 
-from app import cli, sidecar
-from app.library import Library
+from app.cache.library import Library
+from app.cli import main as cli
+from app.tagging import sidecar
 
 
 def results_file(private_cache: Path) -> Path:

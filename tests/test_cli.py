@@ -16,8 +16,9 @@ import pytest
 from conftest import REPO, make_photo
 from test_imaging import png_bomb
 
-from app import cli, scenes
-from app.engine import Classifier
+from app.cli import main as cli
+from app.model import scenes
+from app.model.engine import Classifier
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, list[str], str]:

@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from app import cli, cli_tag
+from app.cli import main as cli
+from app.cli import tag as cli_tag
 from training import cli as training_cli
 
 

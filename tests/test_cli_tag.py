@@ -1,4 +1,4 @@
-"""`python -m app tag`: sidecars written through app.sidecar, manual labels respected, reruns idle."""
+"""`python -m app tag`: sidecars written through app.tagging.sidecar, manual labels respected, reruns idle."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from conftest import make_photo
 from test_cli import labels_by_path, run
 
-from app import engine, sidecar
+from app.model import engine
+from app.tagging import sidecar
 
 # The tiny test model is never sure of anything: tag everything it says (the default threshold,
 # the window's 0.80, is tested on its own below).
@@ -284,7 +285,7 @@ def test_tag_writes_exactly_what_a_session_save_writes(
     keyword."""
     import shutil
 
-    from app.session import Session
+    from app.tagging.session import Session
 
     monkeypatch.setattr(sidecar, "now", lambda: "2026-11-30T12:00:00+00:00")
     base = tmp_path / "base"

@@ -1,4 +1,4 @@
-"""app.engine: Classifier over files and pixels, per-photo errors, order, cancel, precision."""
+"""app.model.engine: Classifier over files and pixels, per-photo errors, order, cancel, precision."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import torch
 from conftest import make_photo
 from PIL import Image
 
-from app import devices, engine, imaging, scenes
-from app.engine import Classifier, Prediction
-from app.networks import TinyTestNet
+from app.model import devices, engine, scenes
+from app.model.engine import Classifier, Prediction
+from app.model.networks import TinyTestNet
+from app.photos import imaging
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +296,7 @@ def test_missing_card(tmp_path: Path) -> None:
 def test_predictions_carry_the_pooled_feature_the_head_saw(tmp_path: Path) -> None:
     """Issue 12: the runtime's (N, 512) pooled features reach Prediction.feature, and the
     bundled head on that feature gives the prediction's own scores (int8 ONNX, the CPU default)."""
-    from app import personal
+    from app.personal import head as personal
 
     photos = varied_photos(tmp_path, 4)
     with Classifier(None, backend="onnx", precision="int8", batch_size=4) as clf:

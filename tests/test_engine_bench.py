@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, make_photo
 
-from app import scenes
+from app.model import scenes
 
 sys.path.insert(0, str(REPO / "bench"))
 import bench_classify

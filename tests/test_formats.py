@@ -19,7 +19,7 @@ from formats_fixtures import (
 )
 from PIL import Image
 
-from app import formats, imaging, rawfiles
+from app.photos import formats, imaging, rawfiles
 
 pytest.importorskip("pillow_heif")  # writes the HEIC fixtures
 rawpy = pytest.importorskip("rawpy")

@@ -12,8 +12,8 @@ from conftest import make_photo
 from formats_fixtures import FORMATS_DATA, two_halves, write_dng, write_heic, write_raw_jpeg_pair
 from test_cli import labels_by_path, run
 
-from app import sidecar
-from app.session import Session
+from app.tagging import sidecar
+from app.tagging.session import Session
 
 pytest.importorskip("pillow_heif")
 pytest.importorskip("rawpy")
@@ -174,7 +174,7 @@ def test_a_lightroom_sidecar_of_the_raw_is_not_read_as_the_jpegs(twins: Path) ->
 
 
 def test_writing_sidecars_does_not_relist_the_folder(twins: Path, monkeypatch) -> None:
-    from app import formats
+    from app.photos import formats
 
     listings = []
     real_scandir = formats._scandir

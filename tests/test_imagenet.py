@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.networks import VGG16_CONV_INDICES, vgg16_features
+from app.model.networks import VGG16_CONV_INDICES, vgg16_features
 from training import imagenet
 
 

@@ -1,4 +1,4 @@
-"""app.imaging: every format and oddity a photo folder holds, read the way the model sees it."""
+"""app.photos.imaging: every format and oddity a photo folder holds, read the way the model sees it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from conftest import make_photo
 from PIL import Image
 
-from app import imaging
+from app.photos import imaging
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 

@@ -1,4 +1,4 @@
-"""`python -m app label` and `python -m app learn` (app.learncli) on real photos and sidecars."""
+"""`python -m app label` and `python -m app learn` (app.cli.learn) on real photos and sidecars."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import cli, personal, sidecar
-from app.corrections import Correction, Corrections
-from app.engine import Classifier
-from app.personal_models import Versions
-from app.session import Session
+from app.cli import main as cli
+from app.model.engine import Classifier
+from app.personal import head as personal
+from app.personal.corrections import Correction, Corrections
+from app.personal.versions import Versions
+from app.tagging import sidecar
+from app.tagging.session import Session
 from tests.conftest import BUNDLED_ID, make_photo
 
 NOW = "2026-12-01T10:00:00+00:00"

@@ -1,4 +1,4 @@
-"""The results cache (app.library, app.fingerprint, app.cached, app.library_export) on real
+"""The results cache (app.cache.library, app.photos.fingerprint, app.cache.cached, app.cache.library_export) on real
 files: keys, the stat short cut, the bound, damaged files, two processes, a full disk."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 from conftest import REPO, make_photo
 
-from app import scenes
-from app.cached import CachedClassifier
-from app.engine import Classifier, Prediction
-from app.fingerprint import fingerprint
-from app.library import Library
-from app.library_export import export_jsonl, import_jsonl
+from app.cache.cached import CachedClassifier
+from app.cache.library import Library
+from app.cache.library_export import export_jsonl, import_jsonl
+from app.model import scenes
+from app.model.engine import Classifier, Prediction
+from app.photos.fingerprint import fingerprint
 
 MODEL = "test-model@0123456789ab/fp32"
 
@@ -204,7 +204,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path[:0] = [{repo!r}, {tests!r}]
     from test_library import MODEL, prediction
-    from app.library import Library
+    from app.cache.library import Library
     folder, cache, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     lib = Library(cache)
     files = sorted(folder.iterdir())
@@ -326,7 +326,7 @@ FULL_DISK = textwrap.dedent(
     sys.path[:0] = [{repo!r}]
     limit = int(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
-    from app import cli
+    from app.cli import main as cli
     sys.exit(cli.main(sys.argv[2:]))
     """
 )
@@ -389,7 +389,7 @@ def test_a_look_without_hashing_answers_known_files_and_reads_no_other(
 ) -> None:
     """hash_unknown=False (the window, while it lists a folder): a photo whose stat key the
     cache knows is a hit; any other is a miss, and no file is read to find out."""
-    import app.library as library_module
+    import app.cache.library as library_module
 
     seen = make_photo(tmp_path / "seen.jpg", seed=1)
     fresh = make_photo(tmp_path / "fresh.jpg", seed=2)

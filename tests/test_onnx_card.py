@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import imaging, runtimes, scenes
+from app.model import runtimes, scenes
+from app.photos import imaging
 from training import data as D
 
 pytest.importorskip("onnxruntime")

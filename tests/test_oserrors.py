@@ -1,4 +1,4 @@
-"""One table turns an OSError into the words shown for a file (app.oserrors)."""
+"""One table turns an OSError into the words shown for a file (app.photos.oserrors)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import make_photo
 
-from app import imaging, sidecar
-from app.oserrors import os_reason
-from app.session_io import SaveItem, execute_save
+from app.photos import imaging
+from app.photos.oserrors import os_reason
+from app.tagging import sidecar
+from app.tagging.session_io import SaveItem, execute_save
 
 
 def test_reasons_by_errno_with_a_context_override() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, make_photo
 
-from app import networks, scenes
+from app.model import networks, scenes
 
 PACKAGING = REPO / "packaging"
 
@@ -66,7 +66,7 @@ def test_excludes_spare_everything_the_app_imports(onnx_card: Path, tmp_path: Pa
     driver = textwrap.dedent(
         f"""
         import json, sys
-        from app import cli
+        from app.cli import main as cli
         rc = cli.main(["classify", "--json", "--model", {str(onnx_card)!r}, {str(folder)!r}])
         import app.ui.main, app.ui.window, app.ui.dialogs  # noqa: F401
         print(json.dumps([rc, sorted(sys.modules)]))

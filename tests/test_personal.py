@@ -1,4 +1,4 @@
-"""The personal head (app.personal, app.personal_models): numpy fit == torch fit, adoption rules,
+"""The personal head (app.personal.head, app.personal.versions): numpy fit == torch fit, adoption rules,
 versions, and rollback/reset giving back the bundled model's exact outputs."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from app import cli, personal
-from app.personal_models import Versions, with_personal
+from app.cli import main as cli
+from app.personal import head as personal
+from app.personal.versions import Versions, with_personal
 from tests.conftest import BUNDLED_ID, make_photo
 
 
@@ -26,7 +27,7 @@ def replay() -> personal.ReplayBank:
 
 
 def test_the_bundled_head_read_without_torch_matches_the_network(base: personal.Head) -> None:
-    from app import scenes
+    from app.model import scenes
 
     net, _ = scenes.load_model()
     x = torch.rand(5, 512) * 3
@@ -41,7 +42,7 @@ def test_the_torch_free_bundle_reads_the_head_from_the_replay_bank(
     """The packaged app leaves the fp16 safetensors out; the bank carries the head's copy."""
     import shutil
 
-    from app import scenes
+    from app.model import scenes
 
     src = scenes.resources_dir()
     for name in ("model_card.json", "replay_features.json", "replay_features.safetensors"):
@@ -59,7 +60,7 @@ def test_the_torch_free_bundle_reads_the_head_from_the_replay_bank(
 
 
 def test_the_replay_bank_is_small_checked_and_balanced(replay: personal.ReplayBank) -> None:
-    from app.scenes import resources_dir
+    from app.model.scenes import resources_dir
 
     assert (resources_dir() / "replay_features.safetensors").stat().st_size <= 4 * 1024 * 1024
     assert replay.features.shape == (3000, 512)
@@ -222,7 +223,7 @@ def test_rollback_and_reset_restore_the_bundled_models_exact_outputs(
 
 
 def test_a_personal_head_learned_on_other_weights_is_not_used(tmp_path: Path, base, replay) -> None:
-    from app.engine import Classifier
+    from app.model.engine import Classifier
 
     report = personal.LearnReport(20, {}, 5, 0.0, 0.5, 0.9, 0.9, 3000, 0.7, 0.1, True)
     Versions().add(personal.Learned(base, 0.7, report), "scene-vgg16@000000000000")

@@ -13,8 +13,9 @@ from formats_fixtures import write_raw_jpeg_pair
 from test_cli import labels_by_path, run
 from test_cli_tag import spy_on_the_model
 
-from app import formats, sidecar
-from app.session import Session
+from app.photos import formats
+from app.tagging import sidecar
+from app.tagging.session import Session
 
 pytest.importorskip("rawpy")
 

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from app import imaging, runtimes, scenes, sidecar
-from app.cli import main
-from app.engine import Classifier
+from app.cli.main import main
+from app.model import runtimes, scenes
+from app.model.engine import Classifier
+from app.photos import imaging
+from app.tagging import sidecar
 from tests.conftest import REPO, make_photo
 
 pytest.importorskip("onnxruntime")
@@ -142,7 +144,7 @@ def test_the_onnx_path_never_imports_torch(onnx_card: Path, tmp_path: Path) -> N
     files = photos(tmp_path / "p", 3)
     code = (
         "import json, sys\n"
-        "from app.cli import main\n"
+        "from app.cli.main import main\n"
         f"rc = main(['classify', '--json', '--device', 'cpu', '--model', {str(onnx_card)!r}, "
         f"{str(tmp_path / 'p')!r}])\n"
         "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))\n"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from app import sidecar
-from app.engine import Prediction
-from app.scenes import CLASSES
-from app.session import Session
-from app.session_io import execute_save
+from app.model.engine import Prediction
+from app.model.scenes import CLASSES
+from app.tagging import sidecar
+from app.tagging.session import Session
+from app.tagging.session_io import execute_save
 from tests.conftest import REPO, make_photo
 
 MODEL = "tiny-test@0123456789ab"
@@ -48,7 +48,7 @@ SIX = [
 def test_session_imports_without_qt() -> None:
     code = (
         "import sys; sys.modules['PySide6'] = None\n"
-        "import app.session, app.sidecar, app.engine\n"
+        "import app.tagging.session, app.tagging.sidecar, app.model.engine\n"
         "assert not any(m.startswith('PySide6') and sys.modules[m] is not None for m in sys.modules)\n"
         "print('ok')"
     )

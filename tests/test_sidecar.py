@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from app import sidecar
-from app.sidecar import (
+from app.tagging import sidecar
+from app.tagging.sidecar import (
     NS,
     SceneTag,
     SidecarError,
@@ -544,7 +544,7 @@ def test_error_is_picklable_and_names_the_file() -> None:
 
 
 def test_module_needs_neither_qt_nor_torch() -> None:
-    code = "import sys, app.sidecar; bad = {'torch', 'PySide6'} & set(sys.modules); print(bad); sys.exit(bool(bad))"
+    code = "import sys, app.tagging.sidecar; bad = {'torch', 'PySide6'} & set(sys.modules); print(bad); sys.exit(bool(bad))"
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(__file__).parent.parent,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_sidecar import SCORES, SEA  # the round-trip tests' tag
 
-from app.sidecar import SceneTag, read_sidecar, target_sidecar, write_scene
+from app.tagging.sidecar import SceneTag, read_sidecar, target_sidecar, write_scene
 
 DATA = Path(__file__).parent / "data" / "sidecars"
 

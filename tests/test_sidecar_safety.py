@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.sidecar import SceneTag, SidecarError, clear_scene, read_sidecar, write_scene
+from app.tagging.sidecar import SceneTag, SidecarError, clear_scene, read_sidecar, write_scene
 from tests.test_sidecar import DC, DK, LR, RDF, SEA, array, install
 
 # ----------------------------------------------------------------------------- every item kept

@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import make_photo
 
-from app import imaging
-from app.scenes import CLASSES, IMAGENET, INPUT_SIZE, RESCALE_ONLY, to_input
+from app.model.scenes import CLASSES, IMAGENET, INPUT_SIZE, RESCALE_ONLY, to_input
+from app.photos import imaging
 from training import data
 
 

@@ -27,8 +27,8 @@ FIT = textwrap.dedent(
     sys.path[:0] = [{repo!r}, {tests!r}]
     import torch
     import test_training_resume as recipes
-    from app.networks import build_network
-    from app.scenes import CLASSES
+    from app.model.networks import build_network
+    from app.model.scenes import CLASSES
     from training.distributed import Dist
     from training.loop import make_context
     from training.run import FitConfig, Splits, fit

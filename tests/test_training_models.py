@@ -1,5 +1,5 @@
 """The study's three networks, with the exact parameter counts it reported, and the one table
-(app.networks.ARCHITECTURES) through which model cards name them."""
+(app.model.networks.ARCHITECTURES) through which model cards name them."""
 
 import json
 import subprocess
@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import REPO
 
-from app import networks, scenes
-from app.networks import (
+from app.model import networks, scenes
+from app.model.networks import (
     ARCHITECTURES,
     DeeperCNN,
     SimpleCNN,
@@ -18,7 +18,7 @@ from app.networks import (
     build_network,
     count_parameters,
 )
-from app.scenes import NUM_CLASSES
+from app.model.scenes import NUM_CLASSES
 from training.models import RECIPES, build
 
 
@@ -56,7 +56,7 @@ def test_an_unknown_architecture_is_a_clear_error(tmp_path):
 
 
 def test_a_card_for_a_study_cnn_loads_without_training(tmp_path):
-    """A fresh interpreter loads a simple_cnn card through app.scenes alone, and never imports
+    """A fresh interpreter loads a simple_cnn card through app.model.scenes alone, and never imports
     training (the app, packaged without it, can run any network a card names)."""
     torch.manual_seed(0)
     sha = scenes.save_state_dict(
@@ -65,8 +65,8 @@ def test_a_card_for_a_study_cnn_loads_without_training(tmp_path):
     scenes.ModelCard("simple_cnn", "simple.safetensors", sha).write(tmp_path / "card.json")
     code = (
         "import sys\n"
-        "from app import scenes\n"
-        "assert 'training.models' not in sys.modules and 'app.networks' not in sys.modules\n"
+        "from app.model import scenes\n"
+        "assert 'training.models' not in sys.modules and 'app.model.networks' not in sys.modules\n"
         f"net, card = scenes.load_model({str(tmp_path / 'card.json')!r})\n"
         "print(type(net).__module__, type(net).__name__, 'training' in sys.modules)\n"
     )
@@ -74,7 +74,7 @@ def test_a_card_for_a_study_cnn_loads_without_training(tmp_path):
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["app.networks", "SimpleCNN", "False"]
+    assert out.stdout.split() == ["app.model.networks", "SimpleCNN", "False"]
 
 
 def test_deeper_cnn_flattens_9x9x256_like_keras_valid_pooling():

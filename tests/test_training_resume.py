@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.networks import build_network
-from app.scenes import CLASSES, IMAGENET, RESCALE_ONLY
+from app.model.networks import build_network
+from app.model.scenes import CLASSES, IMAGENET, RESCALE_ONLY
 from training.data import NO_AUGMENT, DecodedSplit
 from training.loop import make_context
 from training.models import Phase, Recipe

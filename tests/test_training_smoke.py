@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_training_data import make_dataset
 
-from app import networks, scenes
+from app.model import networks, scenes
 from training import cli, imagenet
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from test_training_resume import TWO_PHASES, assert_same_tensors, interrupt, splits, train
 
-from app.networks import build_network
-from app.scenes import CLASSES
+from app.model.networks import build_network
+from app.model.scenes import CLASSES
 from training.loop import _cache_path, cached_batches, compute_stage, make_context
 from training.views import VIEWS, View, render
 

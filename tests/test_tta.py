@@ -11,8 +11,8 @@ import pytest
 from conftest import make_photo
 from PIL import Image
 
-from app import cli
-from app.engine import Classifier, flip_average, mirror, softmax
+from app.cli import main as cli
+from app.model.engine import Classifier, flip_average, mirror, softmax
 
 
 def photo_and_mirror(folder: Path) -> tuple[Path, Path]:

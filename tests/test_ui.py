@@ -13,9 +13,9 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QMimeData, QModelIndex, Qt, QTimer, QUrl
 from PySide6.QtWidgets import QMessageBox
 
-from app import sidecar
-from app.engine import Classifier
-from app.scenes import CLASSES, ModelError
+from app.model.engine import Classifier
+from app.model.scenes import CLASSES, ModelError
+from app.tagging import sidecar
 from app.ui import dialogs, guard
 from app.ui.compat import binding_problem
 from app.ui.views import badge_text

@@ -12,9 +12,9 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt
 
-from app import sidecar
-from app.engine import Classifier
-from app.scenes import CLASSES
+from app.model.engine import Classifier
+from app.model.scenes import CLASSES
+from app.tagging import sidecar
 from app.ui.compat import binding_problem
 from tests.conftest import make_photo
 from tests.uikit import SCAN_TIMEOUT, Recording, open_and_scan
@@ -27,7 +27,7 @@ def test_the_folder_is_listed_while_the_model_still_loads(
 ) -> None:
     import threading
 
-    from app.engine import Classifier
+    from app.model.engine import Classifier
 
     release = threading.Event()
 
@@ -137,9 +137,9 @@ def test_the_window_shares_the_results_cache_with_classify(
 ) -> None:
     """A folder classified by `python -m app classify` opens in the window without the model
     running on any photo again (the same cache, the same model id)."""
-    from app import cli
-    from app.cached import CachedClassifier
-    from app.library import Library
+    from app.cache.cached import CachedClassifier
+    from app.cache.library import Library
+    from app.cli import main as cli
 
     assert cli.main(["classify", "--model", str(tiny_card), str(photo_folder)]) == 0
     capsys.readouterr()
@@ -166,7 +166,7 @@ def test_cached_results_group_a_folder_before_the_model_has_loaded(
 
     from PySide6.QtCore import QSettings
 
-    from app import cli
+    from app.cli import main as cli
     from app.ui import window as window_module
     from app.ui.settings import Settings
     from app.ui.window import MainWindow

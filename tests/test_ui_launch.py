@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.scenes import ModelError
+from app.model.scenes import ModelError
 from app.ui import compat
 from app.ui import main as ui_main
 
@@ -87,7 +87,7 @@ QUIT_MID_SCAN = textwrap.dedent(
     from pathlib import Path
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from app.engine import Classifier
+    from app.model.engine import Classifier
     from app.ui import main as ui_main
     from app.ui.window import MainWindow
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from app import cli, sidecar
-from app.engine import Classifier
-from app.personal_models import Versions
+from app.cli import main as cli
+from app.model.engine import Classifier
+from app.personal.versions import Versions
+from app.tagging import sidecar
 from app.ui.actions import ActionId
 from app.ui.learning import RescoreDialog, personal_row
 from tests.conftest import BUNDLED_ID, make_photo

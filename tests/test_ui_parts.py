@@ -14,9 +14,9 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtWidgets import QWidget
 
-from app.engine import Prediction
-from app.scenes import CLASSES
-from app.session import Session, new_records
+from app.model.engine import Prediction
+from app.model.scenes import CLASSES
+from app.tagging.session import Session, new_records
 from app.ui import guard
 from app.ui.compat import binding_problem
 from app.ui.dialogs import Preferences, SettingsDialog

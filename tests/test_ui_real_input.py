@@ -20,8 +20,8 @@ from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
-from app.scenes import CLASSES
-from app.session import Session
+from app.model.scenes import CLASSES
+from app.tagging.session import Session
 from app.ui.views import PhotoView
 from app.ui.window import MainWindow
 from tests.uikit import open_and_scan
@@ -295,7 +295,7 @@ def test_smoke_bundled_model_real_mouse_undo_redo_save_exiftool(
     import shutil
     import subprocess
 
-    from app.scenes import resources_dir
+    from app.model.scenes import resources_dir
     from app.ui.window import default_classifier_factory
 
     folder = tmp_path / "samples"

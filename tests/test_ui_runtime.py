@@ -13,7 +13,7 @@ pytest.importorskip("onnxruntime")
 
 from PySide6.QtCore import QSettings
 
-from app.engine import Classifier
+from app.model.engine import Classifier
 from app.ui import guard
 from app.ui.compat import binding_problem
 from app.ui.dialogs import Preferences, SettingsDialog
@@ -119,7 +119,7 @@ def test_the_early_cache_lookup_asks_for_the_tta_model_id(
 ) -> None:
     """Results `classify --tta flip` stored are what the window shows early with flip TTA on,
     and one-pass results are not."""
-    from app import cli
+    from app.cli import main as cli
     from app.ui.workers import cache_lookup
 
     photos = sorted(photo_folder.glob("*.jpg"))

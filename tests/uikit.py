@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QModelIndex, QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from app.engine import Classifier
+from app.model.engine import Classifier
 from app.ui import dialogs, guard
 from app.ui.settings import Settings
 from app.ui.window import MainWindow

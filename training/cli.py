@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app import devices, scenes
-from app.scenes import CLASSES, ModelCard
+from app.model import devices, scenes
+from app.model.scenes import CLASSES, ModelCard
 from training import data
 from training.models import MODEL_KEYS, RECIPES, Recipe, build
 from training.onnx_export import cmd_export_onnx, evaluate_onnx, onnx_options

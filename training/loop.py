@@ -23,8 +23,8 @@ from numpy.lib.format import open_memmap
 from torch import nn
 from tqdm import tqdm
 
-from app.devices import autocast_dtype
-from app.scenes import Normalization, to_input
+from app.model.devices import autocast_dtype
+from app.model.scenes import Normalization, to_input
 from training.data import DecodedSplit, cache_dir, epoch_batches
 from training.models import Phase
 from training.views import View, render, view_seed

@@ -1,4 +1,4 @@
-"""One recipe dataclass per model of the study (the networks themselves live in app.networks,
+"""One recipe dataclass per model of the study (the networks themselves live in app.model.networks,
 where every model card finds them: SimpleCNN, DeeperCNN, VGG16Scene)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 from torch import nn
 
-from app.networks import build_network
-from app.scenes import IMAGENET, NUM_CLASSES, RESCALE_ONLY, Normalization
+from app.model.networks import build_network
+from app.model.scenes import IMAGENET, NUM_CLASSES, RESCALE_ONLY, Normalization
 from training.data import NO_AUGMENT, STUDY_AUGMENT, Augment
 
 

@@ -5,7 +5,7 @@
 
 The fp16 safetensors stay the source of truth: both ONNX files are made from them, and the
 graph starts where the torch network starts, at the normalized NCHW float tensor that
-`app.scenes.to_input` makes. Every figure comes from seg_train except the evaluation:
+`app.model.scenes.to_input` makes. Every figure comes from seg_train except the evaluation:
 calibration photos from the training part of seg_train, the temperature from the 10 %
 holdout carved as the training run carved it, the gate and the card's figures from seg_test.
 Intermediate outputs (logits per model and split) go to runs/onnx/ so a rerun resumes.
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from app import runtimes, scenes
-from app.scenes import CLASSES, ModelCard
+from app.model import runtimes, scenes
+from app.model.scenes import CLASSES, ModelCard
 from training import data as D
 
 ONNX_FP32 = "scene_vgg16.onnx"
@@ -288,7 +288,7 @@ def slice_record(logits: np.ndarray, labels: np.ndarray) -> dict:
 
 def evaluate_onnx(args, split: D.DecodedSplit) -> int:
     """`training evaluate --backend onnx`: the card's ONNX model (fp32 or int8) through
-    app.runtimes, with its own temperature; --update-card writes the figures into its entry."""
+    app.model.runtimes, with its own temperature; --update-card writes the figures into its entry."""
     from training.metrics import caret_stats, confusion_matrix, format_caret
 
     card = ModelCard.read(args.card or scenes.default_card_path())
@@ -490,7 +490,7 @@ def export_onnx(
         f"{card.extra.get('training', {}).get('recipe', {}).get('holdout_fraction', 0.1):.0%} carve)"
     )
     note = (
-        "measured by `python -m training export-onnx` through app.runtimes.OnnxRuntime and "
+        "measured by `python -m training export-onnx` through app.model.runtimes.OnnxRuntime and "
         "the app's preprocessing; re-measure with `python -m training evaluate --backend onnx "
         "--precision P --update-card`"
     )

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app import scenes
-from app.engine import Classifier
-from app.personal import REPLAY_NAME
+from app.model import scenes
+from app.model.engine import Classifier
+from app.personal.head import REPLAY_NAME
 from training import data
 
 PER_CLASS = 500

@@ -193,7 +193,7 @@ def plot_sample_grid(
     An unreadable photo becomes a titled blank cell, not an exception (per-photo failures are values).
     """
     # Imported here: only this figure needs the app's photo opening (Pillow, EXIF, draft decoding).
-    from app.imaging import ImageError, open_photo
+    from app.photos.imaging import ImageError, open_photo
 
     fig = _new_figure(2.0 * cols, 2.2 * rows)
     opened = 0

@@ -16,7 +16,7 @@ from PySide6.QtCore import QSignalBlocker
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QMenu, QMenuBar, QToolBar, QWidget
 
-from app.scenes import CLASSES
+from app.model.scenes import CLASSES
 
 
 class ActionId(Enum):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from PySide6.QtGui import QUndoCommand
 
-from app.session import Session
+from app.tagging.session import Session
 
 
 def describe(label: str | None, count: int) -> str:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.scenes import CLASSES
+from app.model.scenes import CLASSES
 from app.ui.models import ErrorProxy, PhotoListModel, ReviewProxy, SceneGroupProxy
 from app.ui.preview import PreviewPane
 from app.ui.settings import Settings

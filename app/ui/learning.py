@@ -1,9 +1,9 @@
 """The window's side of learning from corrections (issue 12).
 
 - After each save, the photos now labelled by hand are recorded in the corrections store
-  (app.corrections.sync_session) on the file task thread; the action "Learn from my
+  (app.personal.corrections.sync_session) on the file task thread; the action "Learn from my
   corrections (N)" counts them.
-- The action runs app.personal.learn on its own task thread (features the corrections lack
+- The action runs app.personal.head.learn on its own task thread (features the corrections lack
   are computed there, through the bundled classifier), never on the GUI thread. The report
   shows the before/after figures; an adopted model becomes the window's classifier at once
   (the personal head in front of the runtime; the status bar names its version).
@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.session import Session
+from app.tagging.session import Session
 from app.ui.guard import guarded
 from app.ui.workers import TaskRunner
 
@@ -144,9 +144,9 @@ def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[s
     """Fill missing features, learn, adopt, and re-score the snapshot (model task thread)."""
     import numpy as np
 
-    from app import personal
-    from app.corrections import Corrections, base_model_id
-    from app.personal_models import PersonalClassifier, Versions, base_classifier
+    from app.personal import head as personal
+    from app.personal.corrections import Corrections, base_model_id
+    from app.personal.versions import PersonalClassifier, Versions, base_classifier
 
     base = base_classifier(classifier)
     if hasattr(base, "need_features"):  # the results cache: rows kept without one are redone
@@ -201,7 +201,7 @@ def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[s
 
 
 def _record_task(session: Session) -> int:
-    from app.corrections import Corrections, sync_session
+    from app.personal.corrections import Corrections, sync_session
 
     store = Corrections()
     try:
@@ -212,7 +212,7 @@ def _record_task(session: Session) -> int:
 
 
 def _count_task() -> int:
-    from app.corrections import Corrections
+    from app.personal.corrections import Corrections
 
     store = Corrections()
     try:
@@ -268,7 +268,7 @@ class LearningController(QObject):
         w = self.window
         if not ok or w.classifier is None or getattr(w.classifier, "card", None) is None:
             return
-        from app.personal_models import with_personal
+        from app.personal.versions import with_personal
 
         w.classifier = with_personal(w.classifier, warn=w.messages.append)
         w.device_label.setText(f"{w.classifier.device_name} · {w.classifier.model_id}")
@@ -358,7 +358,7 @@ class LearningController(QObject):
 
 def personal_row(parent: QWidget) -> QWidget:
     """For the settings dialog: the personal model's version, its training set, Reset."""
-    from app.personal_models import VersionError, Versions
+    from app.personal.versions import VersionError, Versions
 
     box = QWidget(parent)
     row = QHBoxLayout(box)

@@ -9,7 +9,8 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from app import priority, scenes
+from app import priority
+from app.model import scenes
 from app.ui import guard
 from app.ui.compat import binding_problem
 from app.ui.platform_check import display_problem

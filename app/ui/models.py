@@ -1,6 +1,6 @@
 """Item models over a Session: one list model for every photo, proxies for the views.
 
-As in TagGUI, the list model's UserRole returns the domain record (app.session.PhotoRecord) and
+As in TagGUI, the list model's UserRole returns the domain record (app.tagging.session.PhotoRecord) and
 the display roles derive from it; grouping by scene, the review list and the error list are
 QSortFilterProxyModels over the same rows, so thousands of photos cost one model. The model
 never decodes: decoration starts as a placeholder and a thumbnail job fills it in later.
@@ -29,9 +29,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QPainter, QPixmap
 
-from app.scenes import CLASSES
-from app.session import PhotoRecord, Session
-from app.session_io import display_path
+from app.model.scenes import CLASSES
+from app.tagging.session import PhotoRecord, Session
+from app.tagging.session_io import display_path
 from app.ui.rowkeys import RowKeys, fill_keys, records_keys, row_keys
 from app.ui.thumbnails import GRID_SIDE, ThumbnailCache
 

@@ -22,10 +22,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app import defaults, formats, imaging, priority
-from app.formats import Entry
-from app.session import PhotoRecord, Session, new_records
-from app.session_io import read_sidecar_infos
+from app import defaults, priority
+from app.photos import formats, imaging
+from app.photos.formats import Entry
+from app.tagging.session import PhotoRecord, Session, new_records
+from app.tagging.session_io import read_sidecar_infos
 from app.ui.guard import guarded
 from app.ui.rowkeys import RowKeys, records_keys, row_keys
 from app.ui.workers import TaskRunner

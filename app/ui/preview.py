@@ -9,9 +9,9 @@ from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFormLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
-from app.scenes import CLASSES
-from app.session import PhotoRecord
-from app.session_io import display_path
+from app.model.scenes import CLASSES
+from app.tagging.session import PhotoRecord
+from app.tagging.session_io import display_path
 from app.ui.thumbnails import PREVIEW_SIDE, ThumbnailCache
 from app.ui.views import SCENE_COLORS, badge_text
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.session import PhotoRecord, Session
+from app.tagging.session import PhotoRecord, Session
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Saving a folder's labels: plan on the GUI thread, write on the file task thread, apply back.
 
-The session's plan is a frozen snapshot (app.session_io.SaveItem), so the writing (a temp file and
+The session's plan is a frozen snapshot (app.tagging.session_io.SaveItem), so the writing (a temp file and
 an fsync per sidecar) runs on the window's single file-task thread — the same thread that
 lists folders, so two writes never race — while the window keeps painting and the user keeps
 labelling. A label changed during the save stays pending (Session.apply_saved keeps it).
@@ -14,8 +14,8 @@ from typing import Any
 from PySide6.QtCore import QEventLoop, QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QWidget
 
-from app.session import SaveReport, Session
-from app.session_io import SaveItem, execute_save
+from app.tagging.session import SaveReport, Session
+from app.tagging.session_io import SaveItem, execute_save
 from app.ui.guard import guarded
 from app.ui.workers import TaskRunner
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from app.session import Session
+from app.tagging.session import Session
 from app.ui.guard import guarded
 from app.ui.workers import ScanJob
 

@@ -1,7 +1,7 @@
 """Thumbnails made off the GUI thread, kept in a memory LRU and on disk.
 
 `get()` never decodes: it answers from memory or returns None after queueing a job on a
-QThreadPool; the job reads the disk cache or decodes the photo with app.imaging, and posts a
+QThreadPool; the job reads the disk cache or decodes the photo with app.photos.imaging, and posts a
 QImage back. On disk, the grid's 128-pixel thumbnails live in the freedesktop.org store
 (~/.cache/thumbnails/normal, shared with file managers and digiKam: what they made is reused,
 what we make they reuse; see xdg_thumbnails.py); other sizes (the preview's) and other systems
@@ -25,7 +25,8 @@ from PIL import Image
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
-from app import imaging, priority
+from app import priority
+from app.photos import imaging
 from app.ui import xdg_thumbnails
 from app.ui.workers import lower_thread_priority
 

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app import priority
-from app.scenes import CLASSES
-from app.session import PhotoRecord
+from app.model.scenes import CLASSES
+from app.tagging.session import PhotoRecord
 from app.ui.models import RecordRole, _RecordProxy
 from app.ui.thumbnails import GRID_SIDE
 

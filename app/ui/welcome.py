@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import imaging, scenes
+from app.model import scenes
+from app.photos import imaging
 from app.ui.settings import Settings
 
 

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.session import SaveReport, Session
+from app.tagging.session import SaveReport, Session
 from app.ui import dialogs, guard, layout, learning
 from app.ui.actions import (
     SCENE_ACTIONS,

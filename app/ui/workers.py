@@ -219,7 +219,7 @@ class TaskRunner(QObject):
             callbacks[1](message)
 
 
-# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx"), tta="flip"] -> app.engine.Classifier
+# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx"), tta="flip"] -> app.model.engine.Classifier
 ClassifierFactory = Callable[..., Any]
 
 
@@ -227,11 +227,11 @@ def default_classifier_factory(
     device: str, backend: str = "auto", tta: str = "none"
 ) -> Any:  # model task thread
     """The bundled model (resources/model_card.json) on the chosen device and runtime, behind
-    the results cache (app.library) that `classify` and `tag` share: a photo seen before, by
+    the results cache (app.cache.library) that `classify` and `tag` share: a photo seen before, by
     any of them, is not classified again. Cache problems are logged, never fatal."""
-    from app.cached import CachedClassifier
-    from app.engine import Classifier
-    from app.library import Library
+    from app.cache.cached import CachedClassifier
+    from app.cache.library import Library
+    from app.model.engine import Classifier
 
     clf = Classifier(
         card=None, device=None if device == "auto" else device, backend=backend, tta=tta
@@ -252,9 +252,9 @@ def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]
 
     def lookup(paths: list[Path]) -> tuple[str, list[Any]]:
         if not state:
-            from app import runtimes
-            from app.engine import tta_model_id
-            from app.library import Library
+            from app.cache.library import Library
+            from app.model import runtimes
+            from app.model.engine import tta_model_id
 
             model_id = runtimes.expected_model_id(None, backend, "auto", device)
             state["id"] = tta_model_id(model_id, tta) if model_id else ""

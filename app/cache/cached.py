@@ -1,4 +1,4 @@
-"""A classifier that asks the results cache (app.library) first.
+"""A classifier that asks the results cache (app.cache.library) first.
 
 Photos go in chunks: each chunk is looked up at once; the photos the cache has no answer for
 go to the inner classifier, one photo per distinct content (hard links and byte-identical
@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.library import Library
+from app.cache.library import Library
 
 if TYPE_CHECKING:
-    from app.engine import Prediction
+    from app.model.engine import Prediction
 
 
 CHUNK = 1024  # photos looked up at once: big enough to keep the model's pipeline full

@@ -1,6 +1,6 @@
 """Content fingerprints of photo files, and the stat key that may stand in for one.
 
-The results cache (app.library) finds a photo by what is in it: SHA-256 of every byte, cut to
+The results cache (app.cache.library) finds a photo by what is in it: SHA-256 of every byte, cut to
 128 bits. Hashing the whole file rather than samples of it (size + head + tail + a few middle
 chunks) costs 4 ms for a 12 MP JPEG on a CPU with SHA instructions, against ~70 ms to decode it
 and ~300 ms to classify it, and it cannot be fooled: two photos of the same size whose bytes

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from app import scenes
-from app.corrections import data_dir
-from app.personal import Head, Learned, softmax
+from app.model import scenes
+from app.personal.corrections import data_dir
+from app.personal.head import Head, Learned, softmax
 
 INDEX = "index.json"
 WarnFn = Callable[[str], None]
@@ -158,7 +158,7 @@ class PersonalClassifier:
 
     def predict(self, path: Path, feature: np.ndarray) -> Any:
         """The personal head's Prediction for one pooled feature."""
-        from app.engine import Prediction
+        from app.model.engine import Prediction
 
         p = softmax(self.head.logits(np.asarray(feature)[None]), self.temperature)[0]
         classes = self.inner.card.classes

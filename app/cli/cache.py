@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app import defaults, shards
+from app import defaults
+from app.cache import shards
 
 SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 
@@ -51,9 +52,9 @@ def select_shard(photos: Sequence[Path], roots: Sequence[Path], args: argparse.N
 
 def open_session(args: argparse.Namespace, **options: Any):
     """`tag`'s session: Session.open, or only this shard's photos listed and read the same way."""
-    from app import formats
-    from app.imaging import iter_photos
-    from app.session import Session
+    from app.photos import formats
+    from app.photos.imaging import iter_photos
+    from app.tagging.session import Session
 
     raw_jpeg = getattr(args, "raw_jpeg", defaults.RAW_JPEG)
     if getattr(args, "shard", None) is None:
@@ -68,20 +69,20 @@ def open_session(args: argparse.Namespace, **options: Any):
 
 def cached(clf: Any, err: Callable[[str], None]) -> Any:
     """`clf` behind the results cache; a cache problem is one warning line, never a stop."""
-    from app.cached import CachedClassifier
-    from app.library import Library
+    from app.cache.cached import CachedClassifier
+    from app.cache.library import Library
 
     return CachedClassifier(clf, Library(warn=lambda message: err(f"warning: {message}")))
 
 
 def wrap(clf: Any, args: argparse.Namespace, err: Callable[[str], None]) -> Any:
     """The classifier behind the results cache (unless --no-cache), and the active personal
-    model in front of it (unless --bundled; app.personal_models)."""
+    model in front of it (unless --bundled; app.personal.versions)."""
     if not getattr(args, "no_cache", False):
         clf = cached(clf, err)
     if getattr(args, "bundled", False):
         return clf
-    from app.personal_models import with_personal
+    from app.personal.versions import with_personal
 
     return with_personal(clf, warn=lambda message: err(f"warning: {message}"))
 
@@ -137,8 +138,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 def cmd_cache(argv: Sequence[str], prog: str, out: Callable[[str], None], err) -> int:
     """0 done, 1 an import file could not be read, 2 bad usage."""
-    from app.library import Library
-    from app.library_export import export_jsonl
+    from app.cache.library import Library
+    from app.cache.library_export import export_jsonl
 
     try:
         args = _parser(prog).parse_args(argv)
@@ -177,7 +178,7 @@ def _info(lib: Any, out: Callable[[str], None]) -> None:
 
 
 def _import(lib: Any, files: Sequence[Path], out, err) -> int:
-    from app.library_export import import_jsonl
+    from app.cache.library_export import import_jsonl
 
     status = 0
     for path in files:

@@ -2,7 +2,7 @@
 
 One SQLite file in the user cache folder (`results.sqlite3`); docs/cache.md measures each choice.
 
-- Key: (content fingerprint, model id + runtime variant). app.fingerprint hashes every byte;
+- Key: (content fingerprint, model id + runtime variant). app.photos.fingerprint hashes every byte;
   its stat key (device, inode, size, mtime_ns, ctime_ns) lets an unchanged file skip that.
 - Bound: least recently used results go past a byte limit (1 GiB, `cache limit`; ~800k photos).
 - Safety: WAL mode, each write one short IMMEDIATE transaction with a busy timeout, so several
@@ -11,8 +11,8 @@ One SQLite file in the user cache folder (`results.sqlite3`); docs/cache.md meas
   cache only accelerates: no failure of it may stop a run or change an answer.
 
 Threads: a Library may be shared by threads (one connection behind a lock); every call does disk
-I/O, so call it from a worker, never the GUI thread. `app.cached.CachedClassifier` puts it in
-front of a classifier; `app.library_export` writes and merges JSONL exports.
+I/O, so call it from a worker, never the GUI thread. `app.cache.cached.CachedClassifier` puts it in
+front of a classifier; `app.cache.library_export` writes and merges JSONL exports.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import priority
-from app.blobs import pack_feature, pack_scores, unpack_feature, unpack_scores
-from app.fingerprint import FileKey, fingerprint
+from app.cache.blobs import pack_feature, pack_scores, unpack_feature, unpack_scores
+from app.photos.fingerprint import FileKey, fingerprint
 
 if TYPE_CHECKING:
-    from app.engine import Prediction
+    from app.model.engine import Prediction
 
 APP_NAME = "scene-tagger"
 FILE_NAME = "results.sqlite3"
@@ -72,7 +72,7 @@ def default_path() -> Path:
 
 
 def _prediction(path: Path, classes: Sequence[str], label: str, scores: bytes, feature: Any):
-    from app.engine import Prediction
+    from app.model.engine import Prediction
 
     values = unpack_scores(scores)
     score_map = {c: float(v) for c, v in zip(classes, values, strict=True)}

@@ -1,5 +1,5 @@
 """XMP packets as a DOM: safe parsing, RDF navigation, namespace-aware edits that keep the
-file's layout, and a stable serializer. Policy (what to write where) lives in app.sidecar.
+file's layout, and a stable serializer. Policy (what to write where) lives in app.tagging.sidecar.
 
 minidom rather than ElementTree because it keeps what a sidecar round trip must not lose: the
 prefixes each application chose, `<?xpacket?>` wrappers and comments, and the whitespace

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from app import cachecli, defaults
+from app import defaults
+from app.cli import cache as cachecli
 
 if TYPE_CHECKING:
-    from app.engine import Classifier, Prediction
+    from app.model.engine import Classifier, Prediction
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_HELP = """exit status:
@@ -80,7 +81,7 @@ def version() -> str:
     try:
         import tomllib
 
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
         return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
     except Exception:
         return "unknown"
@@ -176,8 +177,8 @@ def bad_device(device: str | None) -> str | None:
 
 def open_classifier(args: argparse.Namespace) -> Classifier | int:
     """The classifier, or an exit status after printing why there is none."""
-    from app.engine import Classifier
-    from app.scenes import ModelError
+    from app.model.engine import Classifier
+    from app.model.scenes import ModelError
 
     problem = bad_device(args.device)
     if problem:

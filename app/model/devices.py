@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.scenes import ModelError
+from app.model.scenes import ModelError
 
 if TYPE_CHECKING:
     import torch

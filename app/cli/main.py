@@ -4,8 +4,8 @@ launcher.
     python -m app [FOLDER]                 open the window (on FOLDER)
     python -m app classify [options] PATH…  print one label per photo (text or --json)
     python -m app tag FOLDER [options]       write the labels into XMP sidecars
-    python -m app cache info|clear|limit|export|import   the results cache (app.cachecli)
-    python -m app label PHOTO… --scene S | learn …   learning from corrections (app.learncli)
+    python -m app cache info|clear|limit|export|import   the results cache (app.cli.cache)
+    python -m app label PHOTO… --scene S | learn …   learning from corrections (app.cli.learn)
     python -m app --version | --self-test
 
 Exit status, as exiftool and rsync do it: 0 = every photo done; 1 = the run completed but some
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import cachecli
-from app.cli_common import (
+from app.cli import cache as cachecli
+from app.cli.common import (
     EXIT_FAILED,
     EXIT_HELP,
     EXIT_MODEL,
@@ -50,10 +50,10 @@ from app.cli_common import (
     prog,
     version,
 )
-from app.cli_tag import cmd_tag
+from app.cli.tag import cmd_tag
 
 if TYPE_CHECKING:
-    from app.engine import Prediction
+    from app.model.engine import Prediction
 
 COMMANDS = ("classify", "tag", "cache", "label", "learn")
 
@@ -76,7 +76,7 @@ def _classify_parser() -> argparse.ArgumentParser:
 def json_path(path: Path | str) -> dict[str, str]:
     """{"path": display form} plus, only when the name is not valid UTF-8, "path_bytes": the
     file name's raw bytes in base64, so any consumer can open the very file."""
-    from app.session_io import display_path
+    from app.tagging.session_io import display_path
 
     raw = os.fsencode(path)
     shown = display_path(path)
@@ -108,8 +108,8 @@ def cmd_classify(argv: Sequence[str]) -> int:
     args = parse(_classify_parser(), argv)
     if isinstance(args, int):
         return args
-    from app.engine import Prediction
-    from app.imaging import list_photos
+    from app.model.engine import Prediction
+    from app.photos.imaging import list_photos
 
     errors = 0
 
@@ -161,9 +161,9 @@ def self_test(
     tta: str = "none",
 ) -> int:
     """Load the weights (sha256 checked) and classify the bundled samples; one summary line."""
-    from app.engine import Classifier
-    from app.imaging import list_photos
-    from app.scenes import ModelError, resources_dir
+    from app.model.engine import Classifier
+    from app.model.scenes import ModelError, resources_dir
+    from app.photos.imaging import list_photos
 
     start = time.perf_counter()
     samples = samples or resources_dir() / "samples"
@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "tag":
         return cmd_tag(argv[1:])
     if argv and argv[0] in ("label", "learn"):
-        from app import learncli  # learning from corrections (docs/learning.md)
+        from app.cli import learn as learncli  # learning from corrections (docs/learning.md)
 
         return learncli.main(argv, prog())
     if argv and argv[0] == "cache":

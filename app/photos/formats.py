@@ -76,7 +76,7 @@ class FolderIndex:
     """Names in a folder, grouped by a key, kept until the folder's mtime changes (LRU over
     `size` folders, thread-safe): looking something up for each of a folder's thousands of
     photos lists it once, not once per photo. The photo groups below and the sidecar finder's
-    index of .xmp names (app.sidecar) are two of them."""
+    index of .xmp names (app.tagging.sidecar) are two of them."""
 
     def __init__(
         self,
@@ -226,7 +226,7 @@ def photo_entries(photos: Iterable[Path], raw_jpeg: str) -> Iterator[Entry]:
 
 
 def split_entries(entries: Iterable[Entry]) -> tuple[list[Path], dict[Path, tuple[Path, ...]]]:
-    """Entries as app.session takes them: the photos, and the RAW files of those that pair."""
+    """Entries as app.tagging.session takes them: the photos, and the RAW files of those that pair."""
     photos, companions = [], {}
     for photo, raws in entries:
         photos.append(photo)

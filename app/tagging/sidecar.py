@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.dom.minidom import Document, Element
 
-from app import defaults, formats, xmpdoc
-from app.oserrors import os_reason
-from app.xmpdoc import DC, DIGIKAM, LR, RDF, XMLNS
+from app import defaults
+from app.photos import formats
+from app.photos.oserrors import os_reason
+from app.tagging import xmpdoc
+from app.tagging.xmpdoc import DC, DIGIKAM, LR, RDF, XMLNS
 
 NS = "http://ns.scene-tagger.org/1.0/"
 PREFIX = "sceneTagger"

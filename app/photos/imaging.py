@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from app import formats, rawfiles  # rawfiles loads rawpy only when a RAW is opened
+from app.model.scenes import INPUT_SIZE
+from app.photos import formats, rawfiles  # rawfiles loads rawpy only when a RAW is opened
 
-# PHOTO_EXTENSIONS and is_photo live in app.formats and are re-exported here, where callers
+# PHOTO_EXTENSIONS and is_photo live in app.photos.formats and are re-exported here, where callers
 # have always found them.
-from app.formats import PHOTO_EXTENSIONS as PHOTO_EXTENSIONS
-from app.formats import is_photo as is_photo
-from app.oserrors import os_reason
-from app.scenes import INPUT_SIZE
+from app.photos.formats import PHOTO_EXTENSIONS as PHOTO_EXTENSIONS
+from app.photos.formats import is_photo as is_photo
+from app.photos.oserrors import os_reason
 
 # Pixels above which a file is refused as a likely decompression bomb (a 200 MP photo passes).
 MAX_PIXELS = 250_000_000
@@ -147,7 +147,7 @@ def open_photo(
     With `min_side`, JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still keeps
     both sides >= min_side, which makes big photos several times cheaper to read.
     HEIF files use an embedded thumbnail the same way when one is big enough, and RAW files
-    their embedded JPEG preview (app.rawfiles).
+    their embedded JPEG preview (app.photos.rawfiles).
     Raises ImageError with a user-readable message.
     """
     if not isinstance(source, bytes) and formats.is_raw(source):

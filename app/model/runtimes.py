@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from app import devices, scenes
 from app.defaults import BACKENDS
-from app.scenes import ModelCard, ModelError
+from app.model import devices, scenes
+from app.model.scenes import ModelCard, ModelError
 
 __all__ = ["BACKENDS", "PRECISIONS", "Runtime", "OnnxRuntime", "TorchRuntime", "open_runtime"]
 PRECISIONS = ("auto", "fp32", "int8", "bf16", "fp16")

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from app import scenes
+from app.model import scenes
 
 MIN_CORRECTIONS = 10  # fewer cannot be split into folds that say anything
 MIN_SCENES = 2

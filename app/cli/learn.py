@@ -4,11 +4,11 @@
     python -m app learn [--from FOLDER… [-r]]   fit a personal model on the corrections
     python -m app learn --list | --rollback | --reset
 
-`label` is the window's path, literally: an app.session.Session, the photos' predictions set
+`label` is the window's path, literally: an app.tagging.session.Session, the photos' predictions set
 as a scan sets them, `set_manual`, then `plan_save` / `execute_save` / `apply_saved`; the photo
 itself is never opened for writing. Each label saved is recorded with its pooled feature in the
-corrections store (app.corrections). `learn` fits, measures and adopts or refuses
-(app.personal), keeping versions (app.personal_models). Not imported by app.cli at module level.
+corrections store (app.personal.corrections). `learn` fits, measures and adopts or refuses
+(app.personal.head), keeping versions (app.personal.versions). Not imported by app.cli.main at module level.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from app import defaults
-from app.cli_common import (
+from app.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     add_model_options,
     open_classifier,
     parse,
 )
-from app.cli_common import err as _err
-from app.cli_common import out as _out
-from app.scenes import CLASSES
+from app.cli.common import err as _err
+from app.cli.common import out as _out
+from app.model.scenes import CLASSES
 
 Out = Callable[[str], None]
 
@@ -45,8 +45,8 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 def _classifier(args: argparse.Namespace, err: Out, personal: bool) -> Any:
     """The classifier (behind the cache; with the personal head when `personal`), or an exit
     status after saying why there is none."""
-    from app import cachecli
-    from app.personal_models import with_personal
+    from app.cli import cache as cachecli
+    from app.personal.versions import with_personal
 
     clf: Any = open_classifier(args)
     if isinstance(clf, int):
@@ -58,7 +58,7 @@ def _classifier(args: argparse.Namespace, err: Out, personal: bool) -> Any:
 
 
 def _store(err: Out) -> Any:
-    from app.corrections import Corrections
+    from app.personal.corrections import Corrections
 
     return Corrections(warn=lambda m: err(f"warning: {m}"))
 
@@ -93,10 +93,10 @@ def _label_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def cmd_label(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
-    from app import imaging
-    from app.corrections import StoreError, sync_session
-    from app.session import Session
-    from app.session_io import display_path, execute_save
+    from app.personal.corrections import StoreError, sync_session
+    from app.photos import imaging
+    from app.tagging.session import Session
+    from app.tagging.session_io import display_path, execute_save
 
     args = parse(_label_parser(prog), argv)
     if isinstance(args, int):
@@ -204,8 +204,8 @@ def _learn_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _import_folders(args: argparse.Namespace, store: Any, out: Out, err: Out) -> int:
-    from app.corrections import Correction
-    from app.session import Session
+    from app.personal.corrections import Correction
+    from app.tagging.session import Session
 
     found = 0
     for folder in args.folders:
@@ -230,7 +230,7 @@ def _import_folders(args: argparse.Namespace, store: Any, out: Out, err: Out) ->
 
 def _fill_features(args: argparse.Namespace, store: Any, err: Out) -> int | None:
     """Compute the features corrections lack; None when all is well, else an exit status."""
-    from app.corrections import base_model_id
+    from app.personal.corrections import base_model_id
 
     missing = [c for c in store.all() if c.feature is None]
     if not missing:
@@ -269,9 +269,10 @@ def _list(versions: Any, store: Any, out: Out) -> int:
 def cmd_learn(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
     import numpy as np
 
-    from app import personal, scenes
-    from app.corrections import StoreError
-    from app.personal_models import VersionError, Versions
+    from app.model import scenes
+    from app.personal import head as personal
+    from app.personal.corrections import StoreError
+    from app.personal.versions import VersionError, Versions
 
     args = parse(_learn_parser(prog), argv)
     if isinstance(args, int):

@@ -1,7 +1,7 @@
 """The corrections store: every manual label the person saved, with the feature the model saw.
 
 One SQLite file, `corrections.sqlite3`, in the user data folder (`platformdirs.user_data_dir`,
-or `$SCENE_TAGGER_DATA`): the personal head (app.personal) learns from it. It holds paths,
+or `$SCENE_TAGGER_DATA`): the personal head (app.personal.head) learns from it. It holds paths,
 content fingerprints, labels and pooled features (512 little-endian float16): no pixels, nothing
 pickled, nothing that leaves the machine. A photo is one row, keyed by its content fingerprint,
 so the same photo labelled twice (or moved) is one correction with its latest label. The
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from app.blobs import pack_feature, unpack_feature
-from app.fingerprint import fingerprint
-from app.oserrors import os_reason
+from app.cache.blobs import pack_feature, unpack_feature
+from app.photos.fingerprint import fingerprint
+from app.photos.oserrors import os_reason
 
 APP_NAME = "scene-tagger"
 FILE_NAME = "corrections.sqlite3"

@@ -21,9 +21,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from app.blobs import FEATURE_DTYPE, pack_scores, unpack_scores
-from app.fingerprint import FINGERPRINT_BYTES
-from app.library import SCHEMA_VERSION, Library
+from app.cache.blobs import FEATURE_DTYPE, pack_scores, unpack_scores
+from app.cache.library import SCHEMA_VERSION, Library
+from app.photos.fingerprint import FINGERPRINT_BYTES
 
 EXPORT_FORMAT = "scene-tagger-results"
 

@@ -1,5 +1,5 @@
 """A session's file work, touching no session state, so it may run in a worker thread: read
-the sidecars of a photo's files, write a save plan's sidecars and read them back. app.session
+the sidecars of a photo's files, write a save plan's sidecars and read them back. app.tagging.session
 makes the plans (SaveItem) and takes the outcomes (SaveOutcome) in the thread that owns it.
 """
 
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import defaults, priority, sidecar
-from app.oserrors import os_reason
+from app import defaults, priority
+from app.photos.oserrors import os_reason
+from app.tagging import sidecar
 
 ProgressFn = Callable[[int, int], None]
 

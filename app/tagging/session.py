@@ -8,7 +8,7 @@ through a callback (ids of the records that changed) so a Qt model can follow wi
 module knowing Qt.
 
 Saving is split in three so the file work can run in a worker thread: `plan_save` takes an
-immutable snapshot in the caller's thread, `execute_save` (app.session_io) writes and re-reads
+immutable snapshot in the caller's thread, `execute_save` (app.tagging.session_io) writes and re-reads
 sidecars (no shared state), `apply_saved` updates the records in the caller's thread.
 
 A RAW + JPEG pair shown as one photo (defaults.RAW_JPEG "one", formats.pair_raw_jpeg) is one
@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from app import defaults, formats, imaging, sidecar
-from app.scenes import CLASSES
-from app.session_io import (
+from app import defaults
+from app.model.scenes import CLASSES
+from app.photos import formats, imaging
+from app.tagging import sidecar
+from app.tagging.session_io import (
     Infos,
     ProgressFn,
     SaveItem,
@@ -39,7 +41,7 @@ ChangeCallback = Callable[[list[int]], None]
 
 
 class PredictionLike(Protocol):
-    """What the session needs from app.engine.Prediction (kept structural: no torch import here)."""
+    """What the session needs from app.model.engine.Prediction (kept structural: no torch import here)."""
 
     path: Path
     label: str | None

@@ -5,7 +5,7 @@ through a model card (sha256 checked, plain tensor files only) all live here, so
 preprocessing that trained the weights is exactly the preprocessing that runs them. Nothing
 here imports torchvision or Qt.
 
-torch is imported only when a function needs it, and the networks (app.networks, torch) only
+torch is imported only when a function needs it, and the networks (app.model.networks, torch) only
 when a model is loaded, so the window can show before torch's seconds-long import.
 """
 
@@ -232,7 +232,7 @@ def resources_dir() -> Path:
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 def default_card_path() -> Path:
@@ -306,7 +306,7 @@ def load_model(
         raise
     except Exception as exc:  # safetensors / torch raise many types for damaged files
         raise ModelError(f"cannot read weights {wpath}: {exc}") from exc
-    from app import networks
+    from app.model import networks
 
     try:
         net = networks.build_network(card.architecture, len(card.classes))

@@ -2,8 +2,8 @@
 
 VGG16 without its top, with the study's scene head, is the bundled model; layer names follow
 torchvision's vgg16() so its ImageNet weights load strictly into `features` without
-torchvision being imported. This module does not import app.scenes: the number of classes
-comes in as an argument (app.scenes.load_model passes the model card's class count).
+torchvision being imported. This module does not import app.model.scenes: the number of classes
+comes in as an argument (app.model.scenes.load_model passes the model card's class count).
 """
 
 from __future__ import annotations

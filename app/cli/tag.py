@@ -1,5 +1,5 @@
 """`python -m app tag FOLDER`: classify a folder and write its sidecars, on the window's rules
-(app.session.Session: the same plan and save calls the window makes)."""
+(app.tagging.session.Session: the same plan and save calls the window makes)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import cachecli, defaults
-from app.cli_common import (
+from app import defaults
+from app.cli import cache as cachecli
+from app.cli.common import (
     EXIT_HELP,
     EXIT_OK,
     EXIT_USAGE,
@@ -26,11 +27,11 @@ from app.cli_common import (
 )
 
 if TYPE_CHECKING:
-    from app.engine import Prediction
-    from app.session import Session
+    from app.model.engine import Prediction
+    from app.tagging.session import Session
 
 # --------------------------------------------------------------------------------------------
-# tag: the window's rules (app.session.Session), without the window
+# tag: the window's rules (app.tagging.session.Session), without the window
 
 
 def _tag_parser() -> argparse.ArgumentParser:
@@ -111,7 +112,7 @@ def cmd_tag(argv: Sequence[str]) -> int:
     if not args.parent.strip(" |/"):
         err("error: --parent must name a keyword, e.g. Scene")
         return EXIT_USAGE
-    from app.session_io import execute_save
+    from app.tagging.session_io import execute_save
 
     session = cachecli.open_session(
         args, threshold=args.min_confidence, naming=args.sidecar_name, parent=args.parent
@@ -180,7 +181,7 @@ def _tag_outcome(
 
 
 def sidecar_name(photo: Path, naming: str) -> str:
-    from app import sidecar
+    from app.tagging import sidecar
 
     found = sidecar.find_sidecar(photo, naming)
     return (found or sidecar.target_sidecar(photo, naming)).name

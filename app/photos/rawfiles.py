@@ -21,11 +21,11 @@ import os
 import numpy as np
 from PIL import Image, ImageOps
 
-from app.oserrors import os_reason
+from app.photos.oserrors import os_reason
 
 
 class RawError(Exception):
-    """A RAW file that cannot be read; str() is a message fit to show the user (app.imaging
+    """A RAW file that cannot be read; str() is a message fit to show the user (app.photos.imaging
     turns it into its ImageError)."""
 
 

@@ -3,7 +3,7 @@
 Photos are decoded by a small thread pool (Pillow releases the GIL while decoding) a couple of
 batches ahead of the model, so the network never waits on I/O. A photo that cannot be read is
 a Prediction carrying an error, never an exception that stops the run. The network runs in an
-`app.runtimes` runtime (torch or ONNX Runtime); on the ONNX path torch is never imported.
+`app.model.runtimes` runtime (torch or ONNX Runtime); on the ONNX path torch is never imported.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from app import defaults, imaging, runtimes, scenes
+from app import defaults
+from app.model import runtimes, scenes
+from app.photos import imaging
 
 PRECISIONS = runtimes.PRECISIONS
 BACKENDS = runtimes.BACKENDS
