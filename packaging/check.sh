@@ -33,8 +33,8 @@ fail() { echo "FAIL  $*"; failures=$((failures + 1)); }
 
 bundle="$repo/dist/SceneTagger"
 if [ "$build" = 1 ]; then
-    if [ -z "$resources" ] && [ -f "$repo/resources/model_card.json" ]; then
-        resources="$repo/resources"
+    if [ -z "$resources" ] && [ -f "$repo/app/resources/model_card.json" ]; then
+        resources="$repo/app/resources"
     elif [ -z "$resources" ]; then
         echo "no resources/model_card.json yet: bundling random placeholder weights (never ship)"
         OMP_NUM_THREADS=1 "$python" "$repo/packaging/placeholder_resources.py" "$work/resources" >/dev/null \

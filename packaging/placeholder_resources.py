@@ -21,7 +21,7 @@ PLACEHOLDER_NAME = "placeholder-random"
 WEIGHTS_FILE = "scene_vgg16.safetensors"
 
 
-def write_placeholder(out: Path, source: Path = REPO / "resources", seed: int = 0) -> Path:
+def write_placeholder(out: Path, source: Path = REPO / "app" / "resources", seed: int = 0) -> Path:
     """Copy `source` into `out` and add a random VGG16Scene card; returns the card's path."""
     sys.path.insert(0, str(REPO))
     import torch
@@ -49,7 +49,7 @@ def write_placeholder(out: Path, source: Path = REPO / "resources", seed: int = 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path, help="folder to fill (created if needed)")
-    p.add_argument("--source", type=Path, default=REPO / "resources", help="default: resources/")
+    p.add_argument("--source", type=Path, default=REPO / "app" / "resources", help="default: app/resources/")
     args = p.parse_args()
     print(write_placeholder(args.out, args.source))
     return 0

@@ -12,6 +12,7 @@ when a model is loaded, so the window can show before torch's seconds-long impor
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 import sys
@@ -228,11 +229,12 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def resources_dir() -> Path:
-    """The bundled resources: inside a PyInstaller bundle, or beside the `app` package."""
+    """The bundled resources (weights, card, icons, samples): inside a PyInstaller bundle, or the
+    `app` package's data (`app/resources`), wherever the package is installed, whatever the cwd."""
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    return Path(str(importlib.resources.files("app").joinpath("resources")))
 
 
 def default_card_path() -> Path:
