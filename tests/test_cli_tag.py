@@ -11,6 +11,7 @@ from test_cli import labels_by_path, run
 
 from app.model import engine
 from app.tagging import sidecar
+from tests.tolerances import assert_same_sidecar
 
 # The tiny test model is never sure of anything: tag everything it says (the default threshold,
 # the window's 0.80, is tested on its own below).
@@ -313,5 +314,8 @@ def test_tag_writes_exactly_what_a_session_save_writes(
     files_one = sorted(p.name for p in one.iterdir())
     assert files_one == sorted(p.name for p in two.iterdir())
     for name in files_one:
-        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+        if name.endswith(".xmp"):  # two runs of the model: the scores' last digit may move
+            assert_same_sidecar(one / name, two / name)
+        else:
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name
     assert any(name.endswith(".xmp") for name in files_one)

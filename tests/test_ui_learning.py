@@ -16,6 +16,7 @@ from app.ui.actions import ActionId
 from app.ui.learning import RescoreDialog, personal_row
 from tests.conftest import BUNDLED_ID, make_photo
 from tests.test_learncli import kind_photo
+from tests.tolerances import assert_same_sidecar
 from tests.uikit import SCAN_TIMEOUT, open_and_scan
 
 NOW = "2026-12-01T10:00:00+00:00"
@@ -59,7 +60,7 @@ def test_the_window_labels_exactly_as_the_label_command(
         == 0
     )
     for p, c in zip(photos[:2], copies[:2], strict=True):
-        assert Path(f"{p}.xmp").read_bytes() == Path(f"{c}.xmp").read_bytes()
+        assert_same_sidecar(Path(f"{p}.xmp"), Path(f"{c}.xmp"))
 
 
 def test_learn_from_corrections_rescore_accept_undo_and_reset(
