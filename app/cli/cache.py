@@ -18,6 +18,7 @@ from typing import Any
 
 from app import defaults
 from app.cache import shards
+from app.cli.common import err, out, prog
 
 SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 
@@ -87,12 +88,6 @@ def wrap(clf: Any, args: argparse.Namespace, err: Callable[[str], None]) -> Any:
     return with_personal(clf, warn=lambda message: err(f"warning: {message}"))
 
 
-def cache_note(clf: Any) -> str:
-    """'; 2990 from the cache' for the summary line (empty without a cache)."""
-    hits = getattr(clf, "hits", None)
-    return f"; {hits} from the cache" if isinstance(hits, int) else ""
-
-
 def parse_size(text: str) -> int:
     """'500MB', '2GiB', '1.5g', '1048576' -> bytes."""
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(i?)b?\s*", text.lower())
@@ -117,9 +112,9 @@ def human(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
+def cache_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=f"{prog} cache",
+        prog=f"{prog()} cache",
         description="The results cache: every prediction by photo content and model, so an "
         "unchanged photo is never classified twice.",
     )
@@ -136,18 +131,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_cache(argv: Sequence[str], prog: str, out: Callable[[str], None], err) -> int:
-    """0 done, 1 an import file could not be read, 2 bad usage."""
+def cmd_cache(args: argparse.Namespace) -> int:
+    """0 done, 1 an import file could not be read."""
     from app.cache.library import Library
     from app.cache.library_export import export_jsonl
 
-    try:
-        args = _parser(prog).parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
     with Library(warn=lambda message: err(f"warning: {message}")) as lib:
         if args.action == "info":
-            _info(lib, out)
+            _info(lib)
         elif args.action == "clear":
             out(f"removed {lib.clear()} results from {lib.path}")
         elif args.action == "limit":
@@ -161,11 +152,11 @@ def cmd_cache(argv: Sequence[str], prog: str, out: Callable[[str], None], err) -
                     n = export_jsonl(lib, f, args.model)
             err(f"exported {n} results")
         else:
-            return _import(lib, args.files, out, err)
+            return _import(lib, args.files)
     return 0
 
 
-def _info(lib: Any, out: Callable[[str], None]) -> None:
+def _info(lib: Any) -> None:
     info = lib.info()
     out(f"cache: {info.path}")
     out(
@@ -177,7 +168,7 @@ def _info(lib: Any, out: Callable[[str], None]) -> None:
         out(f"  {m.model_id}: {m.rows} results, {m.with_feature} with features")
 
 
-def _import(lib: Any, files: Sequence[Path], out, err) -> int:
+def _import(lib: Any, files: Sequence[Path]) -> int:
     from app.cache.library_export import import_jsonl
 
     status = 0

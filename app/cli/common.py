@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app import defaults
-from app.cli import cache as cachecli
 
 if TYPE_CHECKING:
     from app.model.engine import Classifier, Prediction
@@ -222,6 +221,12 @@ class Progress:
             sys.stderr.flush()
 
 
+def cache_note(clf: Any) -> str:
+    """'; 2990 from the cache' for the summary line (empty without a cache)."""
+    hits = getattr(clf, "hits", None)
+    return f"; {hits} from the cache" if isinstance(hits, int) else ""
+
+
 def rate(count: int, seconds: float) -> str:
     return f"{count / seconds:.1f} photos/s" if seconds > 0 and count else "- photos/s"
 
@@ -255,7 +260,7 @@ class Run:
         interrupted = " (interrupted)" if self.status == EXIT_INTERRUPTED else ""
         return (
             f"{interrupted}; {clf.device_name}; {clf.model_id}; "
-            f"{self.elapsed:.1f} s, {rate(self.count, self.elapsed)}{cachecli.cache_note(clf)}"
+            f"{self.elapsed:.1f} s, {rate(self.count, self.elapsed)}{cache_note(clf)}"
         )
 
 

@@ -8,7 +8,8 @@
 as a scan sets them, `set_manual`, then `plan_save` / `execute_save` / `apply_saved`; the photo
 itself is never opened for writing. Each label saved is recorded with its pooled feature in the
 corrections store (app.personal.corrections). `learn` fits, measures and adopts or refuses
-(app.personal.head), keeping versions (app.personal.versions). Not imported by app.cli.main at module level.
+(app.personal.head), keeping versions (app.personal.versions). Cheap to import: numpy and the
+model load only inside the commands.
 """
 
 from __future__ import annotations
@@ -16,23 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from app import defaults
-from app.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    add_model_options,
-    open_classifier,
-    parse,
-)
-from app.cli.common import err as _err
-from app.cli.common import out as _out
-from app.model.scenes import CLASSES
-
-Out = Callable[[str], None]
+from app.cli.common import EXIT_FAILED, EXIT_OK, add_model_options, err, open_classifier, out, prog
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -42,7 +31,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _classifier(args: argparse.Namespace, err: Out, personal: bool) -> Any:
+def _classifier(args: argparse.Namespace, personal: bool) -> Any:
     """The classifier (behind the cache; with the personal head when `personal`), or an exit
     status after saying why there is none."""
     from app.cli import cache as cachecli
@@ -57,7 +46,7 @@ def _classifier(args: argparse.Namespace, err: Out, personal: bool) -> Any:
     return with_personal(clf, warn=lambda m: err(f"warning: {m}")) if personal else clf
 
 
-def _store(err: Out) -> Any:
+def _store() -> Any:
     from app.personal.corrections import Corrections
 
     return Corrections(warn=lambda m: err(f"warning: {m}"))
@@ -67,9 +56,11 @@ def _store(err: Out) -> Any:
 # label
 
 
-def _label_parser(prog: str) -> argparse.ArgumentParser:
+def label_parser() -> argparse.ArgumentParser:
+    from app.model.scenes import CLASSES  # numpy: only when label's parser is built
+
     p = argparse.ArgumentParser(
-        prog=f"{prog} label",
+        prog=f"{prog()} label",
         description="Label photos by hand, exactly as the window does (keys 1-6, drag and "
         "drop): a manual scene tag in each photo's XMP sidecar, which automatic runs never "
         "overwrite. The photo itself is never written. Each label is recorded, with the "
@@ -92,15 +83,12 @@ def _label_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_label(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
+def cmd_label(args: argparse.Namespace) -> int:
     from app.personal.corrections import StoreError, sync_session
     from app.photos import imaging
     from app.tagging.session import Session
     from app.tagging.session_io import display_path, execute_save
 
-    args = parse(_label_parser(prog), argv)
-    if isinstance(args, int):
-        return args
     failed = 0
     by_folder: dict[Path, list[Path]] = {}
     for photo in args.photos:
@@ -114,12 +102,12 @@ def cmd_label(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
             by_folder.setdefault(photo.parent, []).append(photo)
     if not by_folder:
         return EXIT_FAILED
-    clf = _classifier(args, err, personal=True)
+    clf = _classifier(args, personal=True)
     if isinstance(clf, int):
         err("warning: no model: the labels are written and recorded without features")
         clf = None
     try:
-        store = _store(err)
+        store = _store()
     except StoreError as exc:
         err(f"warning: {exc}; labels are written but not recorded for learning")
         store = None
@@ -168,9 +156,9 @@ def cmd_label(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
 # learn
 
 
-def _learn_parser(prog: str) -> argparse.ArgumentParser:
+def learn_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=f"{prog} learn",
+        prog=f"{prog()} learn",
         description="Fit a personal model on your corrections (the photos you labelled by "
         "hand), starting from the bundled model's head and kept close to it, with a bank of "
         "its training features so it cannot forget the six scenes. It is adopted only when "
@@ -203,7 +191,8 @@ def _learn_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def _import_folders(args: argparse.Namespace, store: Any, out: Out, err: Out) -> int:
+def _import_folders(args: argparse.Namespace, store: Any) -> int:
+    from app.model.scenes import CLASSES
     from app.personal.corrections import Correction
     from app.tagging.session import Session
 
@@ -228,14 +217,14 @@ def _import_folders(args: argparse.Namespace, store: Any, out: Out, err: Out) ->
     return found
 
 
-def _fill_features(args: argparse.Namespace, store: Any, err: Out) -> int | None:
+def _fill_features(args: argparse.Namespace, store: Any) -> int | None:
     """Compute the features corrections lack; None when all is well, else an exit status."""
     from app.personal.corrections import base_model_id
 
     missing = [c for c in store.all() if c.feature is None]
     if not missing:
         return None
-    clf = _classifier(args, err, personal=False)
+    clf = _classifier(args, personal=False)
     if isinstance(clf, int):
         return clf
     by_path = {os.fspath(c.path): c for c in missing}
@@ -251,7 +240,7 @@ def _fill_features(args: argparse.Namespace, store: Any, err: Out) -> int | None
     return None
 
 
-def _list(versions: Any, store: Any, out: Out) -> int:
+def _list(versions: Any, store: Any) -> int:
     active = versions.active()
     out(f"corrections: {len(store)} ({', '.join(f'{k} {v}' for k, v in store.counts().items())})")
     out(f"{'*' if active is None else ' '} bundled")
@@ -266,7 +255,7 @@ def _list(versions: Any, store: Any, out: Out) -> int:
     return EXIT_OK
 
 
-def cmd_learn(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
+def cmd_learn(args: argparse.Namespace) -> int:
     import numpy as np
 
     from app.model import scenes
@@ -274,25 +263,22 @@ def cmd_learn(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
     from app.personal.corrections import StoreError
     from app.personal.versions import VersionError, Versions
 
-    args = parse(_learn_parser(prog), argv)
-    if isinstance(args, int):
-        return args
     versions = Versions()
     try:
-        store = _store(err)
+        store = _store()
     except StoreError as exc:
         err(f"error: {exc}")
         return EXIT_FAILED
     try:
         if args.list:
-            return _list(versions, store, out)
+            return _list(versions, store)
         if args.reset or args.rollback:
             active = versions.rollback() if args.rollback else versions.reset()
             out(f"active: {'bundled model' if active is None else f'personal.{active.number}'}")
             return EXIT_OK
         if args.folders:
-            _import_folders(args, store, out, err)
-        status = _fill_features(args, store, err)
+            _import_folders(args, store)
+        status = _fill_features(args, store)
         if status is not None:
             return status
         card = scenes.ModelCard.read(args.model or scenes.default_card_path())
@@ -324,7 +310,7 @@ def cmd_learn(argv: Sequence[str], prog: str, out: Out, err: Out) -> int:
                 out(
                     f"personal.{version.number} is active: tags now name it "
                     f"({card.model_id}…+personal.{version.number}); "
-                    f"`{prog} learn --rollback` or `--reset` to go back"
+                    f"`{prog()} learn --rollback` or `--reset` to go back"
                 )
             else:
                 active = versions.active()
@@ -345,10 +331,3 @@ def _temperature(card: Any) -> float:
     onnx = card.extra.get("onnx") or {}
     entry = onnx.get("int8") or onnx.get("fp32") or {}
     return float(entry.get("temperature", card.temperature))
-
-
-def main(argv: Sequence[str], prog: str = "python -m app") -> int:
-    command, rest = argv[0], list(argv[1:])
-    if command == "label":
-        return cmd_label(rest, prog, _out, _err)
-    return cmd_learn(rest, prog, _out, _err)

@@ -1,13 +1,11 @@
-"""Headless commands on top of the engine, the session and the sidecar writer, and the window's
-launcher.
+"""The command line's entry point: the command table (COMMANDS), from which dispatch, the usage
+text and `--help`'s list of commands all come; the self-test; the window's launcher.
 
-    python -m app [FOLDER]                 open the window (on FOLDER)
-    python -m app classify [options] PATH…  print one label per photo (text or --json)
-    python -m app tag FOLDER [options]       write the labels into XMP sidecars
-    python -m app cache info|clear|limit|export|import   the results cache (app.cli.cache)
-    python -m app label PHOTO… --scene S | learn …   learning from corrections (app.cli.learn)
+    python -m app [FOLDER]         open the window (on FOLDER)
+    python -m app COMMAND …        a row of COMMANDS: classify, tag, cache, label, learn
     python -m app --version | --self-test
 
+A new command is a new row: its name, its line in --help, its parser and the function it runs.
 Exit status, as exiftool and rsync do it: 0 = every photo done; 1 = the run completed but some
 photos failed (the count on stderr), or the self-test / the window failed; 2 = bad usage;
 3 = unusable model; 130 = interrupted (Ctrl-C). Torch and the model are imported only by the
@@ -17,126 +15,74 @@ commands that need them.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import math
-import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from app.cli import cache as cachecli
+from app.cli import cache, classify, learn, tag
 from app.cli.common import (
     EXIT_FAILED,
     EXIT_HELP,
     EXIT_MODEL,
     EXIT_OK,
     EXIT_USAGE,
-    Run,
-    add_model_options,
     add_runtime_options,
     bad_device,
-    classify_all,
     err,
-    exit_status,
-    missing_paths,
-    open_classifier,
     out,
     parse,
-    percent,
-    plural,
     prog,
     version,
 )
-from app.cli.tag import cmd_tag
-
-if TYPE_CHECKING:
-    from app.model.engine import Prediction
-
-COMMANDS = ("classify", "tag", "cache", "label", "learn")
 
 
-def _classify_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=f"{prog()} classify",
-        description="Classify photos and print one line per photo: path, label, confidence.",
-        epilog=EXIT_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos and/or folders")
-    p.add_argument("--json", action="store_true", help="one JSON object per line, with all scores")
-    p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders")
-    add_model_options(p)
-    cachecli.add_run_options(p)
-    return p
+@dataclass(frozen=True)
+class Command:
+    """A row of the command table: `python -m app NAME …` parses its arguments with `parser()`
+    and runs `run(args)`; `help` is its line under `commands:` in `--help`."""
+
+    name: str
+    help: str
+    parser: Callable[[], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], int]
 
 
-def json_path(path: Path | str) -> dict[str, str]:
-    """{"path": display form} plus, only when the name is not valid UTF-8, "path_bytes": the
-    file name's raw bytes in base64, so any consumer can open the very file."""
-    from app.tagging.session_io import display_path
-
-    raw = os.fsencode(path)
-    shown = display_path(path)
-    if shown.encode("utf-8") == raw:
-        return {"path": shown}
-    return {"path": shown, "path_bytes": base64.b64encode(raw).decode("ascii")}
+# The one list of commands: dispatch, the usage text and the `commands:` epilog come from it.
+COMMANDS: tuple[Command, ...] = (
+    Command("classify", "print labels", classify.classify_parser, classify.cmd_classify),
+    Command("tag", "write the labels into XMP sidecars", tag.tag_parser, tag.cmd_tag),
+    Command("cache", "the results cache", cache.cache_parser, cache.cmd_cache),
+    Command("label", "label photos by hand", learn.label_parser, learn.cmd_label),
+    Command("learn", "a personal model from your corrections", learn.learn_parser, learn.cmd_learn),
+)
 
 
-def _prediction_line(pred: Prediction, as_json: bool, model: str | None = None) -> str:
-    if as_json:
-        obj: dict[str, object] = json_path(pred.path)
-        if pred.ok:
-            obj["label"] = pred.label
-            obj["confidence"] = round(pred.confidence or 0.0, 6)
-            obj["scores"] = {k: round(v, 6) for k, v in (pred.scores or {}).items()}
-            obj["model"] = model  # which model said so (a personal version names itself)
-        else:
-            obj["error"] = pred.error
-        return json.dumps(obj)
-    if pred.ok:
-        return f"{pred.path}\t{pred.label}\t{percent(pred.confidence)}"
-    return f"{pred.path}\tERROR: {pred.error}"
-
-
-MISSING = "no such file or folder"
-
-
-def cmd_classify(argv: Sequence[str]) -> int:
-    args = parse(_classify_parser(), argv)
-    if isinstance(args, int):
-        return args
-    from app.model.engine import Prediction
-    from app.photos.imaging import list_photos
-
-    errors = 0
-
-    def show(pred: Prediction, model: str | None = None) -> None:
-        nonlocal errors
-        errors += not pred.ok
-        out(_prediction_line(pred, args.json, model))
-
-    # A missing path among several is that path's error line, not a stop (as exiftool does).
-    missing = missing_paths(args.paths)
-    present = [p for p in args.paths if p not in missing]
-    for path in missing:
-        show(Prediction(path=path, error=MISSING))
-    photos = list_photos(present, recursive=args.recursive) if present else []
-    photos = cachecli.select_shard(photos, present, args)
-    if not photos:
-        if not missing:
-            err("no photos found")
-        return exit_status(Run(EXIT_OK, 0, 0.0), errors)
-    clf = open_classifier(args)
-    if isinstance(clf, int):
-        return clf
-    clf = cachecli.wrap(clf, args, err)
-    run = classify_all(clf, photos, lambda pred: show(pred, clf.model_id))
-    total = run.count + len(missing)
-    err(f"{plural(total, 'photo')}, {plural(errors, 'error')}{run.summary(clf)}")
-    return exit_status(run, errors)
+def synopsis(parser: argparse.ArgumentParser) -> str:
+    """`PROG [-h] [options] --required R POSITIONAL …`: a command's usage line without the
+    options every run may leave out (its own -h lists them)."""
+    words = [parser.prog]
+    optional = [a for a in parser._actions if a.option_strings and not a.required]
+    if any(isinstance(a, argparse._HelpAction) for a in optional):
+        words.append("[-h]")
+    if any(not isinstance(a, argparse._HelpAction) for a in optional):
+        words.append("[options]")
+    for a in parser._actions:
+        if a.option_strings and a.required:
+            words.append(f"{a.option_strings[-1]} {a.metavar or a.dest.upper()}")
+    for a in parser._actions:
+        if a.option_strings:
+            continue
+        if isinstance(a, argparse._SubParsersAction):
+            words.append("{" + ",".join(a.choices) + "} ...")
+            continue
+        name = a.metavar or a.dest
+        words.append(
+            {"+": f"{name} [{name} ...]", "*": f"[{name} ...]", "?": f"[{name}]"}.get(a.nargs, name)
+        )
+    return " ".join(words)
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,18 +172,16 @@ def run_window(folder: Path | None, recursive: bool = False) -> int:
 
 
 def _main_parser() -> argparse.ArgumentParser:
+    usage = [f"{prog()} [-h] [--version] [--self-test] [FOLDER]"]
+    usage += [synopsis(c.parser()) for c in COMMANDS]
+    width = max(len(c.name) for c in COMMANDS)
+    listed = "\n".join(f"  {c.name:<{width}}  {c.help}" for c in COMMANDS)
     p = argparse.ArgumentParser(
         prog=prog(),
-        usage=f"{prog()} [-h] [--version] [--self-test] [FOLDER]\n"
-        f"       {prog()} classify [-h] [options] PATH [PATH ...]\n"
-        f"       {prog()} tag [-h] [options] FOLDER\n"
-        f"       {prog()} cache {{info,clear,limit,export,import}} …\n"
-        f"       {prog()} label PHOTO … --scene SCENE | learn [--from FOLDER …]",
+        usage="\n       ".join(usage),
         description="Scene Tagger: tag photos by scene (buildings, forest, glacier, mountain, sea, "
         "street). Without a command, open the window (on FOLDER).",
-        epilog=f"commands: classify (print labels), tag (write XMP sidecars), label (by hand), "
-        f"learn (a personal model from your corrections); "
-        f"'{prog()} classify -h' for their options\n\n{EXIT_HELP}",
+        epilog=f"commands:\n{listed}\n'{prog()} COMMAND -h' for a command's options\n\n{EXIT_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -264,16 +208,10 @@ def _main_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "classify":
-        return cmd_classify(argv[1:])
-    if argv and argv[0] == "tag":
-        return cmd_tag(argv[1:])
-    if argv and argv[0] in ("label", "learn"):
-        from app.cli import learn as learncli  # learning from corrections (docs/learning.md)
-
-        return learncli.main(argv, prog())
-    if argv and argv[0] == "cache":
-        return cachecli.cmd_cache(argv[1:], prog(), out, err)
+    command = next((c for c in COMMANDS if argv and argv[0] == c.name), None)
+    if command is not None:
+        args = parse(command.parser(), argv[1:])
+        return args if isinstance(args, int) else command.run(args)
     args = parse(_main_parser(), argv)
     if isinstance(args, int):
         return args

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,6 @@ from app.cli.common import (
     exit_status,
     open_classifier,
     out,
-    parse,
     percent,
     probability,
     prog,
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
 # tag: the window's rules (app.tagging.session.Session), without the window
 
 
-def _tag_parser() -> argparse.ArgumentParser:
+def tag_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"{prog()} tag",
         description="Classify a folder and write the scene into each photo's XMP sidecar, with "
@@ -102,10 +100,7 @@ class _TagReport:
         )
 
 
-def cmd_tag(argv: Sequence[str]) -> int:
-    args = parse(_tag_parser(), argv)
-    if isinstance(args, int):
-        return args
+def cmd_tag(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         err(f"error: not a folder: {args.folder}")
         return EXIT_USAGE
