@@ -181,3 +181,52 @@ def test_a_scan_asked_for_while_learning_waits_for_it(
     assert not win.start_scan() and win.scan_wanted and not win.is_scanning()
     release.set()
     qtbot.waitUntil(lambda: events == ["learned", "scanned"], timeout=SCAN_TIMEOUT)
+
+
+def test_the_window_and_learn_make_the_same_version_from_the_same_corrections(
+    make_window: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One learn use case (app.personal.learning): the window, running fp32 ONNX, and `learn`
+    on the same corrections keep the same head at the same temperature. The window's runtime
+    temperature is not the card's CPU default (int8): a window or a command that went back to
+    its own runtime's temperature would fit another one, and this test would fail."""
+    import json
+    import os
+
+    from app.model import scenes
+    from app.personal.learning import base_temperature
+
+    folder = tmp_path / "lib"
+    stripes = [kind_photo(folder / f"s{i}.jpg", 0, i).name for i in range(8)]
+    noise = [kind_photo(folder / f"n{i}.jpg", 1, i).name for i in range(10)]
+
+    def fp32(device: str, backend: str = "auto") -> Classifier:
+        return Classifier(None, backend="onnx", precision="fp32")
+
+    win = make_window(factory=fp32)
+    open_and_scan(qtbot, win, folder)
+    card = scenes.ModelCard.read(scenes.default_card_path())
+    assert win.classifier.runtime.temperature != base_temperature(card)  # the premise
+    win.assign(_ids(win, stripes[:6]), "forest")
+    win.assign(_ids(win, noise[:8]), "glacier")
+    with qtbot.waitSignal(win.learning.count_changed, timeout=SCAN_TIMEOUT):
+        win.save()
+    window_data = Path(os.environ["SCENE_TAGGER_DATA"])
+    cli_data = tmp_path / "cli-data"
+    cli_data.mkdir()
+    shutil.copy2(window_data / "corrections.sqlite3", cli_data / "corrections.sqlite3")
+
+    with qtbot.waitSignal(win.learning.learned, timeout=SCAN_TIMEOUT) as blocker:
+        win.actions[ActionId.LEARN].trigger()
+    assert blocker.args[0]["version"] is not None
+
+    monkeypatch.setenv("SCENE_TAGGER_DATA", str(cli_data))
+    assert cli.main(["learn", "--backend", "onnx", "--precision", "fp32", "--json"]) == 0
+    (in_window,) = Versions(window_data / "personal").list()
+    (by_cli,) = Versions(cli_data / "personal").list()
+    assert by_cli.sha256 == in_window.sha256  # the same head, to the byte
+    assert by_cli.temperature == in_window.temperature
+    assert {k: v for k, v in by_cli.report.items() if k != "seconds"} == {
+        k: v for k, v in in_window.report.items() if k != "seconds"
+    }
+    assert json.loads(json.dumps(by_cli.per_class)) == in_window.per_class

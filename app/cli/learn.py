@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -217,29 +216,6 @@ def _import_folders(args: argparse.Namespace, store: Any) -> int:
     return found
 
 
-def _fill_features(args: argparse.Namespace, store: Any) -> int | None:
-    """Compute the features corrections lack; None when all is well, else an exit status."""
-    from app.personal.corrections import base_model_id
-
-    missing = [c for c in store.all() if c.feature is None]
-    if not missing:
-        return None
-    clf = _classifier(args, personal=False)
-    if isinstance(clf, int):
-        return clf
-    by_path = {os.fspath(c.path): c for c in missing}
-    done = []
-    with clf:
-        for pred in clf.classify_paths([c.path for c in missing]):
-            c = by_path[os.fspath(pred.path)]
-            if pred.ok and pred.feature is not None:
-                done.append((c.fingerprint, pred.feature, base_model_id(clf.model_id)))
-            else:
-                err(f"{pred.path}\tskipped: {pred.error or 'no feature from this runtime'}")
-    store.set_features(done)
-    return None
-
-
 def _list(versions: Any, store: Any) -> int:
     active = versions.active()
     out(f"corrections: {len(store)} ({', '.join(f'{k} {v}' for k, v in store.counts().items())})")
@@ -256,11 +232,10 @@ def _list(versions: Any, store: Any) -> int:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from app.model import scenes
     from app.personal import head as personal
     from app.personal.corrections import StoreError
+    from app.personal.learning import learn_from_corrections, missing_features
     from app.personal.versions import VersionError, Versions
 
     versions = Versions()
@@ -269,6 +244,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     except StoreError as exc:
         err(f"error: {exc}")
         return EXIT_FAILED
+    clf = None
     try:
         if args.list:
             return _list(versions, store)
@@ -278,28 +254,19 @@ def cmd_learn(args: argparse.Namespace) -> int:
             return EXIT_OK
         if args.folders:
             _import_folders(args, store)
-        status = _fill_features(args, store)
-        if status is not None:
-            return status
+        if missing_features(store):  # a model is opened only when a feature is missing
+            clf = _classifier(args, personal=False)
+            if isinstance(clf, int):
+                return clf
         card = scenes.ModelCard.read(args.model or scenes.default_card_path())
-        items = [c for c in store.all() if c.feature is not None]
-        base = personal.Head.from_card(card)
-        items = [c for c in items if c.feature.shape == (base.in_features,)]
         try:
-            personal.check_enough([c.label for c in items])
-            replay = personal.ReplayBank.load(card.weights_path.parent)
-            learned = personal.learn(
-                np.stack([c.feature for c in items]),
-                [c.label for c in items],
-                base,
-                replay,
-                _temperature(card),
+            outcome = learn_from_corrections(
+                store, card, versions, clf, lambda path, why: err(f"{path}\tskipped: {why}")
             )
         except personal.LearnError as exc:
             err(f"learn: {exc}")
             return EXIT_FAILED
-        report = learned.report
-        version = versions.add(learned, card.model_id) if report.adopted else None
+        report, version = outcome.report, outcome.version
         if args.json:
             out(json.dumps({**report.to_dict(), "version": version.number if version else None}))
         else:
@@ -324,10 +291,5 @@ def cmd_learn(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         store.close()
-
-
-def _temperature(card: Any) -> float:
-    """The CPU default's temperature (int8 when listed), the centre of the personal search."""
-    onnx = card.extra.get("onnx") or {}
-    entry = onnx.get("int8") or onnx.get("fp32") or {}
-    return float(entry.get("temperature", card.temperature))
+        if clf is not None:
+            clf.close()

@@ -141,11 +141,10 @@ class ReportDialog(QDialog):
 
 
 def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[str, Any]:
-    """Fill missing features, learn, adopt, and re-score the snapshot (model task thread)."""
-    import numpy as np
-
-    from app.personal import head as personal
-    from app.personal.corrections import Corrections, base_model_id
+    """Learn (app.personal.learning, as `learn` does), then re-score the snapshot with an
+    adopted head (model task thread)."""
+    from app.personal.corrections import Corrections
+    from app.personal.learning import learn_from_corrections
     from app.personal.versions import PersonalClassifier, Versions, base_classifier
 
     base = base_classifier(classifier)
@@ -153,39 +152,13 @@ def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[s
         base.need_features = True
     store = Corrections()
     try:
-        missing = [c for c in store.all() if c.feature is None]
-        if missing:
-            by_path = {c.path: c for c in missing}
-            done = [
-                (by_path[p.path].fingerprint, p.feature, base_model_id(base.model_id))
-                for p in base.classify_paths([c.path for c in missing])
-                if p.ok and p.feature is not None and p.path in by_path
-            ]
-            store.set_features(done)
-        head0 = personal.Head.from_card(base.card)
-        items = [
-            c
-            for c in store.all()
-            if c.feature is not None and c.feature.shape == (head0.in_features,)
-        ]
-        personal.check_enough([c.label for c in items])
-        replay = personal.ReplayBank.load(base.card.weights_path.parent)
-        learned = personal.learn(
-            np.stack([c.feature for c in items]),
-            [c.label for c in items],
-            head0,
-            replay,
-            getattr(base.runtime, "temperature", base.card.temperature),
-        )
+        outcome = learn_from_corrections(store, base.card, Versions(), base)
     finally:
         store.close()
-    result: dict[str, Any] = {"report": learned.report, "version": None, "rescored": {}}
-    if not learned.report.adopted:
+    result: dict[str, Any] = {"report": outcome.report, "version": outcome.version, "rescored": {}}
+    if outcome.version is None:
         return result
-    versions = Versions()
-    version = versions.add(learned, base.card.model_id)
-    clf = PersonalClassifier(base, learned.head, version)
-    result["version"] = version
+    clf = PersonalClassifier(base, outcome.learned.head, outcome.version)
     result["classifier"] = clf
     need = [path for _, path, feat in snapshot if feat is None]
     feats = {rid: feat for rid, _, feat in snapshot if feat is not None}
