@@ -12,7 +12,8 @@ import torch
 
 from app.cli import main as cli
 from app.personal import head as personal
-from app.personal.versions import Versions, with_personal
+from app.personal.stack import build_classifier
+from app.personal.versions import Versions
 from tests.conftest import BUNDLED_ID, make_photo
 
 
@@ -229,5 +230,5 @@ def test_a_personal_head_learned_on_other_weights_is_not_used(tmp_path: Path, ba
     Versions().add(personal.Learned(base, 0.7, report), "scene-vgg16@000000000000")
     warnings: list[str] = []
     with Classifier(None, backend="onnx", precision="int8") as clf:
-        assert with_personal(clf, warn=warnings.append) is clf
+        assert build_classifier(clf, cache=False, warn=warnings.append) is clf
     assert "was learned on scene-vgg16@000000000000" in warnings[0]

@@ -87,24 +87,17 @@ QUIT_MID_SCAN = textwrap.dedent(
     from pathlib import Path
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from app.model.engine import Classifier
+    from app.model.engine import Classifier, ClassifierLayer
     from app.ui import main as ui_main
     from app.ui.window import MainWindow
 
     card, folder, how = sys.argv[1:4]
 
-    class Slow:
-        def __init__(self):
-            self.inner = Classifier(card=card, device="cpu", batch_size=2)
-            self.device_name, self.model_id = self.inner.device_name, self.inner.model_id
-
+    class Slow(ClassifierLayer):
         def classify_paths(self, paths, progress=None, cancel=None):
             for pred in self.inner.classify_paths(paths, progress=progress, cancel=cancel):
                 time.sleep(0.2)
                 yield pred
-
-        def close(self):
-            self.inner.close()
 
     ui_main.make_app()  # timers need the application; run_gui reuses it
     seen = {}
@@ -119,7 +112,10 @@ QUIT_MID_SCAN = textwrap.dedent(
 
     QTimer.singleShot(20, poll)
     QTimer.singleShot(60_000, lambda: QApplication.exit(3))  # no scan ever started
-    rc = ui_main.run_gui(Path(folder), classifier_factory=lambda device: Slow())
+    rc = ui_main.run_gui(
+        Path(folder),
+        classifier_factory=lambda device: Slow(Classifier(card=card, device="cpu", batch_size=2)),
+    )
     job = seen.get("job")
     if job is None:
         sys.exit(f"no scan started (run_gui returned {rc})")

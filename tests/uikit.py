@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QModelIndex, QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from app.model.engine import Classifier
+from app.model.engine import Classifier, ClassifierLayer
 from app.ui import dialogs, guard
 from app.ui.settings import Settings
 from app.ui.window import MainWindow
@@ -18,12 +18,12 @@ from app.ui.window import MainWindow
 SCAN_TIMEOUT = 60_000
 
 
-class Recording:
+class Recording(ClassifierLayer):
     """A real Classifier that remembers which photos it was asked about (and can be slowed)."""
 
     def __init__(self, inner: Classifier, delay: float = 0.0) -> None:
-        self.inner, self.delay, self.seen = inner, delay, []
-        self.device_name, self.model_id = inner.device_name, inner.model_id
+        super().__init__(inner)
+        self.delay, self.seen = delay, []
 
     def classify_paths(self, paths: Any, progress: Any = None, cancel: Any = None) -> Any:
         self.seen.extend(Path(p) for p in paths)
@@ -31,9 +31,6 @@ class Recording:
             if self.delay:
                 time.sleep(self.delay)
             yield pred
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture

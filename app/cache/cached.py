@@ -16,45 +16,40 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.cache.library import Library
+from app.model.engine import ClassifierLayer
 
 if TYPE_CHECKING:
-    from app.model.engine import Prediction
+    from app.model.engine import Prediction, SceneClassifier
 
 
 CHUNK = 1024  # photos looked up at once: big enough to keep the model's pipeline full
 
 
-class CachedClassifier:
+class CachedClassifier(ClassifierLayer):
     """`inner.classify_paths` behind the cache: hits come from the database, misses go to the
     inner classifier (one photo per distinct content) and are stored as they come back.
-    Predictions come in input order, as the inner classifier's do; every other attribute
-    (model_id, card, device_name, …) is the inner classifier's."""
+    Predictions come in input order, as the inner classifier's do; model_id, card,
+    device_name and fallbacks are the inner classifier's."""
 
-    def __init__(self, inner: Any, library: Library, chunk: int = CHUNK) -> None:
-        self.inner = inner
+    # True when a consumer needs Prediction.feature (the personal head, learning): a stored
+    # result without one (kept before features were cached) goes to the model again
+    need_features = False
+    hits: int = 0  # predictions served from the cache in this object's lifetime
+
+    def __init__(self, inner: SceneClassifier, library: Library, chunk: int = CHUNK) -> None:
+        super().__init__(inner)
         self.library = library
         self.chunk = chunk
-        # True when a consumer needs Prediction.feature (the personal head, learning): a stored
-        # result without one (kept before features were cached) goes to the model again
         self.need_features = False
-        self.hits = 0  # predictions served from the cache in this object's lifetime
+        self.hits = 0
         self.classified = 0  # photos that went through the model
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     def close(self) -> None:
         self.inner.close()
         self.library.close()
-
-    def __enter__(self) -> CachedClassifier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def classify_paths(
         self,
@@ -115,7 +110,7 @@ class CachedClassifier:
                         unstored.clear()
                 yield results[path]
         finally:
-            if inner is not None and hasattr(inner, "close"):
+            if inner is not None and hasattr(inner, "close"):  # a generator: end its run
                 inner.close()
             if unstored:
                 self.library.store(unstored, model_id, found.keys)

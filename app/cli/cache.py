@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,26 +66,6 @@ def open_session(args: argparse.Namespace, **options: Any):
     session = Session(args.folder, photos, companions=companions, **options)
     session.read_sidecars(notify=False)
     return session
-
-
-def cached(clf: Any, err: Callable[[str], None]) -> Any:
-    """`clf` behind the results cache; a cache problem is one warning line, never a stop."""
-    from app.cache.cached import CachedClassifier
-    from app.cache.library import Library
-
-    return CachedClassifier(clf, Library(warn=lambda message: err(f"warning: {message}")))
-
-
-def wrap(clf: Any, args: argparse.Namespace, err: Callable[[str], None]) -> Any:
-    """The classifier behind the results cache (unless --no-cache), and the active personal
-    model in front of it (unless --bundled; app.personal.versions)."""
-    if not getattr(args, "no_cache", False):
-        clf = cached(clf, err)
-    if getattr(args, "bundled", False):
-        return clf
-    from app.personal.versions import with_personal
-
-    return with_personal(clf, warn=lambda message: err(f"warning: {message}"))
 
 
 def parse_size(text: str) -> int:

@@ -97,10 +97,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
         if not missing:
             err("no photos found")
         return exit_status(Run(EXIT_OK, 0, 0.0), errors)
-    clf = open_classifier(args)
+    clf = open_classifier(args, cache=not args.no_cache, personal=not args.bundled)
     if isinstance(clf, int):
         return clf
-    clf = cachecli.wrap(clf, args, err)
     run = classify_all(clf, photos, lambda pred: show(pred, clf.model_id))
     total = run.count + len(missing)
     err(f"{plural(total, 'photo')}, {plural(errors, 'error')}{run.summary(clf)}")

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app import defaults
 
 if TYPE_CHECKING:
-    from app.model.engine import Classifier, Prediction
+    from app.model.engine import Prediction, SceneClassifier
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_HELP = """exit status:
@@ -174,24 +174,30 @@ def bad_device(device: str | None) -> str | None:
     return None
 
 
-def open_classifier(args: argparse.Namespace) -> Classifier | int:
-    """The classifier, or an exit status after printing why there is none."""
-    from app.model.engine import Classifier
+def open_classifier(
+    args: argparse.Namespace, *, cache: bool = True, personal: bool = True, features: bool = False
+) -> SceneClassifier | int:
+    """The classifier stack for the model options (app.personal.stack): behind the results
+    cache when `cache`, with the active personal head when `personal`; or an exit status
+    after printing why there is none. Warnings (a runtime passed over, a cache problem, a
+    personal model that cannot run) are lines on stderr, never a stop."""
     from app.model.scenes import ModelError
+    from app.personal.stack import ModelChoice, build_classifier
 
     problem = bad_device(args.device)
     if problem:
         err(f"error: {problem}")
         return EXIT_USAGE
+    choice = ModelChoice(
+        args.model, args.device, args.backend, args.precision, args.batch_size, args.tta
+    )
     try:
-        return Classifier(
-            args.model,
-            device=args.device,
-            precision=args.precision,
-            batch_size=args.batch_size,
-            backend=args.backend,
+        return build_classifier(
+            choice,
+            cache=cache,
+            personal=personal,
+            features=features,
             warn=lambda message: err(f"warning: {message}"),
-            tta=args.tta,
         )
     except ValueError as exc:  # a backend/precision/device combination that cannot exist
         err(f"error: {exc}")
@@ -221,10 +227,9 @@ class Progress:
             sys.stderr.flush()
 
 
-def cache_note(clf: Any) -> str:
+def cache_note(clf: SceneClassifier) -> str:
     """'; 2990 from the cache' for the summary line (empty without a cache)."""
-    hits = getattr(clf, "hits", None)
-    return f"; {hits} from the cache" if isinstance(hits, int) else ""
+    return "" if clf.hits is None else f"; {clf.hits} from the cache"
 
 
 def rate(count: int, seconds: float) -> str:
@@ -255,7 +260,7 @@ class Run:
     count: int
     elapsed: float
 
-    def summary(self, clf: Classifier) -> str:
+    def summary(self, clf: SceneClassifier) -> str:
         """'(interrupted); device; model; 12.3 s, 45.6 photos/s' after the counts."""
         interrupted = " (interrupted)" if self.status == EXIT_INTERRUPTED else ""
         return (
@@ -265,7 +270,7 @@ class Run:
 
 
 def classify_all(
-    clf: Classifier, photos: Sequence[Path], handle: Callable[[Prediction], None]
+    clf: SceneClassifier, photos: Sequence[Path], handle: Callable[[Prediction], None]
 ) -> Run:
     """Classify with a progress line; Ctrl-C stops cleanly (exit 130) and the classifier closes."""
     progress = Progress()

@@ -17,10 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import defaults
 from app.cli.common import EXIT_FAILED, EXIT_OK, add_model_options, err, open_classifier, out, prog
+
+if TYPE_CHECKING:
+    from app.model.engine import SceneClassifier
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -30,19 +33,10 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _classifier(args: argparse.Namespace, personal: bool) -> Any:
-    """The classifier (behind the cache; with the personal head when `personal`), or an exit
-    status after saying why there is none."""
-    from app.cli import cache as cachecli
-    from app.personal.versions import with_personal
-
-    clf: Any = open_classifier(args)
-    if isinstance(clf, int):
-        return clf
-    if not args.no_cache:
-        clf = cachecli.cached(clf, err)
-        clf.need_features = True
-    return with_personal(clf, warn=lambda m: err(f"warning: {m}")) if personal else clf
+def _classifier(args: argparse.Namespace, personal: bool) -> SceneClassifier | int:
+    """The classifier, with features (behind the cache unless --no-cache; with the personal
+    head when `personal`), or an exit status after saying why there is none."""
+    return open_classifier(args, cache=not args.no_cache, personal=personal, features=True)
 
 
 def _store() -> Any:

@@ -107,8 +107,8 @@ def self_test(
     tta: str = "none",
 ) -> int:
     """Load the weights (sha256 checked) and classify the bundled samples; one summary line."""
-    from app.model.engine import Classifier
     from app.model.scenes import ModelError, resources_dir
+    from app.personal.stack import ModelChoice, build_classifier
     from app.photos.imaging import list_photos
 
     start = time.perf_counter()
@@ -118,13 +118,11 @@ def self_test(
         out(f"self-test FAILED: {problem}")
         return EXIT_USAGE
     try:
-        clf = Classifier(
-            model,
-            device=device,
-            backend=backend,
-            precision=precision,
+        clf = build_classifier(  # the weights alone: no cache, no personal head
+            ModelChoice(model, device, backend, precision, tta=tta),
+            cache=False,
+            personal=False,
             warn=lambda message: err(f"warning: {message}"),
-            tta=tta,
         )
     except ValueError as exc:
         out(f"self-test FAILED: {exc}")

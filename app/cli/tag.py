@@ -121,10 +121,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
             report.line("errors", r.path, f"ERROR: {r.sidecar_error}")
         elif r.manual:
             report.line("skipped manual", r.path, f"skipped: labelled by hand ({r.manual})")
-    clf = open_classifier(args)
+    clf = open_classifier(args, cache=not args.no_cache, personal=not args.bundled)
     if isinstance(clf, int):
         return clf
-    clf = cachecli.wrap(clf, args, err)
     wanted = set(session.to_classify(clf.model_id))
     for r in session.records:  # already tagged by this very model: nothing to redo
         if r.id not in wanted and not r.manual and not r.sidecar_error:

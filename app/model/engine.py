@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,94 @@ class Prediction:
     @property
     def ok(self) -> bool:
         return self.error is None and self.label is not None
+
+
+class SceneClassifier(Protocol):
+    """What every classifier answers and what its users may rely on: the engine's Classifier,
+    the results cache in front of it (app.cache.cached), the personal head in front of that
+    (app.personal.versions), built as one stack by app.personal.stack.build_classifier."""
+
+    model_id: str  # what results and sidecars are stored under
+    device_name: str  # for the status bar and summaries
+    card: scenes.ModelCard
+    fallbacks: list[str]  # why `auto` passed over a runtime
+    # predictions must carry the pooled feature: a results cache classifies again a row it
+    # kept without one (the engine returns one whenever its runtime has it)
+    need_features: bool
+
+    @property
+    def hits(self) -> int | None:
+        """Predictions answered from a results cache so far; None when there is no cache."""
+        ...
+
+    def classify_paths(
+        self,
+        paths: Sequence[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Prediction]:
+        """One Prediction per path, in input order; `progress(done, total, errors)`; a set
+        `cancel` ends the generator soon."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class ClassifierLayer:
+    """A classifier in front of another (`inner`): it answers every SceneClassifier member it
+    does not change with the inner one's, by name (no attribute lookup falls through)."""
+
+    def __init__(self, inner: SceneClassifier) -> None:
+        self.inner = inner
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def device_name(self) -> str:
+        return self.inner.device_name
+
+    @property
+    def card(self) -> scenes.ModelCard:
+        return self.inner.card
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return self.inner.fallbacks
+
+    @property
+    def need_features(self) -> bool:
+        return self.inner.need_features
+
+    @need_features.setter
+    def need_features(self, value: bool) -> None:
+        self.inner.need_features = value
+
+    @property
+    def hits(self) -> int | None:
+        return self.inner.hits
+
+    def classify_paths(
+        self,
+        paths: Sequence[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Prediction]:
+        return self.inner.classify_paths(paths, progress=progress, cancel=cancel)
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -101,7 +189,11 @@ def default_decode_workers(device: Any) -> int:
 
 
 class Classifier:
-    """A loaded model in a runtime, ready to classify files or pre-decoded pixels."""
+    """A loaded model in a runtime, ready to classify files or pre-decoded pixels (the bottom
+    of the SceneClassifier stack)."""
+
+    hits: int | None = None  # no results cache here
+    need_features = False  # features come whenever the runtime has them: nothing to ask
 
     def __init__(
         self,

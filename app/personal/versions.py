@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from app.model import scenes
+from app.model.engine import ClassifierLayer, Prediction, ProgressFn, SceneClassifier
 from app.personal.corrections import data_dir
 from app.personal.head import Head, Learned, softmax
 
@@ -135,6 +136,27 @@ class Versions:
     def reset(self) -> None:
         self.activate(None)
 
+    def active_head(self, model_id: str, warn: WarnFn | None = None) -> tuple[Head, Version] | None:
+        """The active version and its head, when one is active and was learned on the weights
+        `model_id` names (the card's id); otherwise None, and `warn` says why when a version
+        is active but cannot be used."""
+        try:
+            version = self.active()
+            if version is None:
+                return None
+            if version.base_model != model_id:
+                if warn:
+                    warn(
+                        f"personal model {version.number} was learned on {version.base_model}, "
+                        f"not {model_id}: the bundled model runs (python -m app learn again)"
+                    )
+                return None
+            return self.head(version), version
+        except (OSError, VersionError, ValueError) as exc:
+            if warn:
+                warn(f"the personal model cannot be used ({exc}); the bundled model runs")
+            return None
+
     def head(self, version: Version) -> Head:
         from safetensors.numpy import load
 
@@ -144,29 +166,28 @@ class Versions:
         return Head.from_tensors(load(data))
 
 
-class PersonalClassifier:
-    """A classifier's features through a personal head; every other attribute is the inner's."""
+class PersonalClassifier(ClassifierLayer):
+    """A classifier's features through a personal head; model_id names the version, every
+    other SceneClassifier member is the inner classifier's."""
 
-    def __init__(self, inner: Any, head: Head, version: Version) -> None:
-        self.inner, self.head, self.version = inner, head, version
-        self.model_id = f"{inner.model_id}+{version.suffix}"
+    def __init__(self, inner: SceneClassifier, head: Head, version: Version) -> None:
+        super().__init__(inner)
+        self.head, self.version = head, version
         self.temperature = version.temperature
-        self._lock = threading.Lock()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    @property
+    def model_id(self) -> str:
+        return f"{self.inner.model_id}+{self.version.suffix}"
 
-    def predict(self, path: Path, feature: np.ndarray) -> Any:
+    def predict(self, path: Path, feature: np.ndarray) -> Prediction:
         """The personal head's Prediction for one pooled feature."""
-        from app.model.engine import Prediction
-
         p = softmax(self.head.logits(np.asarray(feature)[None]), self.temperature)[0]
         classes = self.inner.card.classes
         best = int(p.argmax())
         scores = {c: float(v) for c, v in zip(classes, p, strict=True)}
         return Prediction(Path(path), classes[best], float(p[best]), scores, feature=feature)
 
-    def rescore(self, pred: Any) -> Any:
+    def rescore(self, pred: Prediction) -> Prediction:
         """One base prediction (with its feature) as the personal head sees it."""
         if not pred.ok:
             return pred
@@ -181,49 +202,17 @@ class PersonalClassifier:
         return self.predict(pred.path, pred.feature)
 
     def classify_paths(
-        self, paths: Sequence[str | os.PathLike[str]], progress: Any = None, cancel: Any = None
-    ) -> Iterator[Any]:
+        self,
+        paths: Sequence[Path],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Prediction]:
         for pred in self.inner.classify_paths(paths, progress=progress, cancel=cancel):
             yield self.rescore(pred)
 
-    def close(self) -> None:
-        self.inner.close()
 
-    def __enter__(self) -> PersonalClassifier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def base_classifier(clf: Any) -> Any:
+def base_classifier(clf: SceneClassifier) -> SceneClassifier:
     """The classifier under any personal head."""
     while isinstance(clf, PersonalClassifier):
         clf = clf.inner
     return clf
-
-
-def with_personal(clf: Any, versions: Versions | None = None, warn: WarnFn | None = None) -> Any:
-    """`clf` with the active personal head in front, or `clf` itself when there is none (or it
-    was learned on other weights, or cannot be read: then `warn` says so)."""
-    clf = base_classifier(clf)
-    versions = versions or Versions()
-    try:
-        version = versions.active()
-        if version is None:
-            return clf
-        if version.base_model != clf.card.model_id:
-            if warn:
-                warn(
-                    f"personal model {version.number} was learned on {version.base_model}, not "
-                    f"{clf.card.model_id}: the bundled model runs (python -m app learn again)"
-                )
-            return clf
-        head = versions.head(version)
-    except (OSError, VersionError, ValueError) as exc:
-        if warn:
-            warn(f"the personal model cannot be used ({exc}); the bundled model runs")
-        return clf
-    if hasattr(clf, "need_features"):
-        clf.need_features = True  # the results cache: rows kept without a feature are redone
-    return PersonalClassifier(clf, head, version)

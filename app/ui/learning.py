@@ -148,8 +148,7 @@ def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[s
     from app.personal.versions import PersonalClassifier, Versions, base_classifier
 
     base = base_classifier(classifier)
-    if hasattr(base, "need_features"):  # the results cache: rows kept without one are redone
-        base.need_features = True
+    base.need_features = True  # a results cache classifies again the rows kept without one
     store = Corrections()
     try:
         outcome = learn_from_corrections(store, base.card, Versions(), base)
@@ -212,7 +211,6 @@ class LearningController(QObject):
         self.dialog: QDialog | None = None
         self.tasks = TaskRunner(self)  # its own thread: a fit never waits behind file work
         window.saver.saved.connect(self._saved)
-        window.classifier_changed.connect(self._classifier_changed)
         window.file_tasks.submit(_count_task, self._set_count, lambda m: log.warning("%s", m))
 
     @property
@@ -236,22 +234,11 @@ class LearningController(QObject):
         )
 
     @guarded
-    def _classifier_changed(self, ok: bool) -> None:
-        """A freshly loaded model gets the active personal head in front (if any)."""
-        w = self.window
-        if not ok or w.classifier is None or getattr(w.classifier, "card", None) is None:
-            return
-        from app.personal.versions import with_personal
-
-        w.classifier = with_personal(w.classifier, warn=w.messages.append)
-        w.device_label.setText(f"{w.classifier.device_name} · {w.classifier.model_id}")
-
-    @guarded
     def learn(self) -> bool:
         w = self.window
         if self.running:
             return False
-        if w.classifier is None or getattr(w.classifier, "card", None) is None:
+        if w.classifier is None:
             w.statusBar().showMessage("No model loaded: nothing to learn with", 5000)
             return False
         if w.is_scanning():

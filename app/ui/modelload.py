@@ -1,17 +1,21 @@
 """The scene model, loaded off the GUI thread: the factory runs on its own task thread (torch
-or ONNX Runtime take seconds to import), the window hears `loaded` or `failed` back.
+or ONNX Runtime take seconds to import), the active personal head is stacked in front of what
+it made (app.personal.stack), and the window hears `loaded` (after any `warning`) or `failed`.
 
 A model that arrives after the window closed, or after another load was asked for, is closed
 at once and never reaches the window."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app.ui.guard import guarded
 from app.ui.workers import ClassifierFactory, TaskRunner, lower_thread_priority
+
+if TYPE_CHECKING:
+    from app.model.engine import SceneClassifier
 
 
 def close_quietly(classifier: Any) -> None:
@@ -21,8 +25,9 @@ def close_quietly(classifier: Any) -> None:
 
 
 class ModelLoader(QObject):
-    loaded = Signal(object)  # the classifier
+    loaded = Signal(object)  # the classifier (a SceneClassifier)
     failed = Signal(str)  # why there is none
+    warning = Signal(str)  # e.g. why the active personal model does not run (before `loaded`)
 
     def __init__(self, factory: ClassifierFactory, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -37,9 +42,13 @@ class ModelLoader(QObject):
         ticket, factory = self._ticket, self.factory
         named = {k: v for k, v in (("backend", backend), ("tta", tta)) if v not in ("auto", "none")}
 
-        def make() -> Any:
+        def make() -> tuple[SceneClassifier, list[str]]:
+            from app.personal.stack import build_classifier
+
             lower_thread_priority()  # the runtime's inference threads start here: they inherit it
-            return factory(device, **named)
+            notes: list[str] = []
+            clf = build_classifier(factory(device, **named), cache=False, warn=notes.append)
+            return clf, notes
 
         self.tasks.submit(make, lambda c: self._done(ticket, c), lambda m: self._fail(ticket, m))
 
@@ -51,10 +60,13 @@ class ModelLoader(QObject):
         return self.tasks.wait(msecs)
 
     @guarded
-    def _done(self, ticket: int, classifier: Any) -> None:
+    def _done(self, ticket: int, made: tuple[SceneClassifier, list[str]]) -> None:
+        classifier, notes = made
         if ticket != self._ticket:
             close_quietly(classifier)
             return
+        for note in notes:
+            self.warning.emit(note)
         self.loaded.emit(classifier)
 
     @guarded

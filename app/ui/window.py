@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.classifier: Any = None
         self.classifier_error: str | None = None
         self.messages: list[str] = []  # every error shown to the user (tests read it)
+        self.model_loader.warning.connect(self.messages.append)
         self.scan_wanted = False
         self._error_count = 0  # errors listed at the last refresh: a new one opens the dock
         self._discard_on_close = False
@@ -216,9 +217,8 @@ class MainWindow(QMainWindow):
         self.classifier = classifier
         settle_heap()
         self.device_label.setText(f"{classifier.device_name} · {classifier.model_id}")
-        fallbacks = getattr(classifier, "fallbacks", None)
-        if fallbacks:  # auto passed over a damaged or missing model: say so, and which runs
-            self.messages.extend(fallbacks)
+        if fallbacks := classifier.fallbacks:  # auto passed over a damaged or missing model
+            self.messages.extend(fallbacks)  # say so, and which runs
             self.statusBar().showMessage(
                 f"{fallbacks[-1]} (running {classifier.device_name})", 15000
             )

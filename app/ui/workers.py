@@ -219,7 +219,7 @@ class TaskRunner(QObject):
             callbacks[1](message)
 
 
-# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx"), tta="flip"] -> app.model.engine.Classifier
+# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx"), tta="flip"] -> a SceneClassifier
 ClassifierFactory = Callable[..., Any]
 
 
@@ -228,15 +228,15 @@ def default_classifier_factory(
 ) -> Any:  # model task thread
     """The bundled model (resources/model_card.json) on the chosen device and runtime, behind
     the results cache (app.cache.library) that `classify` and `tag` share: a photo seen before, by
-    any of them, is not classified again. Cache problems are logged, never fatal."""
-    from app.cache.cached import CachedClassifier
-    from app.cache.library import Library
-    from app.model.engine import Classifier
+    any of them, is not classified again. Cache problems are logged, never fatal. The personal
+    head goes in front of whatever a factory makes (app.ui.modelload)."""
+    from app.personal.stack import ModelChoice, build_classifier
 
-    clf = Classifier(
-        card=None, device=None if device == "auto" else device, backend=backend, tta=tta
+    return build_classifier(
+        ModelChoice(device=device, backend=backend, tta=tta),
+        personal=False,
+        warn=lambda message: log.warning("%s", message),
     )
-    return CachedClassifier(clf, Library(warn=lambda message: log.warning("%s", message)))
 
 
 def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]:
