@@ -120,7 +120,7 @@ def test_learn_from_corrections_rescore_accept_undo_and_reset(
     assert {win.session.records[i].manual for i in _ids(win, noise[:8])} == {"glacier"}
 
     # Settings: version, training-set size, reset back to the bundled model
-    row = personal_row(win)
+    row = personal_row(win, win.load_classifier)  # as the Settings dialog makes it
     assert row.label.text().startswith("personal.1: 14 corrections")
     with qtbot.waitSignal(win.classifier_changed, timeout=SCAN_TIMEOUT):
         row.reset.click()

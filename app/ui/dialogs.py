@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -10,6 +12,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QLineEdit,
     QMessageBox,
@@ -34,7 +37,12 @@ class Preferences:
 class SettingsDialog(QDialog):
     """Device, runtime, TTA, review threshold, sidecar naming and keyword parent."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QWidget | None = None,
+        on_personal_reset: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.device = QComboBox()
@@ -88,7 +96,7 @@ class SettingsDialog(QDialog):
         form.addRow("Keyword parent", self.parent_keyword)
         from app.ui.learning import personal_row
 
-        self.personal = personal_row(self)
+        self.personal = personal_row(self, on_personal_reset)
         form.addRow("Personal model", self.personal)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -131,3 +139,11 @@ def open_error(parent: QWidget, summary: str, details: str = "") -> None:
         box.setDetailedText(details)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
+
+
+def choose_folder(parent: QWidget, start: Path | None) -> Path | None:
+    """File ▸ Open: the folder the user picked (starting at `start`, else home), or None."""
+    folder = QFileDialog.getExistingDirectory(
+        parent, "Open a folder of photos", str(start or Path.home())
+    )
+    return Path(folder) if folder else None

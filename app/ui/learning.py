@@ -17,12 +17,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtGui import QAction, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -38,6 +38,9 @@ from PySide6.QtWidgets import (
 from app.tagging.session import Session
 from app.ui.guard import guarded
 from app.ui.workers import TaskRunner
+
+if TYPE_CHECKING:
+    from app.model.engine import SceneClassifier
 
 log = logging.getLogger("app.ui")
 
@@ -197,27 +200,38 @@ def _count_task() -> int:
 
 
 class LearningController(QObject):
-    """Owns the learn action's state for one window."""
+    """The learn action's state for one window. It is handed what it uses (the action it
+    names, the file task runner, getters for the classifier and the session, whether a scan
+    runs, the undo stack, the parent of its dialogs) and tells the window the rest by signals:
+    it never reads or sets the window's attributes."""
 
     learned = Signal(object)  # the result dict of _learn_task (tests wait on it)
-    failed = Signal(str)
+    failed = Signal(str)  # why nothing was learned (shown in a report dialog)
     count_changed = Signal(int)
+    adopted = Signal(object)  # the classifier with the new personal head: run it from now on
+    status = Signal(str, int)  # a status bar message and how long it shows (ms)
+    error = Signal(str)  # a problem to show as an error (corrections not recorded)
+    idle = Signal()  # learning is over (learned or failed): a scan that waited may start
 
-    def __init__(self, window: Any) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(
+        self,
+        action: QAction,
+        file_tasks: TaskRunner,
+        classifier: Callable[[], SceneClassifier | None],
+        session: Callable[[], Session | None],
+        scanning: Callable[[], bool],
+        undo_stack: QUndoStack,
+        dialog_parent: QWidget,
+    ) -> None:
+        super().__init__(dialog_parent)
+        self.action, self.file_tasks, self.undo_stack = action, file_tasks, undo_stack
+        self.classifier, self.session, self.scanning = classifier, session, scanning
+        self.dialog_parent = dialog_parent
         self.count = 0
         self.running = False
         self.dialog: QDialog | None = None
         self.tasks = TaskRunner(self)  # its own thread: a fit never waits behind file work
-        window.saver.saved.connect(self._saved)
-        window.file_tasks.submit(_count_task, self._set_count, lambda m: log.warning("%s", m))
-
-    @property
-    def action(self) -> Any:
-        from app.ui.actions import ActionId
-
-        return self.window.actions[ActionId.LEARN]
+        file_tasks.submit(_count_task, self._set_count, lambda m: log.warning("%s", m))
 
     def _set_count(self, n: int) -> None:
         self.count = int(n)
@@ -226,35 +240,35 @@ class LearningController(QObject):
         self.count_changed.emit(self.count)
 
     @guarded
-    def _saved(self, session: Session, _report: Any) -> None:
-        self.window.file_tasks.submit(
+    def record(self, session: Session, _report: Any = None) -> None:
+        """After a save: the session's manual labels become corrections (file task thread)."""
+        self.file_tasks.submit(
             lambda: _record_task(session),
             self._set_count,
-            lambda m: self.window.show_error(f"Corrections not recorded: {m}"),
+            lambda m: self.error.emit(f"Corrections not recorded: {m}"),
         )
 
     @guarded
     def learn(self) -> bool:
-        w = self.window
         if self.running:
             return False
-        if w.classifier is None:
-            w.statusBar().showMessage("No model loaded: nothing to learn with", 5000)
+        classifier = self.classifier()
+        if classifier is None:
+            self.status.emit("No model loaded: nothing to learn with", 5000)
             return False
-        if w.is_scanning():
-            w.statusBar().showMessage("Learning waits for the scan to finish", 5000)
+        if self.scanning():
+            self.status.emit("Learning waits for the scan to finish", 5000)
             return False
-        session = w.session
+        session = self.session()
         snapshot = []
         if session is not None:
             for r in session.records:
                 if not r.manual:
-                    feat = getattr(r.prediction, "feature", None) if r.prediction else None
+                    feat = r.prediction.feature if r.prediction is not None else None
                     snapshot.append((r.id, r.path, feat))
         self.running = True
         self.action.setEnabled(False)
-        w.statusBar().showMessage(f"Learning from {self.count} corrections…")
-        classifier = w.classifier
+        self.status.emit(f"Learning from {self.count} corrections…", 0)
         self.tasks.submit(
             lambda: _learn_task(classifier, snapshot),
             lambda result: self._done(session, result),
@@ -266,58 +280,50 @@ class LearningController(QObject):
     def _failed(self, message: str) -> None:
         self.running = False
         self.action.setEnabled(self.count > 0)
-        self.window.statusBar().showMessage(message, 10000)
-        self.window.messages.append(message)
-        self.dialog = ReportDialog([f"Nothing learned: {message}"], self.window)
+        self.status.emit(message, 10000)
+        self.dialog = ReportDialog([f"Nothing learned: {message}"], self.dialog_parent)
         self.dialog.open()
         self.failed.emit(message)
-        self._scan_if_wanted()
-
-    def _scan_if_wanted(self) -> None:
-        """A scan asked for while the classifier was learning starts now (the two would have
-        used one classifier at once)."""
-        if self.window.scan_wanted:
-            self.window.start_scan()
+        self.idle.emit()
 
     @guarded
     def _done(self, session: Session | None, result: dict[str, Any]) -> None:
         self.running = False
         self.action.setEnabled(self.count > 0)
-        w = self.window
         report = result["report"]
         lines = [*report.lines(), report.reason]
         clf = result.get("classifier")
         if clf is not None:
-            w.classifier = clf
-            w.device_label.setText(f"{clf.device_name} · {clf.model_id}")
+            self.adopted.emit(clf)
         changes = []
-        if clf is not None and session is not None and session is w.session:
+        if clf is not None and session is not None and session is self.session():
             for rid, pred in result["rescored"].items():
                 r = session.records[rid]
                 if r.manual or not pred.ok or pred.label == r.auto_label:
                     continue
                 changes.append(Change(rid, r.display_name, r.auto_label, r.auto_confidence, pred))
         if clf is not None:
-            dialog = RescoreDialog(lines, changes, w)
+            dialog = RescoreDialog(lines, changes, self.dialog_parent)
             dialog.accepted.connect(lambda: self.accept(session, dialog.chosen(), clf.model_id))
             self.dialog = dialog
         else:
-            self.dialog = ReportDialog(lines, w)
+            self.dialog = ReportDialog(lines, self.dialog_parent)
         self.dialog.open()
-        w.statusBar().showMessage(report.reason, 10000)
+        self.status.emit(report.reason, 10000)
         self.learned.emit(result)
-        self._scan_if_wanted()
+        self.idle.emit()
 
     def accept(self, session: Session | None, changes: Sequence[Change], model_id: str) -> int:
         """Apply re-scores as one undoable step; returns how many photos changed."""
-        if not changes or session is None or session is not self.window.session:
+        if not changes or session is None or session is not self.session():
             return 0
-        self.window.undo_stack.push(RescoreCommand(session, changes, model_id))
+        self.undo_stack.push(RescoreCommand(session, changes, model_id))
         return len(changes)
 
 
-def personal_row(parent: QWidget) -> QWidget:
-    """For the settings dialog: the personal model's version, its training set, Reset."""
+def personal_row(parent: QWidget, on_reset: Callable[[], None] | None = None) -> QWidget:
+    """For the settings dialog: the personal model's version, its training set, Reset;
+    `on_reset` runs after a reset (the window loads the bundled model again, at once)."""
     from app.personal.versions import VersionError, Versions
 
     box = QWidget(parent)
@@ -347,11 +353,8 @@ def personal_row(parent: QWidget) -> QWidget:
     def do_reset() -> None:
         Versions().reset()
         show()
-        owner: Any = parent  # the window, or the settings dialog it opened
-        while owner is not None and not hasattr(owner, "load_classifier"):
-            owner = owner.parent()
-        if owner is not None:
-            owner.load_classifier()  # the bundled model again, at once
+        if on_reset is not None:
+            on_reset()
 
     reset.clicked.connect(do_reset)
     box.label, box.reset = label, reset  # type: ignore[attr-defined]

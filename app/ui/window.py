@@ -13,22 +13,11 @@ import logging
 import os
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSignalBlocker, QTimer, Signal
-from PySide6.QtGui import (
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QUndoStack,
-)
-from PySide6.QtWidgets import (
-    QApplication,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QWidget,
-)
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QWidget
 
 from app.tagging.session import SaveReport, Session
 from app.ui import dialogs, guard, layout, learning
@@ -59,6 +48,9 @@ from app.ui.workers import (
     default_classifier_factory,
     settle_heap,
 )
+
+if TYPE_CHECKING:
+    from app.model.engine import SceneClassifier
 
 log = logging.getLogger("app.ui")
 
@@ -101,7 +93,6 @@ class MainWindow(QMainWindow):
         self._refresh_timer.timeout.connect(self._refresh_status)
         self.scanner = ScanController(self)
         self.scanner.batching = self.photos.batching
-        self.scanner.progress.connect(self._scan_progress)
         self.scanner.applied.connect(self._schedule_refresh)
         self.scanner.failed.connect(self._scan_failed)
         self.scanner.finished.connect(self._scan_ended)
@@ -115,10 +106,24 @@ class MainWindow(QMainWindow):
         self.saver.started.connect(self._save_started)
         self.saver.saved.connect(self._saved)
         self.saver.failed.connect(self._save_failed)
-        self.learning = learning.LearningController(self)  # learn from corrections (after saves)
         self.setWindowTitle("Scene Tagger")
         self.setAcceptDrops(True)
         self._build()
+        self.learning = learning.LearningController(  # learn from corrections (after saves)
+            self.actions[ActionId.LEARN],
+            self.file_tasks,
+            lambda: self.classifier,
+            lambda: self.session,
+            self.is_scanning,
+            self.undo_stack,
+            self,
+        )
+        self.saver.saved.connect(self.learning.record)
+        self.learning.adopted.connect(self._use_classifier)
+        self.learning.status.connect(self.statusBar().showMessage)
+        self.learning.error.connect(self.show_error)
+        self.learning.failed.connect(self.messages.append)
+        self.learning.idle.connect(lambda: self.scan_wanted and self.start_scan())
         self.resize(1400, 900)
         if (geometry := self.settings.geometry()) is not None:
             self.restoreGeometry(geometry)
@@ -177,6 +182,7 @@ class MainWindow(QMainWindow):
         self.progress, self.cancel_button = status.progress, status.cancel_button
         self.unsaved_label, self.device_label = status.unsaved_label, status.device_label
         self.cancel_button.clicked.connect(self.cancel_scan)
+        self.scanner.progress.connect(self.progress.set_progress)
 
     # ---------------------------------------------------------------------------------- state
     @property
@@ -214,9 +220,8 @@ class MainWindow(QMainWindow):
         if self._shut_down:  # the window closed while the model loaded: release it, scan nothing
             close_quietly(classifier)
             return
-        self.classifier = classifier
+        self._use_classifier(classifier)
         settle_heap()
-        self.device_label.setText(f"{classifier.device_name} · {classifier.model_id}")
         if fallbacks := classifier.fallbacks:  # auto passed over a damaged or missing model
             self.messages.extend(fallbacks)  # say so, and which runs
             self.statusBar().showMessage(
@@ -225,6 +230,10 @@ class MainWindow(QMainWindow):
         self.classifier_changed.emit(True)
         if self.scan_wanted:
             self.start_scan()
+
+    def _use_classifier(self, classifier: SceneClassifier) -> None:  # loaded, or a head learned
+        self.classifier = classifier
+        self.device_label.setText(f"{classifier.device_name} · {classifier.model_id}")
 
     @guarded
     def _classifier_failed(self, message: str) -> None:
@@ -247,14 +256,8 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------------------------- folders
     @guarded
     def choose_folder(self) -> None:
-        from PySide6.QtWidgets import QFileDialog
-
-        start = (
-            str(self.session.folder) if self.session and self.session.folder else str(Path.home())
-        )
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos", start)
-        if folder:
-            self.open_folder(Path(folder))
+        if folder := dialogs.choose_folder(self, self.session.folder if self.session else None):
+            self.open_folder(folder)
 
     @guarded
     def open_samples(self) -> None:
@@ -399,9 +402,6 @@ class MainWindow(QMainWindow):
         """Cancel and wait (opening another folder, closing): late signals are then ignored."""
         self.scanner.stop()
 
-    def _scan_progress(self, done: int, total: int, text: str) -> None:
-        self.progress.set_progress(done, total, text)
-
     @guarded
     def _scan_failed(self, message: str) -> None:
         self.show_error(f"Classification stopped: {message}")
@@ -496,7 +496,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------------------------- settings
     @guarded
     def edit_settings(self) -> None:
-        dialog = dialogs.SettingsDialog(self.settings, self)
+        dialog = dialogs.SettingsDialog(self.settings, self, on_personal_reset=self.load_classifier)
         if dialog.exec() == dialogs.QDialog.DialogCode.Accepted:
             self.apply_preferences(dialog.preferences())
 
