@@ -276,3 +276,26 @@ def test_a_damaged_corrections_store_is_set_aside_with_a_warning(tmp_path: Path)
     sqlite3.connect(foreign).execute("CREATE TABLE t(x)").connection.commit()
     Corrections(foreign, warn=warnings.append).close()
     assert "not a Scene Tagger corrections store" in warnings[-1]
+
+
+@pytest.mark.parametrize("store", ["corrections", "results"])
+def test_a_store_of_another_schema_version_is_set_aside(tmp_path: Path, store: str) -> None:
+    """Both SQLite stores open the one way (app.cache.sqlstore): a file written by another
+    schema version is renamed aside, never deleted, with one warning, and a new one made."""
+    from app.cache.library import Library
+
+    open_store = {"corrections": Corrections, "results": Library}[store]
+    path = tmp_path / f"{store}.sqlite3"
+    open_store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=99")
+    conn.commit()
+    conn.close()
+    warnings: list[str] = []
+    open_store(path, warn=warnings.append).close()
+    assert len(warnings) == 1 and "format 99, this version reads 1" in warnings[0]
+    (aside,) = [p for p in tmp_path.iterdir() if ".broken-" in p.name]
+    assert aside.name.startswith(f"{path.name}.broken-")
+    assert sqlite3.connect(aside).execute("PRAGMA user_version").fetchone()[0] == 99
+    open_store(path, warn=warnings.append).close()  # the new one is ours: no second warning
+    assert len(warnings) == 1

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from platformdirs import user_cache_dir
 from tqdm import tqdm
 
+from app import identity
 from app.model.scenes import CLASSES, INPUT_SIZE, Normalization, to_input
 from app.photos.imaging import ImageError, is_photo, load_pixels
 
@@ -40,7 +40,8 @@ def default_data_dir() -> Path | None:
 
 
 def cache_dir() -> Path:
-    d = Path(os.environ.get("SCENE_TAGGER_CACHE") or user_cache_dir("scene-tagger"))
+    """The app's cache folder (app.identity), made."""
+    d = identity.cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     return d
 

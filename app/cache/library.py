@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import priority
+from app.cache import sqlstore
 from app.cache.blobs import pack_feature, pack_scores, unpack_feature, unpack_scores
+from app.identity import cache_dir
 from app.photos.fingerprint import FileKey, fingerprint
 
 if TYPE_CHECKING:
     from app.model.engine import Prediction
 
-APP_NAME = "scene-tagger"
 FILE_NAME = "results.sqlite3"
 APPLICATION_ID = 0x53546167  # "STag": a file without it is not ours
 SCHEMA_VERSION = 1
@@ -63,12 +64,43 @@ CREATE INDEX IF NOT EXISTS results_used ON results(used);
 """
 
 
-def default_path() -> Path:
-    """`$SCENE_TAGGER_CACHE/results.sqlite3`, else the platform's user cache folder."""
-    from platformdirs import user_cache_dir
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA page_size=8192")  # 7 results with features fit a page, not 3
+    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # before the first table: prunes shrink
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] == 0:  # no other process did
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            sqlstore.stamp(conn, STORE)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
-    folder = os.environ.get("SCENE_TAGGER_CACHE") or user_cache_dir(APP_NAME)
-    return Path(folder) / FILE_NAME
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable enough for a cache
+
+
+STORE = sqlstore.StoreKind(
+    "results cache",
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    _create,
+    _prepare,
+    "SELECT count(*) FROM models",
+)
+_OPTIONS: dict[str, object] = {"timeout": BUSY_TIMEOUT_S, "isolation_level": None}
+
+
+def default_path() -> Path:
+    """results.sqlite3 in the cache folder (app.identity: `$SCENE_TAGGER_CACHE` or the
+    platform's)."""
+    return cache_dir() / FILE_NAME
 
 
 def _prediction(path: Path, classes: Sequence[str], label: str, scores: bytes, feature: Any):
@@ -141,92 +173,25 @@ class Library:
     def _connect(self) -> None:
         """Open the database; a damaged or foreign file is set aside and a new one made."""
         try:
-            self._conn = self._open()
-            return
+            self._conn, aside = sqlstore.open_store(
+                self.path, STORE, lambda message: self.warn("set-aside", message), **_OPTIONS
+            )
         except sqlite3.OperationalError as exc:  # locked, cannot create, I/O: not the file's fault
             self._disable(f"results cache unavailable ({exc}); running without it")
-            return
-        except sqlite3.DatabaseError as exc:
-            problem = str(exc)
-        aside = self._set_aside()
-        if aside is None:
-            self._disable(f"results cache unusable ({problem}); running without it")
-            return
-        self.warn(
-            "set-aside",
-            f"results cache {self.path} was unusable ({problem}); moved to {aside.name} "
-            "and started afresh",
-        )
-        try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as exc:
-            self._disable(f"results cache unavailable ({exc}); running without it")
+        except sqlite3.DatabaseError as exc:  # could not be set aside, or the new one failed
+            self._disable(f"results cache unusable ({exc}); running without it")
+        else:
+            if aside is not None:
+                self.set_aside.append(aside)
 
     def _disable(self, message: str) -> None:
         self._conn = None
         self.warn("unavailable", message)
 
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise sqlite3.OperationalError(f"cannot create {self.path.parent}: {exc}") from exc
-        if self.path.is_dir():
-            raise sqlite3.DatabaseError("a folder stands where the database should be")
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables == 0 and app_id == 0:
-                self._create(conn)
-            elif app_id != APPLICATION_ID:
-                raise sqlite3.DatabaseError("not a Scene Tagger results cache")
-            elif version != SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(
-                    f"cache format {version}, this version reads {SCHEMA_VERSION}"
-                )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable enough for a cache
-            conn.execute("SELECT count(*) FROM models").fetchone()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _create(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA page_size=8192")  # 7 results with features fit a page, not 3
-        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # before the first table: prunes shrink
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("PRAGMA application_id").fetchone()[0] == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
     def _set_aside(self) -> Path | None:
-        """Rename the database (and its -wal/-shm) out of the way; never delete it."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = self.path.with_name(f"{self.path.name}.broken-{stamp}-{os.getpid()}")
-        try:
-            os.replace(self.path, aside)
-        except OSError:
-            return None
-        for suffix in ("-wal", "-shm"):
-            companion = Path(f"{self.path}{suffix}")
-            if companion.exists():
-                with contextlib.suppress(OSError):
-                    os.replace(companion, Path(f"{aside}{suffix}"))
-        self.set_aside.append(aside)
+        aside = sqlstore.set_aside(self.path)
+        if aside is not None:
+            self.set_aside.append(aside)
         return aside
 
     @property
@@ -267,7 +232,7 @@ class Library:
                 where = f"moved to {aside.name}" if aside else "left in place"
                 self.warn("set-aside", f"results cache damaged ({exc}); {where}, starting afresh")
                 try:
-                    self._conn = self._open()
+                    self._conn = sqlstore.connect(self.path, STORE, **_OPTIONS)
                 except (sqlite3.DatabaseError, OSError) as again:
                     self._disable(f"results cache unavailable ({again}); running without it")
                 return default

@@ -7,13 +7,12 @@ pickled, nothing that leaves the machine. A photo is one row, keyed by its conte
 so the same photo labelled twice (or moved) is one correction with its latest label. The
 feature may be missing (a photo labelled by hand is never classified); `learn` computes it.
 
-A file that is not ours or cannot be read is renamed aside (`…broken-<time>-<pid>`) with one
-warning and a new store is made, as the results cache does. No Qt, no torch.
+A file that is damaged, not ours or of another schema version is renamed aside with one warning
+and a new store is made, as the results cache does (app.cache.sqlstore). No Qt, no torch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import threading
@@ -25,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from app.cache import sqlstore
 from app.cache.blobs import pack_feature, unpack_feature
+from app.identity import data_dir
 from app.photos.fingerprint import fingerprint
 from app.photos.oserrors import os_reason
 
-APP_NAME = "scene-tagger"
 FILE_NAME = "corrections.sqlite3"
 APPLICATION_ID = 0x53544372  # "STCr"
 SCHEMA_VERSION = 1
@@ -43,12 +43,19 @@ CREATE INDEX IF NOT EXISTS corrections_path ON corrections(path);
 """
 
 
-def data_dir() -> Path:
-    """`$SCENE_TAGGER_DATA`, else the platform's user data folder (not the cache: a cache may
-    be emptied at any time, the person's corrections and personal models may not)."""
-    from platformdirs import user_data_dir
+def _create(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+    sqlstore.stamp(conn, STORE)
+    conn.commit()
 
-    return Path(os.environ.get("SCENE_TAGGER_DATA") or user_data_dir(APP_NAME))
+
+STORE = sqlstore.StoreKind(
+    "corrections store",
+    APPLICATION_ID,
+    SCHEMA_VERSION,
+    _create,
+    check="SELECT count(*) FROM corrections",
+)
 
 
 @dataclass
@@ -77,49 +84,11 @@ class Corrections:
     # ------------------------------------------------------------------------------ opening
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create {self.path.parent}: {os_reason(exc)}") from exc
-        try:
-            return self._connect()
-        except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(
-                f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-            )
-            try:
-                os.replace(self.path, aside)
-            except OSError as move_exc:
-                raise StoreError(
-                    f"the corrections store {self.path} is damaged ({exc}) and cannot be "
-                    f"set aside: {os_reason(move_exc)}"
-                ) from exc
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(OSError):
-                    os.remove(f"{self.path}{suffix}")
-            self.warn(
-                f"the corrections store {self.path} was damaged or not ours ({exc}); it was "
-                f"set aside as {aside.name} and a new one started"
-            )
-            return self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
-        if self.path.is_dir():
-            raise sqlite3.DatabaseError("a folder is in its place")
-        conn = sqlite3.connect(self.path, timeout=15.0, check_same_thread=False)
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if app_id != APPLICATION_ID and tables:
-                raise sqlite3.DatabaseError("not a Scene Tagger corrections store")
-            if app_id != APPLICATION_ID:
-                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.executescript(_SCHEMA)
-            conn.execute("SELECT count(*) FROM corrections").fetchone()
-            conn.commit()
-        except sqlite3.DatabaseError:
-            conn.close()
-            raise
+            conn, _ = sqlstore.open_store(self.path, STORE, self.warn, timeout=15.0)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"the corrections store {self.path} cannot be opened: {exc}") from exc
+        except sqlite3.DatabaseError as exc:  # it could not be set aside
+            raise StoreError(str(exc)) from exc
         return conn
 
     def close(self) -> None:

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from app.identity import data_dir
 from app.model import scenes
 from app.model.engine import ClassifierLayer, Prediction, ProgressFn, SceneClassifier
-from app.personal.corrections import data_dir
 from app.personal.head import Head, Learned, softmax
 
 INDEX = "index.json"

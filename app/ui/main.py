@@ -10,13 +10,12 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app import priority
+from app.identity import APP_NAME, DISPLAY_NAME
 from app.model import scenes
 from app.ui import guard
 from app.ui.compat import binding_problem
 from app.ui.platform_check import display_problem
 from app.ui.window import ClassifierFactory, MainWindow
-
-APP_TITLE = "Scene Tagger"
 
 
 def app_icon() -> QIcon:
@@ -35,10 +34,10 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else sys.argv[:1])
-    app.setApplicationName("scene-tagger")
-    app.setApplicationDisplayName(APP_TITLE)
-    app.setOrganizationName("scene-tagger")
-    app.setDesktopFileName("scene-tagger")  # Wayland matches the window to scene-tagger.desktop
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(DISPLAY_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_NAME)  # Wayland matches the window to scene-tagger.desktop
     app.setWindowIcon(app_icon())
     # The window's paint and model calls each take the interpreter back from the scan's and
     # the listing's threads; at the default 5 ms switch interval a repaint with hundreds of

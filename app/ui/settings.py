@@ -11,20 +11,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from PySide6.QtCore import QByteArray, QSettings
 
 from app import defaults
 from app.defaults import BACKENDS, NAMINGS
+from app.identity import APP_NAME, DISPLAY_NAME, thumbnails_dir
 
-APP_NAME = "scene-tagger"
 DEVICES = ("auto", "cpu", "cuda")
 MAX_RECENT = 8
 
 
 def default_cache_dir() -> Path:
     """Thumbnails go to the user's cache folder (safe to delete at any time)."""
-    return Path(platformdirs.user_cache_dir(APP_NAME)) / "thumbnails"
+    return thumbnails_dir()
 
 
 class _Choice:
@@ -50,7 +49,7 @@ class Settings:
     """Typed view of the stored preferences; every setter writes through immediately."""
 
     def __init__(self, store: QSettings | None = None) -> None:
-        self.store = store if store is not None else QSettings(APP_NAME, "Scene Tagger")
+        self.store = store if store is not None else QSettings(APP_NAME, DISPLAY_NAME)
 
     # ------------------------------------------------------------------------- plain values
     def update(self, values: dict[str, Any]) -> dict[str, Any]:
