@@ -24,6 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_learning import REAL, personal, scenes
 
+from app.model.calibration import softmax
+
 RULES = [
     ("last", 5.0, 0.1),
     ("bias", 5.0, 0.1),
@@ -112,7 +114,7 @@ def main() -> int:
         def unit(a: np.ndarray) -> np.ndarray:
             return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-9)
 
-        p = personal.softmax(base.logits(x[meas]), t0)
+        p = softmax(base.logits(x[meas]), t0)
         w = np.exp(kappa * (unit(x[meas]) @ unit(x[lab]).T - 1.0))
         total = w.sum(1, keepdims=True)
         mixed = (p * c + w @ np.eye(6)[y[lab]]) / (total + c)

@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO))
 import numpy as np
 
 from app.model import runtimes
-from app.model.engine import flip_average, mirror, softmax
+from app.model.calibration import softmax
+from app.model.engine import flip_average, mirror
 from app.model.scenes import CLASSES
 from app.photos import imaging
 from training.metrics import expected_calibration_error

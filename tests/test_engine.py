@@ -14,6 +14,7 @@ from conftest import make_photo
 from PIL import Image
 
 from app.model import devices, engine, scenes
+from app.model.calibration import softmax
 from app.model.engine import Classifier, Prediction
 from app.model.networks import TinyTestNet
 from app.photos import imaging
@@ -305,6 +306,6 @@ def test_predictions_carry_the_pooled_feature_the_head_saw(tmp_path: Path) -> No
         temperature = clf.runtime.temperature
     assert all(p.ok and p.feature is not None and p.feature.shape == (512,) for p in preds)
     feats = np.stack([p.feature for p in preds])
-    probs = personal.softmax(head.logits(feats), temperature)
+    probs = softmax(head.logits(feats), temperature)
     scores = np.array([list(p.scores.values()) for p in preds])
     np.testing.assert_allclose(probs, scores, atol=1e-4)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from app.cli import main as cli
+from app.model.calibration import softmax
 from app.personal import head as personal
 from app.personal.stack import build_classifier
 from app.personal.versions import Versions
@@ -111,8 +112,8 @@ def test_a_torch_fit_and_the_numpy_fit_give_the_same_model(
     np.testing.assert_allclose(numpy_fit.weights[-1], torch_fit.weights[-1], atol=1e-5)
     np.testing.assert_allclose(numpy_fit.biases[-1], torch_fit.biases[-1], atol=1e-5)
     np.testing.assert_allclose(
-        personal.softmax(numpy_fit.logits(replay.features)),
-        personal.softmax(torch_fit.logits(replay.features)),
+        softmax(numpy_fit.logits(replay.features)),
+        softmax(torch_fit.logits(replay.features)),
         atol=1e-5,
     )
 

@@ -12,7 +12,8 @@ from conftest import make_photo
 from PIL import Image
 
 from app.cli import main as cli
-from app.model.engine import Classifier, flip_average, mirror, softmax
+from app.model.calibration import softmax
+from app.model.engine import Classifier, flip_average, mirror
 
 
 def photo_and_mirror(folder: Path) -> tuple[Path, Path]:

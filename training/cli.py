@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from app.model import devices, scenes
+from app.model.calibration import WIDE_BOUNDS, fit_temperature, softmax
 from app.model.scenes import CLASSES, ModelCard
 from training import data
 from training.models import MODEL_KEYS, RECIPES, Recipe, build
@@ -29,25 +30,6 @@ def hardware() -> str:
 
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return f"{devices.cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}{gpu}"
-
-
-def softmax(logits: np.ndarray, t: float = 1.0) -> np.ndarray:
-    z = logits / t
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising NLL on data the model was neither trained nor judged on."""
-    from scipy.optimize import minimize_scalar
-
-    def nll(log_t: float) -> float:
-        p = softmax(logits, float(np.exp(log_t)))
-        return float(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean())
-
-    best = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(best.x))
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,7 +141,7 @@ def save_run(
     ece = expected_calibration_error(probs, fitted.test_labels)
     temperature, ece_after = None, None
     if fitted.holdout_logits is not None:
-        temperature = fit_temperature(fitted.holdout_logits, fitted.holdout_labels)
+        temperature = fit_temperature(fitted.holdout_logits, fitted.holdout_labels, WIDE_BOUNDS)
         ece_after = expected_calibration_error(
             softmax(fitted.test_logits, temperature), fitted.test_labels
         )

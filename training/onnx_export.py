@@ -223,7 +223,7 @@ def runtime_logits(
 
 
 def evaluation(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
-    from training.cli import softmax
+    from app.model.calibration import softmax
     from training.metrics import caret_stats, confusion_matrix, expected_calibration_error
 
     probs = softmax(logits, temperature)
@@ -244,7 +244,7 @@ def gate(
     fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: np.ndarray, int8_temperature: float
 ) -> dict:
     """The int8 model ships only if it is as good as fp32 on seg_test (GATE's three limits)."""
-    from training.cli import softmax
+    from app.model.calibration import softmax
     from training.metrics import expected_calibration_error
 
     a32 = float((fp32_logits.argmax(1) == labels).mean())
@@ -419,7 +419,7 @@ def export_onnx(
     progress: bool = True,
 ) -> dict:
     """Write both ONNX files beside the card, measure them, and record everything in the card."""
-    from training.cli import fit_temperature
+    from app.model.calibration import WIDE_BOUNDS, fit_temperature
 
     card = ModelCard.read(card_path)
     dest = card.weights_path.parent
@@ -476,14 +476,14 @@ def export_onnx(
         key=lambda m: (quant[m]["holdout"]["label_agreement"], quant[m]["holdout"]["accuracy"]),
     )
     shutil.copyfile(work / f"int8-{best}.onnx", dest / ONNX_INT8)
-    t32 = fit_temperature(ho32, splits.holdout.labels)
-    t8 = fit_temperature(holdout8[best], splits.holdout.labels)
+    t32 = fit_temperature(ho32, splits.holdout.labels, WIDE_BOUNDS)
+    t8 = fit_temperature(holdout8[best], splits.holdout.labels, WIDE_BOUNDS)
     labels = splits.test.labels
     test32 = run(fp32_path, "fp32", splits.test, "fp32-test")
     test8 = run(work / f"int8-{best}.onnx", "int8", splits.test, f"int8-{best}-test")
     for method in methods:  # every calibration's seg_test figures, for the record only
         other = run(work / f"int8-{method}.onnx", "int8", splits.test, f"int8-{method}-test")
-        t = fit_temperature(holdout8[method], splits.holdout.labels)
+        t = fit_temperature(holdout8[method], splits.holdout.labels, WIDE_BOUNDS)
         quant[method]["seg_test_for_the_record"] = gate(test32, other, labels, t)
     held = (
         f"seg_train holdout ({len(splits.holdout)} photos, the training run's "

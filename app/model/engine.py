@@ -21,6 +21,8 @@ import numpy as np
 
 from app import defaults
 from app.model import runtimes, scenes
+from app.model.calibration import softmax
+from app.model.modelid import ModelId
 from app.photos import imaging
 
 PRECISIONS = runtimes.PRECISIONS
@@ -30,6 +32,7 @@ PREFETCH_BATCHES = 2  # decoded batches kept ready beyond the one the model is w
 _POLL_S = 0.05  # how often a wait for a decode looks at the cancel flag
 
 ProgressFn = Callable[[int, int, int], None]
+F32 = np.float32  # the scores every runtime reports are float32
 
 
 @dataclass(frozen=True)
@@ -138,19 +141,6 @@ class ClassifierLayer:
         self.close()
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Calibrated probabilities: softmax(logits / temperature), in float32."""
-    z = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
-def tta_model_id(model_id: str, tta: str) -> str:
-    """The id results are stored and written under: flip TTA gives other scores, so its own id
-    (the results cache and sidecars tell them apart; the window looks cached results up by it)."""
-    return model_id if tta == "none" else f"{model_id}+tta-{tta}"
-
-
 def mirror(pixels: np.ndarray) -> np.ndarray:
     """uint8 (N, H, W, 3) -> the same photos mirrored left to right (contiguous)."""
     return np.ascontiguousarray(pixels[:, :, ::-1])
@@ -165,7 +155,8 @@ def flip_average(logits: np.ndarray, mirror_logits: np.ndarray, temperature: flo
     the lower on seg_test, all under 0.03. The sum is symmetric, so a photo and its mirror get
     bit-identical scores.
     """
-    return (softmax(logits, temperature) + softmax(mirror_logits, temperature)) / np.float32(2)
+    one, other = softmax(logits, temperature, F32), softmax(mirror_logits, temperature, F32)
+    return (one + other) / np.float32(2)
 
 
 def _decode(path: Path, size: int) -> np.ndarray | str:
@@ -225,7 +216,8 @@ class Classifier:
         self.card = self.runtime.card
         self.device = self.runtime.device
         self.tta = tta
-        self.model_id: str = tta_model_id(self.runtime.model_id, tta)
+        # flip TTA gives other scores, so its own id (the cache and sidecars tell them apart)
+        self.model_id: str = str(ModelId.parse(self.runtime.model_id).with_tta(tta))
         self.backend = self.runtime.backend
         self.precision = self.runtime.precision
         self.batch_size = batch_size
@@ -266,7 +258,7 @@ class Classifier:
         if self.tta == "flip":
             mirrored, _ = self.runtime.run_pixels(mirror(batch))
             return flip_average(logits, mirrored, self.runtime.temperature), features
-        return softmax(logits, self.runtime.temperature), features
+        return softmax(logits, self.runtime.temperature, F32), features
 
     # ----------------------------------------------------------------------------------------
     def classify_paths(

@@ -25,6 +25,7 @@ import numpy as np
 
 from app.defaults import BACKENDS
 from app.model import devices, scenes
+from app.model.modelid import ModelId
 from app.model.scenes import ModelCard, ModelError
 
 __all__ = ["BACKENDS", "PRECISIONS", "Runtime", "OnnxRuntime", "TorchRuntime", "open_runtime"]
@@ -98,11 +99,8 @@ class Runtime:
 
 
 def _variant_id(card: ModelCard, precision: str) -> str:
-    """fp32 in torch and in ONNX Runtime are the same weights (within 1e-5): one id, so results
-    and sidecars stay valid across runtimes; int8 is a different model and says so."""
-    return (
-        card.model_id if precision in ("fp32", "bf16", "fp16") else f"{card.model_id}/{precision}"
-    )
+    """The card's id for a runtime at `precision` (ModelId.with_precision says which differ)."""
+    return str(ModelId.of_weights(card.name, card.weights_sha256).with_precision(precision))
 
 
 # --------------------------------------------------------------------------------------------

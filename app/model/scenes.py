@@ -128,8 +128,11 @@ class ModelCard:
 
     @property
     def model_id(self) -> str:
-        """Short, stable identifier written into sidecars: name + first 12 hex of the sha256."""
-        return f"{self.name}@{self.weights_sha256[:12]}"
+        """Short, stable identifier written into sidecars: name + first 12 hex of the sha256
+        (app.model.modelid)."""
+        from app.model.modelid import ModelId
+
+        return str(ModelId.of_weights(self.name, self.weights_sha256))
 
     @property
     def weights_path(self) -> Path:

@@ -27,6 +27,7 @@ import numpy as np
 from app.cache import sqlstore
 from app.cache.blobs import pack_feature, unpack_feature
 from app.identity import data_dir
+from app.model.modelid import ModelId
 from app.photos.fingerprint import fingerprint
 from app.photos.oserrors import os_reason
 
@@ -184,7 +185,7 @@ def with_features(items: Sequence[Correction]) -> tuple[list[Correction], list[C
 
 def base_model_id(model_id: str | None) -> str | None:
     """The runtime's id under a personal head ('…/int8+personal.3' -> '…/int8')."""
-    return model_id.split("+personal.")[0] if model_id else None
+    return str(ModelId.parse(model_id).runtime) if model_id else None
 
 
 def sync_session(

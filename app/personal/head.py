@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from app.model import scenes
+from app.model.calibration import fit_temperature
 
 MIN_CORRECTIONS = 10  # fewer cannot be split into folds that say anything
 MIN_SCENES = 2
@@ -57,12 +58,6 @@ REPLAY_NAME = "replay_features"
 
 class LearnError(ValueError):
     """learn cannot run (too few corrections, one scene, no replay bank); says why."""
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,20 +307,6 @@ def fit(
     return base.with_last(last.with_flat(theta))
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray, t0: float) -> float:
-    """The temperature minimising the NLL of held-out logits, searched in [t0/2, 2·t0]."""
-    grid = t0 * np.exp(np.linspace(np.log(0.5), np.log(2.0), 61))
-    z = np.asarray(logits, np.float64)
-    best, best_t = np.inf, t0
-    for t in grid:
-        s = z / t
-        s = s - s.max(axis=1, keepdims=True)
-        nll = float((np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(y)), y]).mean())
-        if nll < best:
-            best, best_t = nll, float(t)
-    return best_t
-
-
 # --------------------------------------------------------------------------------------------
 # The replay bank
 
@@ -469,7 +450,7 @@ def learn(
     personal = float((oof.argmax(1) == y).mean())
     before = float((base.logits(replay.features).argmax(1) == replay.labels).mean())
     after = float((final.logits(replay.features).argmax(1) == replay.labels).mean())
-    temperature = fit_temperature(oof, y, base_temperature)
+    temperature = fit_temperature(oof, y, (base_temperature / 2, 2 * base_temperature))
     report = LearnReport(
         corrections=len(y),
         per_class={c: int((y == i).sum()) for i, c in enumerate(classes) if (y == i).any()},

@@ -28,8 +28,10 @@ import numpy as np
 
 from app.identity import data_dir
 from app.model import scenes
+from app.model.calibration import softmax
 from app.model.engine import ClassifierLayer, Prediction, ProgressFn, SceneClassifier
-from app.personal.head import Head, Learned, softmax
+from app.model.modelid import ModelId
+from app.personal.head import Head, Learned
 
 INDEX = "index.json"
 WarnFn = Callable[[str], None]
@@ -46,10 +48,6 @@ class Version:
     per_class: dict[str, int]
     temperature: float
     report: dict[str, Any]
-
-    @property
-    def suffix(self) -> str:
-        return f"personal.{self.number}"
 
 
 class VersionError(RuntimeError):
@@ -177,11 +175,12 @@ class PersonalClassifier(ClassifierLayer):
 
     @property
     def model_id(self) -> str:
-        return f"{self.inner.model_id}+{self.version.suffix}"
+        return str(ModelId.parse(self.inner.model_id).with_personal(self.version.number))
 
     def predict(self, path: Path, feature: np.ndarray) -> Prediction:
         """The personal head's Prediction for one pooled feature."""
-        p = softmax(self.head.logits(np.asarray(feature)[None]), self.temperature)[0]
+        logits = self.head.logits(np.asarray(feature)[None])  # float64, as the head was fitted
+        p = softmax(logits, self.temperature).astype(np.float32)[0]
         classes = self.inner.card.classes
         best = int(p.argmax())
         scores = {c: float(v) for c, v in zip(classes, p, strict=True)}

@@ -254,10 +254,10 @@ def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]
         if not state:
             from app.cache.library import Library
             from app.model import runtimes
-            from app.model.engine import tta_model_id
+            from app.model.modelid import ModelId
 
             model_id = runtimes.expected_model_id(None, backend, "auto", device)
-            state["id"] = tta_model_id(model_id, tta) if model_id else ""
+            state["id"] = str(ModelId.parse(model_id).with_tta(tta)) if model_id else ""
             state["library"] = Library(warn=lambda message: log.warning("%s", message))
         if not state["id"]:
             return "", []
