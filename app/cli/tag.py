@@ -168,7 +168,7 @@ def _tag_outcome(
             else [p.name for p in outcome.sidecars]
         )
         report.line("written", r.path, f"{verb}\t{label}\t{percent(conf)}\t{', '.join(names)}")
-    elif conf is not None and conf < session.threshold:
+    elif conf is not None and not r.auto_confident(session.threshold):
         report.line("below threshold", r.path, f"below threshold\t{label}\t{percent(conf)}")
     else:
         report.line("unchanged", r.path, f"unchanged\t{label}\t{percent(conf)}")

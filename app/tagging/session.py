@@ -169,12 +169,16 @@ class PhotoRecord:
         parts = [e for e in (self.classify_error, self.sidecar_error) if e]
         return "; ".join(parts) if parts else None
 
+    def auto_confident(self, threshold: float) -> bool:
+        """The review rule, the one place it is written: the model's label stands (is shown
+        without the review outline, saved, written by `tag`) when it has a confidence at or
+        above the threshold."""
+        conf = self.auto_confidence
+        return self.auto_label is not None and conf is not None and conf >= threshold
+
     def needs_review(self, threshold: float) -> bool:
         """Not decided by the user and the model is unsure, failed, or has not run yet."""
-        if self.manual:
-            return False
-        conf = self.auto_confidence
-        return self.auto_label is None or conf is None or conf < threshold
+        return not self.manual and not self.auto_confident(threshold)
 
 
 @dataclass
@@ -414,10 +418,13 @@ class Session:
                 scores=scores,
                 model_id=model_id,
             )
-        conf = r.auto_confidence
-        if r.auto_label and conf is not None and conf >= self.threshold:
+        if r.auto_confident(self.threshold):
             return sidecar.SceneTag(
-                label=r.auto_label, source="auto", confidence=conf, scores=scores, model_id=model_id
+                label=r.auto_label,
+                source="auto",
+                confidence=r.auto_confidence,
+                scores=scores,
+                model_id=model_id,
             )
         return None
 
@@ -425,8 +432,7 @@ class Session:
         """(label, source) a save would leave on disk, cheap enough to ask for every photo."""
         if r.manual:
             return (r.manual, "manual")
-        conf = r.auto_confidence
-        if r.auto_label and conf is not None and conf >= self.threshold:
+        if r.auto_confident(self.threshold):
             return (r.auto_label, "auto")
         return None
 

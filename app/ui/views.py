@@ -128,7 +128,7 @@ class PhotoDelegate(QStyledItemDelegate):
             color = SCENE_COLORS.get(r.label, QColor(100, 100, 100))
         p.setBrush(color)
         threshold = self.threshold_of() if self.threshold_of else None
-        unsure = r.source == "auto" and threshold is not None and (r.confidence or 0.0) < threshold
+        unsure = threshold is not None and r.label is not None and r.needs_review(threshold)
         p.setPen(QPen(REVIEW_COLOR, 2) if unsure else Qt.PenStyle.NoPen)
         p.drawRoundedRect(pill, 9, 9)
         p.setPen(QColor("white"))
