@@ -67,7 +67,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fills the user's cache, and no test sees another's results."""
     folder = tmp_path / "user-cache"
     monkeypatch.setenv("SCENE_TAGGER_CACHE", str(folder))
-    # the corrections store and personal models (app.identity.data_dir): the same for them
+    # the corrections store and personal models (app.userdirs.data_dir): the same for them
     monkeypatch.setenv("SCENE_TAGGER_DATA", str(tmp_path / "user-data"))
     return folder
 

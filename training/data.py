@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from app import identity
+from app import userdirs
 from app.model.scenes import CLASSES, INPUT_SIZE, Normalization, to_input
 from app.photos.imaging import ImageError, is_photo, load_pixels
 
@@ -40,8 +40,8 @@ def default_data_dir() -> Path | None:
 
 
 def cache_dir() -> Path:
-    """The app's cache folder (app.identity), made."""
-    d = identity.cache_dir()
+    """The app's cache folder (app.userdirs), made."""
+    d = userdirs.cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     return d
 

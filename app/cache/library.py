@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from app import priority
 from app.cache import sqlstore
 from app.cache.blobs import pack_feature, pack_scores, unpack_feature, unpack_scores
-from app.identity import cache_dir
 from app.photos.fingerprint import FileKey, fingerprint
+from app.userdirs import cache_dir
 
 if TYPE_CHECKING:
     from app.model.engine import Prediction
@@ -98,7 +98,7 @@ _OPTIONS: dict[str, object] = {"timeout": BUSY_TIMEOUT_S, "isolation_level": Non
 
 
 def default_path() -> Path:
-    """results.sqlite3 in the cache folder (app.identity: `$SCENE_TAGGER_CACHE` or the
+    """results.sqlite3 in the cache folder (app.userdirs: `$SCENE_TAGGER_CACHE` or the
     platform's)."""
     return cache_dir() / FILE_NAME
 

@@ -26,10 +26,10 @@ import numpy as np
 
 from app.cache import sqlstore
 from app.cache.blobs import pack_feature, unpack_feature
-from app.identity import data_dir
 from app.model.modelid import ModelId
 from app.photos.fingerprint import fingerprint
 from app.photos.oserrors import os_reason
+from app.userdirs import data_dir
 
 FILE_NAME = "corrections.sqlite3"
 APPLICATION_ID = 0x53544372  # "STCr"

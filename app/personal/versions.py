@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from app.identity import data_dir
 from app.model import scenes
 from app.model.calibration import softmax
 from app.model.engine import ClassifierLayer, Prediction, ProgressFn, SceneClassifier
 from app.model.modelid import ModelId
 from app.personal.head import Head, Learned
+from app.userdirs import data_dir
 
 INDEX = "index.json"
 WarnFn = Callable[[str], None]

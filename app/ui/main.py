@@ -10,12 +10,12 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app import priority
-from app.identity import APP_NAME, DISPLAY_NAME
 from app.model import scenes
 from app.ui import guard
 from app.ui.compat import binding_problem
 from app.ui.platform_check import display_problem
 from app.ui.window import ClassifierFactory, MainWindow
+from app.userdirs import APP_NAME, DISPLAY_NAME
 
 
 def app_icon() -> QIcon:

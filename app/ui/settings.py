@@ -15,7 +15,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from app import defaults
 from app.defaults import BACKENDS, NAMINGS
-from app.identity import APP_NAME, DISPLAY_NAME, thumbnails_dir
+from app.userdirs import APP_NAME, DISPLAY_NAME, thumbnails_dir
 
 DEVICES = ("auto", "cpu", "cuda")
 MAX_RECENT = 8

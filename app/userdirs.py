@@ -1,4 +1,4 @@
-"""The app's identity and the user folders it keeps things in, one home for every room.
+"""The app's name on disk and its folders in the user's home, in one place for every room.
 
     APP_NAME       "scene-tagger": the folders' name, the settings' organisation, the desktop id
     DISPLAY_NAME   "Scene Tagger": what people read
