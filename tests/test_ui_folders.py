@@ -50,12 +50,13 @@ def test_a_folder_shows_batch_by_batch_and_no_scan_starts_before_the_end(
 ) -> None:
     import threading
 
+    from app.tagging import batches
     from app.ui import opening
 
     sidecar.write_scene(photo_folder / "IMG_0002.jpg", sidecar.SceneTag("glacier", source="manual"))
     monkeypatch.setattr(opening, "BATCH", 2)  # three batches of two photos
     gate = threading.Event()
-    real = opening.read_sidecar_infos
+    real = batches.read_sidecar_infos
     calls: list[int] = []
 
     def slow(photos: Any, naming: str) -> Any:
@@ -64,7 +65,7 @@ def test_a_folder_shows_batch_by_batch_and_no_scan_starts_before_the_end(
             assert gate.wait(10)
         return real(photos, naming)
 
-    monkeypatch.setattr(opening, "read_sidecar_infos", slow)
+    monkeypatch.setattr(batches, "read_sidecar_infos", slow)
     win = make_window()
     qtbot.waitUntil(lambda: win.classifier is not None, timeout=30_000)
     assert win.open_folder(photo_folder)
@@ -108,6 +109,7 @@ def test_a_folder_that_changes_while_it_is_listed(
     recursive tree is entered once; nothing errs."""
     import os
 
+    from app.tagging import batches
     from app.ui import opening
 
     root = tmp_path / "tree"
@@ -116,14 +118,14 @@ def test_a_folder_that_changes_while_it_is_listed(
             make_photo(root / sub / f"{sub}{i}.jpg", seed=i)
     os.symlink(root, root / "b" / "loop")
     monkeypatch.setattr(opening, "BATCH", 2)
-    real = opening.read_sidecar_infos
+    real = batches.read_sidecar_infos
 
     def meanwhile(photos: Any, naming: str) -> Any:
         if any(files[0].parent.name == "a" for _, files in photos):  # the first batch is read
             (root / "c" / "c1.jpg").unlink(missing_ok=True)
         return real(photos, naming)
 
-    monkeypatch.setattr(opening, "read_sidecar_infos", meanwhile)
+    monkeypatch.setattr(batches, "read_sidecar_infos", meanwhile)
     win = make_window()
     with qtbot.waitSignal(win.scan_finished, timeout=SCAN_TIMEOUT):
         assert win.open_folder(root, recursive=True)

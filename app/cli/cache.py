@@ -52,20 +52,18 @@ def select_shard(photos: Sequence[Path], roots: Sequence[Path], args: argparse.N
 
 
 def open_session(args: argparse.Namespace, **options: Any):
-    """`tag`'s session: Session.open, or only this shard's photos listed and read the same way."""
-    from app.photos import formats
-    from app.photos.imaging import iter_photos
+    """`tag`'s session: the folder's photos (only this shard's with --shard), listed and read
+    as Session.open lists and reads them."""
+    from app.tagging.batches import folder_entries
     from app.tagging.session import Session
 
     raw_jpeg = getattr(args, "raw_jpeg", defaults.RAW_JPEG)
-    if getattr(args, "shard", None) is None:
-        return Session.open(args.folder, recursive=args.recursive, raw_jpeg=raw_jpeg, **options)
-    listed = formats.photo_entries(iter_photos(args.folder, recursive=args.recursive), raw_jpeg)
-    photos, companions = formats.split_entries(listed)  # a pair goes to its JPEG's shard
-    photos = shards.select(photos, [args.folder], args.shard)
-    session = Session(args.folder, photos, companions=companions, **options)
-    session.read_sidecars(notify=False)
-    return session
+    entries = folder_entries(args.folder, args.recursive, raw_jpeg)
+    if getattr(args, "shard", None) is not None:
+        listed = list(entries)  # a pair goes to its JPEG's shard
+        chosen = set(shards.select([photo for photo, _ in listed], [args.folder], args.shard))
+        entries = (entry for entry in listed if entry[0] in chosen)
+    return Session.from_entries(args.folder, entries, **options)
 
 
 def parse_size(text: str) -> int:

@@ -21,164 +21,23 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from app import defaults
 from app.model.scenes import CLASSES
-from app.photos import formats, imaging
+from app.photos.formats import Entry
 from app.tagging import sidecar
+from app.tagging.batches import CacheLookup, folder_entries, read_batch
+from app.tagging.record import PhotoRecord, PredictionLike, new_records
 from app.tagging.session_io import (
-    Infos,
     ProgressFn,
     SaveItem,
     SaveOutcome,
-    display_path,
     execute_save,
     read_files,
 )
 
 ChangeCallback = Callable[[list[int]], None]
-
-
-class PredictionLike(Protocol):
-    """What the session needs from app.model.engine.Prediction (kept structural: no torch import here)."""
-
-    path: Path
-    label: str | None
-    confidence: float | None
-    scores: dict[str, float] | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool: ...
-
-
-def new_records(
-    start: int, photos: Sequence[Path], companions: Mapping[Path, tuple[Path, ...]] | None = None
-) -> list[PhotoRecord]:
-    """Records for photos that will get ids start, start + 1, …; touches no session, so the
-    worker that listed them makes them. Each path's string is made here too (os.fspath caches
-    it in the Path): the session's path index then costs the GUI thread no formatting."""
-    records = []
-    for i, p in enumerate(photos, start):
-        r = PhotoRecord(i, p if isinstance(p, Path) else Path(p))
-        if companions and r.path in companions:
-            r.companions = tuple(Path(c) for c in companions[r.path])
-            r.file_tags = (None,) * len(r.files)
-        for f in r.files:
-            os.fspath(f)
-        records.append(r)
-    return records
-
-
-@dataclass(eq=False)
-class PhotoRecord:
-    """One photo: what is on disk (`saved`), what the model said, what the user decided."""
-
-    id: int
-    path: Path
-    saved: sidecar.SceneTag | None = None  # the scene tag in the sidecar, as last read
-    sidecar_path: Path | None = None
-    sidecar_error: str | None = None  # a sidecar that could not be read or written
-    prediction: PredictionLike | None = None  # this session's model output
-    model_id: str | None = None  # the model that made `prediction`
-    manual: str | None = None  # pending manual label; starts as the saved manual label
-    # A RAW + JPEG pair shown as one photo (defaults.RAW_JPEG "one"): `path` is the JPEG, the
-    # one classified; `companions` are its RAW files, tagged with it; `file_tags` is the scene
-    # tag in each file's own sidecar (path first), and `saved` the pair's (a manual one first).
-    companions: tuple[Path, ...] = ()
-    file_tags: tuple[sidecar.SceneTag | None, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def files(self) -> tuple[Path, ...]:
-        """Every file this photo stands for: itself, then a pair's RAW files."""
-        return (self.path, *self.companions)
-
-    @property
-    def display_name(self) -> str:
-        """The name for people: bytes that are not UTF-8 show as U+FFFD, a visible mark; a
-        pair names both files (IMG_0001.JPG + .CR2)."""
-        if not self.companions:  # the common case: asked for every row's sort key and paint
-            return display_path(self.path.name)
-        names = [self.path.name]
-        for c in self.companions:
-            names.append(c.suffix if c.stem == self.path.stem else c.name)
-        return display_path(" + ".join(names))
-
-    @property
-    def _saved_auto(self) -> sidecar.SceneTag | None:
-        s = self.saved
-        return s if s is not None and s.source == "auto" and s.label in CLASSES else None
-
-    @property
-    def auto_label(self) -> str | None:
-        """The model's label: this session's prediction, else an automatic label read from disk."""
-        p = self.prediction
-        if p is not None and p.ok:
-            return p.label
-        s = self._saved_auto
-        return s.label if s else None
-
-    @property
-    def auto_confidence(self) -> float | None:
-        p = self.prediction
-        if p is not None and p.ok:
-            return p.confidence
-        s = self._saved_auto
-        return s.confidence if s else None
-
-    @property
-    def scores(self) -> dict[str, float] | None:
-        """All six scores when known (from this run, else from the sidecar's provenance)."""
-        p = self.prediction
-        if p is not None and p.ok and p.scores:
-            return dict(p.scores)
-        s = self.saved
-        return dict(s.scores) if s is not None and s.scores else None
-
-    @property
-    def label(self) -> str | None:
-        """The effective label: a manual one always wins over the model's."""
-        return self.manual or self.auto_label
-
-    @property
-    def source(self) -> str | None:
-        if self.manual:
-            return "manual"
-        return "auto" if self.auto_label else None
-
-    @property
-    def confidence(self) -> float | None:
-        """The model's confidence in the effective label; None for manual labels."""
-        return None if self.manual else self.auto_confidence
-
-    @property
-    def classify_error(self) -> str | None:
-        p = self.prediction
-        if p is not None and not p.ok:
-            return p.error or "not classified"
-        return None
-
-    @property
-    def error(self) -> str | None:
-        """Everything that went wrong with this photo, fit to show the user; None when fine."""
-        parts = [e for e in (self.classify_error, self.sidecar_error) if e]
-        return "; ".join(parts) if parts else None
-
-    def auto_confident(self, threshold: float) -> bool:
-        """The review rule, the one place it is written: the model's label stands (is shown
-        without the review outline, saved, written by `tag`) when it has a confidence at or
-        above the threshold."""
-        conf = self.auto_confidence
-        return self.auto_label is not None and conf is not None and conf >= threshold
-
-    def needs_review(self, threshold: float) -> bool:
-        """Not decided by the user and the model is unsure, failed, or has not run yet."""
-        return not self.manual and not self.auto_confident(threshold)
 
 
 @dataclass
@@ -206,7 +65,6 @@ class Session:
         self.folder = Path(folder) if folder is not None else None
         self.records: list[PhotoRecord] = []
         self._by_path: dict[str, int] = {}
-        self.add_photos(photos, companions)
         self.threshold = threshold
         self.naming = naming
         self.parent = parent
@@ -214,6 +72,7 @@ class Session:
         # ids of the dirty photos, kept up to date by _notify (every change reports its ids);
         # None = unknown (changed without a report), recomputed on the next question
         self._dirty: set[int] | None = None
+        self.add_photos(photos, companions)
 
     # ------------------------------------------------------------------------------ loading
     @classmethod
@@ -227,11 +86,20 @@ class Session:
     ) -> Session:
         """List the folder's photos and read their sidecars (slow for big folders: use a worker).
         `raw_jpeg` "one": each RAW + JPEG pair is one photo (formats.pair_raw_jpeg)."""
-        folder = Path(folder)
-        listed = imaging.iter_photos(folder, recursive=recursive)
-        photos, companions = formats.split_entries(formats.photo_entries(listed, raw_jpeg))
-        session = cls(folder, photos, companions=companions, **kwargs)
-        session.read_sidecars(notify=False)
+        return cls.from_entries(folder, folder_entries(folder, recursive, raw_jpeg), **kwargs)
+
+    @classmethod
+    def from_entries(
+        cls,
+        folder: str | os.PathLike[str],
+        entries: Iterable[Entry],
+        cached: CacheLookup | None = None,
+        **kwargs: Any,
+    ) -> Session:
+        """A session of these listed photos (app.tagging.batches), their sidecars read and,
+        with `cached`, what the results cache already knows about them."""
+        session = cls(Path(folder), [], **kwargs)
+        session.add_records(read_batch(entries, 0, session.naming, cached))
         return session
 
     def add_photos(
@@ -252,56 +120,22 @@ class Session:
         for r in records:
             for f in r.files:  # a pair is found by either file (label, learn --from)
                 self._by_path[os.path.normcase(os.fspath(f))] = r.id
+        if self._dirty is not None:  # records listed with their sidecars and cached results
+            self._dirty.update(r.id for r in records if self.is_dirty(r))
         return list(range(start, len(self.records)))
-
-    def take_sidecars(self, results: Iterable[tuple[int, Infos, str | None]]) -> list[int]:
-        """Apply sidecars read elsewhere (read_sidecar_infos, in a worker) in the thread that
-        owns the session; only the photos where something was found are reported changed."""
-        changed = []
-        for rid, infos, err in results:
-            r = self.records[rid]
-            self._take_infos(r, infos, err)
-            if err or any(i is not None and i.scene is not None for i in infos):
-                changed.append(rid)
-        self._notify(changed)
-        return changed
 
     def read_sidecars(self, ids: Iterable[int] | None = None, *, notify: bool = True) -> list[int]:
         """(Re-)read sidecars; a saved manual label becomes the pending manual label."""
         changed = []
         for rid in self._ids(ids):
             r = self.records[rid]
-            self._take_infos(r, *read_files(r.files, self.naming))
+            r.take_sidecar(*read_files(r.files, self.naming))
             changed.append(rid)
         if notify:
             self._notify(changed)
         else:
             self._dirty = None  # changed unreported: recount when asked
         return changed
-
-    @staticmethod
-    def _take_infos(r: PhotoRecord, infos: Infos, err: str | None) -> None:
-        r.sidecar_error = err
-        if infos and infos[0] is not None:
-            r.sidecar_path = infos[0].path
-        if not r.companions:
-            if not infos or infos[0] is None:
-                return  # unreadable: keep what we knew, never guess
-            r.saved = infos[0].scene
-        else:
-            tags = list(r.file_tags)
-            for n, info in enumerate(infos):
-                if info is not None:
-                    tags[n] = info.scene
-            r.file_tags = tuple(tags)
-            manual = [t for t in tags if t is not None and t.source == "manual"]
-            r.saved = next(iter(manual or [t for t in tags if t is not None]), None)
-            if all(i is None for i in infos):
-                return
-        s = r.saved
-        if s is not None and s.source == "manual" and s.label in CLASSES:
-            r.manual = s.label
-        # otherwise a pending correction survives the re-read: it is not on disk yet
 
     # ------------------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -358,9 +192,7 @@ class Session:
             rid = self.id_for(p.path)
             if rid is None:
                 continue
-            r = self.records[rid]
-            r.prediction = p
-            r.model_id = model_id
+            self.records[rid].take_prediction(p, model_id)
             changed.append(rid)
         self._notify(changed)
         return changed
@@ -499,14 +331,14 @@ class Session:
                 report.failed += 1
                 report.errors.append((o.path, o.error))  # type: ignore[union-attr]
                 if r.companions:  # what a pair's other files took is on disk all the same
-                    self._take_infos(r, (o.info, *o.companion_infos), o.error)
+                    r.take_sidecar((o.info, *o.companion_infos), o.error)
                 r.sidecar_error = o.error
             else:
                 if o.skipped_reason:
                     report.skipped += 1
                 else:
                     report.written += 1
-                self._take_infos(r, (o.info, *o.companion_infos), None)
+                r.take_sidecar((o.info, *o.companion_infos), None)
             if pending != o.planned_manual:
                 r.manual = pending  # changed while the save ran: still pending, not lost
             changed.append(o.id)

@@ -16,29 +16,28 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from app import defaults, priority
-from app.photos import formats, imaging
 from app.photos.formats import Entry
-from app.tagging.session import PhotoRecord, Session, new_records
-from app.tagging.session_io import read_sidecar_infos
+from app.tagging.batches import CacheLookup, folder_entries, read_batch
+from app.tagging.record import PhotoRecord
+from app.tagging.session import Session
 from app.ui.guard import guarded
 from app.ui.rowkeys import RowKeys, records_keys, row_keys
 from app.ui.workers import TaskRunner
 
-CacheLookup = Callable[[list[Path]], tuple[str, list[Any]]]  # paths -> (model id, predictions)
 BATCH = 1000  # photos listed (and their sidecars read) per task
 FIRST_BATCH_S = 0.25  # the first batch stops early when listing is slow: photos show first
 
 
 class FolderLoader(QObject):
     listed = Signal(object, object)  # Session with the first batch, its RowKeys
-    appended = Signal(object, object, object)  # Session, new ids, (RowKeys, infos, cache hits)
+    appended = Signal(object, object, object)  # Session, the new ids, their RowKeys
     ready = Signal(object)  # Session: every photo listed, every sidecar read
     failed = Signal(object, str)  # folder, why it could not be listed
 
@@ -70,20 +69,12 @@ class FolderLoader(QObject):
         self._number += 1
         ticket = (folder, self._number)
         self._current = ticket
-        walk = _Walk(
-            formats.photo_entries(imaging.iter_photos(folder, recursive=recursive), raw_jpeg)
-        )
+        walk = _Walk(folder_entries(folder, recursive, raw_jpeg))
         cached = self.cached
 
         def first_batch() -> tuple[Session, RowKeys, bool]:
             _, entries, more = walk.take(FIRST_BATCH_S)
-            photos, companions = formats.split_entries(entries)
-            session = Session(folder, photos, companions=companions, **session_options)
-            named = [(r.id, r.files) for r in session.records]
-            session.take_sidecars(read_sidecar_infos(named, session.naming))
-            if cached is not None and photos:  # groups from earlier runs, model or no model
-                model_id, hits = cached(photos)
-                session.set_predictions(hits, model_id)
+            session = Session.from_entries(folder, entries, cached, **session_options)
             session.dirty_count()  # primes the count the status bar asks for
             return session, row_keys(session), more  # the GUI thread only swaps them in
 
@@ -108,14 +99,11 @@ class FolderLoader(QObject):
     def _submit(self, ticket: tuple[Path, int], walk: _Walk, session: Session) -> None:
         naming, cached = session.naming, self.cached
 
-        def batch() -> tuple[list[PhotoRecord], tuple[RowKeys, list[Any], Any], bool]:
+        def batch() -> tuple[list[PhotoRecord], RowKeys, bool]:
             # Everything per photo happens here; the GUI thread only appends the lists.
             start, entries, more = walk.take(None)
-            records = new_records(start, *formats.split_entries(entries))
-            infos = read_sidecar_infos([(r.id, r.files) for r in records], naming)
-            photos = [r.path for r in records]
-            hits = cached(photos) if cached is not None and photos else None
-            return records, (records_keys(records, session.threshold), infos, hits), more
+            records = read_batch(entries, start, naming, cached)
+            return records, records_keys(records, session.threshold), more
 
         self.tasks.submit(
             batch,
@@ -130,7 +118,7 @@ class FolderLoader(QObject):
         walk: _Walk,
         session: Session,
         records: list[PhotoRecord],
-        found: tuple[RowKeys, list[Any], Any],
+        keys: RowKeys,
         more: bool,
     ) -> None:
         if ticket != self._current:
@@ -138,7 +126,7 @@ class FolderLoader(QObject):
         if more:
             self._submit(ticket, walk, session)
         ids = session.add_records(records)  # raises if a batch came out of order
-        self.appended.emit(session, ids, found)
+        self.appended.emit(session, ids, keys)
         if not more:
             self._ready(session)
 

@@ -35,6 +35,7 @@ from app.ui.guard import guarded
 from app.ui.modelload import ModelLoader, close_quietly
 from app.ui.models import PhotoListModel, dropped_folder
 from app.ui.opening import FolderLoader
+from app.ui.rowkeys import RowKeys
 from app.ui.saving import SaveController, report_text
 from app.ui.scanning import ScanController
 from app.ui.settings import Settings, default_cache_dir
@@ -323,15 +324,11 @@ class MainWindow(QMainWindow):
         self._refresh_status()
 
     @guarded
-    def _folder_appended(self, session: Session, ids: list[int], found: Any) -> None:
-        """The next batch of a folder being listed: rows, then what sidecars and cache say."""
+    def _folder_appended(self, session: Session, ids: list[int], keys: RowKeys) -> None:
+        """The next batch of a folder being listed, its sidecars and cached results read."""
         if self._shut_down or session is not self.session:
             return
-        keys, infos, hits = found
         self.photos.append_rows(ids, keys)
-        session.take_sidecars(infos)
-        if hits is not None:
-            session.set_predictions(hits[1], hits[0])
         self.statusBar().showMessage(f"Listing {session.folder}: {len(session):,} photos…")
         settle_heap()  # each batch's records out of the collector's reach: no long full GC
         self._schedule_refresh()
