@@ -52,7 +52,8 @@ def test_the_gate_record_follows_from_its_figures() -> None:
 @pytest.mark.dataset
 @pytest.mark.slow
 def test_a_seg_test_slice_reproduces_the_cards_labels(shared_data: Path) -> None:
-    from training.onnx_export import runtime_logits, slice_indices
+    from training.evaluation import runtime_logits
+    from training.onnx_export import slice_indices
 
     index = D.index_split(shared_data, "seg_test")
     idx = slice_indices(index.labels)

@@ -326,3 +326,37 @@ def iterate_batches(
 
         x = to_input(data.pixels[mine], norm, augment=augment if aug.enabled else None)
         yield x.contiguous(memory_format=torch.channels_last), labels[mine]
+
+
+def data_root(data: str | Path | None) -> Path:
+    """The data set folder given (`--data`), else ../shared/data/intel-scenes."""
+    root = Path(data) if data else default_data_dir()
+    if root is None:
+        raise DataError("no --data given and ../shared/data/intel-scenes does not exist")
+    return root
+
+
+def decode_splits(
+    root: Path, limit_per_class: int = 0, progress: bool = True
+) -> dict[str, DecodedSplit]:
+    """seg_train and seg_test decoded (the first `limit_per_class` photos of each class only,
+    for smoke runs); unreadable photos are skipped with one warning line per split."""
+    out = {}
+    for split in SPLITS:
+        index = index_split(root, split)
+        if limit_per_class:
+            keep = np.concatenate(
+                [np.flatnonzero(index.labels == c)[:limit_per_class] for c in range(len(CLASSES))]
+            )
+            index = SplitIndex(
+                split, index.folder, [index.paths[i] for i in keep], index.labels[keep]
+            )
+        decoded = decode_split(index, progress=progress)
+        if decoded.skipped:
+            first, why = decoded.skipped[0]
+            print(
+                f"warning: {len(decoded.skipped)} unreadable photos skipped in {split}, "
+                f"e.g. {first}: {why}"
+            )
+        out[split] = decoded
+    return out

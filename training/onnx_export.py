@@ -1,7 +1,8 @@
 """ONNX files for the CPU runtime: fp32 graph (weights stored in fp16), int8 (static QDQ), gate.
 
-    python -m training export-onnx            from the bundled safetensors + card (no run dir)
-    python -m training export vgg16           does it too, after writing the safetensors
+    export_onnx(card, data, work, methods)   `python -m training export-onnx` (the bundled
+                                            safetensors + card), and `export vgg16` after it
+                                            writes the safetensors
 
 The fp16 safetensors stay the source of truth: both ONNX files are made from them, and the
 graph starts where the torch network starts, at the normalized NCHW float tensor that
@@ -27,6 +28,7 @@ from torch import nn
 from app.model import runtimes, scenes
 from app.model.scenes import CLASSES, ModelCard
 from training import data as D
+from training.evaluation import evaluation, runtime_logits
 
 ONNX_FP32 = "scene_vgg16.onnx"
 ONNX_INT8 = "scene_vgg16.int8.onnx"
@@ -205,41 +207,6 @@ def quantize_int8(
 # Figures
 
 
-def runtime_logits(
-    runtime: runtimes.Runtime,
-    pixels: np.ndarray,
-    batch: int = 32,
-    desc: str = "",
-    progress: bool = True,
-) -> np.ndarray:
-    from tqdm import tqdm
-
-    out = []
-    for i in tqdm(
-        range(0, len(pixels), batch), desc=desc, unit="batch", disable=not progress, leave=False
-    ):
-        out.append(runtime.run_pixels(pixels[i : i + batch])[0])
-    return np.concatenate(out).astype(np.float32)
-
-
-def evaluation(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict:
-    from app.model.calibration import softmax
-    from training.metrics import caret_stats, confusion_matrix, expected_calibration_error
-
-    probs = softmax(logits, temperature)
-    s = caret_stats(
-        confusion_matrix(probs.argmax(1), labels, len(CLASSES)), list(CLASSES)
-    ).to_dict()
-    return {
-        "split": "seg_test",
-        "n": len(labels),
-        "accuracy": s["accuracy"],
-        "ci95": [s["ci_low"], s["ci_high"]],
-        "kappa": s["kappa"],
-        "ece_15_bins_with_temperature": expected_calibration_error(probs, labels),
-    }
-
-
 def gate(
     fp32_logits: np.ndarray, int8_logits: np.ndarray, labels: np.ndarray, int8_temperature: float
 ) -> dict:
@@ -286,67 +253,8 @@ def slice_record(logits: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def evaluate_onnx(args, split: D.DecodedSplit) -> int:
-    """`training evaluate --backend onnx`: the card's ONNX model (fp32 or int8) through
-    app.model.runtimes, with its own temperature; --update-card writes the figures into its entry."""
-    from training.metrics import caret_stats, confusion_matrix, format_caret
-
-    card = ModelCard.read(args.card or scenes.default_card_path())
-    precision = "fp32" if args.precision == "fp32" else "int8"
-    rt = runtimes.OnnxRuntime(card, precision)
-    logits = runtime_logits(rt, split.pixels, desc=f"eval {args.split}", progress=not args.quiet)
-    figures = evaluation(logits, split.labels, rt.temperature)
-    pred = logits.argmax(1)
-    print(
-        f"model: {rt.model_id} ({rt.variant.path}), split {args.split}: {len(split)} photos, {rt.description}"
-    )
-    print(
-        format_caret(caret_stats(confusion_matrix(pred, split.labels, len(CLASSES)), list(CLASSES)))
-    )
-    print(
-        f"ECE (15 bins, temperature {rt.temperature:.3f}): {figures['ece_15_bins_with_temperature']:.4f}"
-    )
-    print(f"{args.split} accuracy: {figures['accuracy']:.4f}")
-    if args.update_card and args.split == "seg_test":
-        entry = card.extra["onnx"][precision]
-        entry["evaluation"] = {
-            **figures,
-            "note": f"measured by `python -m training evaluate --backend onnx "
-            f"--precision {precision}` through the app's preprocessing; {rt.description}",
-        }
-        card.write(card.path)
-        print(f"model card {card.path} updated with these figures")
-    return 0
-
-
 # --------------------------------------------------------------------------------------------
 # The pipeline
-
-
-def onnx_options(sp) -> None:
-    """The options `training export` and `training export-onnx` share."""
-    sp.add_argument(
-        "--calibration",
-        default="compare",
-        choices=["compare", *CALIBRATION_METHODS],
-        help="int8 calibration (compare: both, the better on the holdout ships)",
-    )
-    sp.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads")
-
-
-def cmd_export_onnx(args) -> int:
-    """The bundled safetensors + card -> ONNX fp32 and int8 beside them, measured and gated."""
-    methods = CALIBRATION_METHODS if args.calibration == "compare" else (args.calibration,)
-    card = Path(args.card) if args.card else scenes.default_card_path()
-    export_onnx(
-        card,
-        args.data,
-        Path(args.runs) / "onnx",
-        methods,
-        threads=args.threads or None,
-        progress=not args.quiet,
-    )
-    return 0
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from app.model.scenes import CLASSES
 from training.metrics import (
     CaretStats,
     expected_calibration_error,
@@ -495,3 +496,78 @@ def write_report(
     tmp.write_text("\n".join(parts), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# From the data set and the runs (python -m training eda | report)
+
+
+def eda_input(root: Path) -> EdaInput:
+    """What the data set report shows, read from the data set folder."""
+    from PIL import Image
+
+    from training import data
+
+    counts, sizes, samples = {}, {}, []
+    rng = np.random.default_rng(42)
+    for split in data.SPLITS:
+        idx = data.index_split(root, split)
+        counts[split] = idx.counts()
+        s = []
+        for p in idx.paths:
+            try:
+                with Image.open(p) as im:
+                    s.append(im.size)
+            except Exception:
+                continue
+        sizes[split] = s
+        if split == "seg_train":
+            for c in range(len(CLASSES)):
+                pick = rng.choice(np.flatnonzero(idx.labels == c), 3, replace=False)
+                samples += [(idx.paths[i], CLASSES[c]) for i in pick]
+    note = (
+        "Byte-identical files (sha256): 3 seg_test photos duplicate a seg_train photo with a different label; "
+        "10 cross-class and 5 same-class duplicate pairs inside seg_train. Kept as they are: some label noise."
+    )
+    return EdaInput(split_counts=counts, sizes=sizes, sample_paths=samples, duplicates_note=note)
+
+
+def report_runs(
+    runs: Path, out: Path, eda_root: Path | None, hardware: str, extra_md: str = ""
+) -> Path:
+    """The comparison report of every run in `runs` (with the data set section when
+    `eda_root` is given); returns the report's path."""
+    import json
+
+    from app.model.calibration import softmax
+    from training.models import RECIPES
+
+    out.mkdir(parents=True, exist_ok=True)
+    eda_md = write_eda(eda_input(eda_root), out) if eda_root is not None else None
+    results = []
+    for key in RECIPES:  # ours, each beside its study-recipe twin where there is one
+        result_file = runs / key / "result.json"
+        if not result_file.is_file():
+            continue
+        run = json.loads(result_file.read_text())
+        outputs = np.load(runs / key / "test_outputs.npz")
+        temperature = run.get("temperature") or 1.0
+        results.append(
+            ModelResult(
+                key=key,
+                title=run["title"],
+                study_accuracy=run["study_accuracy"],
+                stats=CaretStats.from_dict(run["stats"]),
+                history=run["history"],
+                wall_times={k: v for k, v in run["wall_times"].items() if k != "total"},
+                throughput=run["throughput"],
+                recipe=run["recipe"].get("description", ""),
+                ece=run["ece"],
+                ece_after=run["ece_after"],
+                temperature=run["temperature"],
+                notes=f"Trained on {run['n_train']} photos ({run['n_holdout']} held out), evaluated on {run['n_test']}; {run['hardware']}.",
+                probs=softmax(outputs["logits"], temperature),
+                labels=outputs["labels"],
+            )
+        )
+    return write_report(out, eda_md, results, hardware, extra_md=extra_md)
