@@ -11,6 +11,7 @@ The rooms, each a package that owns one noun and imports only the rooms below it
               the Classifier and its calibration
     photos    opening photos (formats, orientation, RAW previews), fingerprints, OS errors
 
-The top level keeps only what every room shares: `defaults` (the product's defaults) and
-`priority` (the GUI thread first), and `__main__`.
+The top level keeps only what every room shares and may import: `defaults` (the product's
+defaults), `priority` (the GUI thread first), `userdirs` (the app's name on disk and its user
+folders), and `__main__`. tests/test_architecture_rules.py states which room imports which.
 """

@@ -19,6 +19,10 @@ PARENT = "Scene"
 
 BATCH_SIZE = 32  # photos per forward pass
 
+# The model's input: every photo is resized to INPUT_SIZE x INPUT_SIZE pixels (aspect not kept)
+# unless its model card says otherwise (app.model.scenes); the photo readers' default size.
+INPUT_SIZE = 150
+
 # Runtimes (app.model.runtimes): auto = torch on a GPU, ONNX Runtime (int8 when its gate passed,
 # else fp32) on a CPU, else torch.
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")

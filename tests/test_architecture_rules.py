@@ -1,119 +1,57 @@
-"""The dependency rules of docs/architecture.md, checked on the source with `ast`.
+"""The dependency rules of docs/architecture.md, checked on the source of app/, training/ and
+bench/ (tools.archgraph reads every import with `ast`, at module level and inside functions:
+a lazy import is still a dependency; imports under `if TYPE_CHECKING:` never run).
 
-Every `import` and `from … import` statement in app/ is read, at module level and inside
-functions (a lazy import is still a dependency). Three rules:
-
-1. No import cycle among app modules. Module-level and function-level imports both count
-   (the old app.model.scenes <-> app.model.networks cycle ran through a function); imports under
-   `if TYPE_CHECKING:` do not, since they never run.
-2. Nothing in app/ imports `training` or `torchvision`.
-3. Nothing outside app/ui/ imports PySide6 (or shiboken6).
-
-Resolution: `import app.x.y` depends on app.x.y; `from app import x` on app.x when x is a
-module of the tree, else on the package app; relative imports resolve against the importing
-module's package. A dependency on a module does not add one on its parent packages (their
-__init__ files hold docstrings only).
+1. No import cycle among the modules of app/, training/ and bench/.
+2. Rooms import only downward (ALLOWED): ui and cli -> personal -> cache; ui, cli, personal,
+   tagging, cache -> model -> photos. The top-level modules (defaults, priority, userdirs)
+   are facts every room may import, and import no room. One named exception: the CLI opens
+   the window (app.cli.main imports app.ui.main inside a function).
+3. training uses the app's core, never app.ui or app.cli; bench may import anything.
+4. Nothing in app/ imports training or torchvision; PySide6 only under app/ui/.
+5. The diagram in docs/architecture.md is the one tools.archgraph draws from the code today.
 """
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import REPO
 
+from tools import archgraph
+from tools.archgraph import PACKAGES, Import, all_imports, room
+
 FORBIDDEN_IN_APP = ("training", "torchvision")
 QT_ROOTS = ("PySide6", "shiboken6")
 QT_HOME = "app.ui"
+CORE = {"app.personal", "app.tagging", "app.cache", "app.model", "app.photos"}
+# room -> the rooms it may import (besides itself and the shared top-level modules)
+ALLOWED: dict[str, set[str]] = {
+    "app.__main__": {"app.cli"},
+    "app.ui": CORE,
+    "app.cli": CORE,
+    "app.personal": {"app.cache", "app.model", "app.photos"},
+    "app.tagging": {"app.model", "app.photos"},
+    "app.cache": {"app.model", "app.photos"},
+    "app.model": {"app.photos"},
+    "app.photos": set(),
+    "training": CORE,
+}
+SHARED = {"app.defaults", "app.priority", "app.userdirs"}  # importable by every room
+# (importer module, target room, where): the CLI's launcher opens the window
+EXCEPTIONS = {("app.cli.main", "app.ui", "function")}
 
 
-@dataclass(frozen=True)
-class Import:
-    importer: str  # dotted module name, e.g. app.ui.window
-    target: str  # the dotted module it depends on
-    line: int
-    where: str  # "module", "function" or "type-checking"
-
-    def __str__(self) -> str:
-        return f"{self.importer}:{self.line} imports {self.target} ({self.where} level)"
-
-
-def module_names(root: Path, package: str) -> dict[str, Path]:
-    """Dotted name -> file for every module of the package under `root`."""
-    names = {}
-    for path in sorted((root / package).rglob("*.py")):
-        parts = path.relative_to(root).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        names[".".join(parts)] = path
-    return names
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _statements(tree: ast.Module):
-    """(import node, where) for every import, walking into functions, classes and blocks."""
-
-    def walk(node: ast.AST, where: str):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.Import | ast.ImportFrom):
-                yield child, where
-            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-                yield from walk(child, "function" if where == "module" else where)
-            elif isinstance(child, ast.If) and _is_type_checking(child.test):
-                for stmt in child.body:
-                    yield from walk(ast.Module(body=[stmt], type_ignores=[]), "type-checking")
-                for stmt in child.orelse:
-                    yield from walk(ast.Module(body=[stmt], type_ignores=[]), where)
-            else:
-                yield from walk(child, where)
-
-    yield from walk(tree, "module")
-
-
-def imports_of(module: str, path: Path, known: set[str]) -> list[Import]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    is_package = path.name == "__init__.py"
-    found = []
-    for node, where in _statements(tree):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        else:
-            if node.level:
-                base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[: len(base) - (node.level - 1)]
-                stem = ".".join(base + ([node.module] if node.module else []))
-            else:
-                stem = node.module or ""
-            targets = []
-            for alias in node.names:
-                sub = f"{stem}.{alias.name}"
-                targets.append(sub if sub in known else stem)
-        found += [Import(module, t, node.lineno, where) for t in dict.fromkeys(targets)]
-    return found
-
-
-def all_imports(root: Path, package: str = "app") -> list[Import]:
-    modules = module_names(root, package)
-    known = set(modules)
-    return [imp for name, path in modules.items() for imp in imports_of(name, path, known)]
-
-
-def import_cycles(imports: list[Import], package: str = "app") -> list[list[str]]:
-    """Each cycle among the package's modules (a strongly connected component of more than one
+def import_cycles(imports: list[Import], packages: tuple[str, ...] = PACKAGES) -> list[list[str]]:
+    """Each cycle among the packages' modules (a strongly connected component of more than one
     module, or a module importing itself), through imports that run."""
     graph: dict[str, set[str]] = {}
     for imp in imports:
-        if imp.where != "type-checking" and imp.target.split(".")[0] == package:
+        if imp.where != "type-checking" and imp.target.split(".")[0] in packages:
             graph.setdefault(imp.importer, set()).add(imp.target)
             graph.setdefault(imp.target, set())
     # Tarjan's strongly connected components
@@ -151,10 +89,12 @@ def import_cycles(imports: list[Import], package: str = "app") -> list[list[str]
 
 
 def forbidden_imports(imports: list[Import]) -> list[Import]:
-    """Imports that break rules 2 and 3 (type-checking imports included: they are still a
+    """Imports in app/ that break rule 4 (type-checking imports included: they are still a
     dependency of the source)."""
     bad = []
     for imp in imports:
+        if imp.importer.split(".")[0] != "app":
+            continue
         root = imp.target.split(".")[0]
         in_ui = imp.importer == QT_HOME or imp.importer.startswith(QT_HOME + ".")
         if root in FORBIDDEN_IN_APP or (root in QT_ROOTS and not in_ui):
@@ -165,15 +105,49 @@ def forbidden_imports(imports: list[Import]) -> list[Import]:
 # --- the rules, on the real tree ------------------------------------------------------------
 
 
+def wrong_way(imports: list[Import]) -> list[str]:
+    """Imports that break rules 2 and 3 (type-checking ones too: still a dependency of the
+    source)."""
+    bad = []
+    for imp in imports:
+        if imp.target.split(".")[0] not in ("app", "training"):
+            continue
+        a, b = room(imp.importer), room(imp.target)
+        if a == b or a == "bench" or b in SHARED or (imp.importer, b, imp.where) in EXCEPTIONS:
+            continue
+        if a in SHARED or b not in ALLOWED.get(a, set()):
+            bad.append(str(imp))
+    return bad
+
+
 @pytest.fixture(scope="module")
 def app_imports() -> list[Import]:
-    imports = all_imports(REPO)
-    assert len(imports) > 50  # the walk really saw the app
+    imports = all_imports(REPO, PACKAGES)
+    assert len(imports) > 500  # the walk really saw app, training and bench
+    assert {room(i.importer) for i in imports} >= {*ALLOWED, "bench"} - {"app.__main__"}
     return imports
 
 
-def test_app_has_no_import_cycles(app_imports: list[Import]) -> None:
+def test_no_import_cycles_in_app_training_or_bench(app_imports: list[Import]) -> None:
     assert import_cycles(app_imports) == []
+
+
+def test_every_room_imports_only_the_rooms_below_it(app_imports: list[Import]) -> None:
+    assert wrong_way(app_imports) == []
+
+
+def test_every_room_of_app_is_stated(app_imports: list[Import]) -> None:
+    """A new package under app/ gets its line in ALLOWED (and in docs/architecture.md)."""
+    rooms = {room(i.importer) for i in app_imports if i.importer.startswith("app.")}
+    assert rooms - set(ALLOWED) - SHARED == set()
+
+
+def test_the_diagram_in_the_docs_is_the_codes() -> None:
+    """docs/architecture.md shows the graph `python -m tools.archgraph` draws today."""
+    doc = archgraph.DOC.read_text(encoding="utf-8")
+    assert archgraph.rendered(doc, all_imports(REPO, PACKAGES)) == doc, (
+        "run python -m tools.archgraph and commit docs/architecture.md"
+    )
 
 
 def test_app_never_imports_training_or_torchvision_and_qt_stays_in_ui(
@@ -292,3 +266,26 @@ def test_no_module_is_over_the_house_limit() -> None:
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}, f"split these (over {MAX_LINES} lines): {long}"
+
+
+def test_an_import_up_the_house_is_refused(tmp_path: Path) -> None:
+    root = fake_tree(
+        tmp_path,
+        {
+            "app/photos/imaging.py": "from app.model.scenes import INPUT_SIZE\n",
+            "app/model/scenes.py": "from app import defaults\n",
+            "app/defaults.py": "X = 1\n",
+            "app/cache/library.py": "def f():\n    from app.tagging import session\n",
+            "app/cli/main.py": "def run_window():\n    from app.ui import main\n",
+            "app/cli/tag.py": "from app.ui import window\n",
+            "app/tagging/session.py": "from app.photos import imaging\n",
+            "app/ui/main.py": "from app.cli import common\n",
+            "app/ui/window.py": "",
+        },
+    )
+    assert wrong_way(all_imports(root, ("app",))) == [
+        "app.cache.library:2 imports app.tagging.session (function level)",
+        "app.cli.tag:1 imports app.ui.window (module level)",
+        "app.photos.imaging:1 imports app.model.scenes (module level)",
+        "app.ui.main:1 imports app.cli (module level)",
+    ]

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.defaults import INPUT_SIZE  # a card without "input_size" is this size
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
 CLASSES: tuple[str, ...] = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 NUM_CLASSES = len(CLASSES)
-INPUT_SIZE = 150  # pixels, square; every photo is resized to INPUT_SIZE x INPUT_SIZE
 
 # Normalization applied after scaling pixels to [0, 1].
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from app.model.scenes import INPUT_SIZE
+from app.defaults import INPUT_SIZE
 from app.photos import formats, rawfiles  # rawfiles loads rawpy only when a RAW is opened
 
 # PHOTO_EXTENSIONS and is_photo live in app.photos.formats and are re-exported here, where callers
