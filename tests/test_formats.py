@@ -133,7 +133,7 @@ def test_hostile_heif_is_a_clear_error_not_a_crash(name: str) -> None:
     start = time.perf_counter()
     with pytest.raises(imaging.ImageError) as err:
         imaging.load_pixels(path)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 30  # refused, not decoded forever (generous: busy CI)
     assert "corrupt" in str(err.value) or "not a readable image" in str(err.value)
     assert imaging.probe_size(path) is None or isinstance(imaging.probe_size(path), tuple)
 

@@ -19,10 +19,29 @@ def gui_thread():
     priority._idle.set()
 
 
-def timed_pause() -> float:
-    started = time.monotonic()
-    priority.pause()
-    return time.monotonic() - started
+class Clock:
+    """priority's clock and its wait for the GUI thread, made deterministic: a wait that runs
+    out advances the clock by its timeout, each item of a loop by `item_s`."""
+
+    def __init__(self, item_s: float = 0.0) -> None:
+        self.now, self.item_s, self.waits = 1000.0, item_s, 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, timeout: float) -> bool:
+        self.waits += 1
+        self.now += timeout
+        return False  # the GUI thread is still busy
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(priority, "time", fake)
+    monkeypatch.setattr(priority._idle, "wait", fake.wait)
+    monkeypatch.setattr(priority._local, "free_until", 0.0, raising=False)
+    return fake
 
 
 def in_thread(fn) -> threading.Thread:
@@ -31,45 +50,46 @@ def in_thread(fn) -> threading.Thread:
     return worker
 
 
-def test_pause_costs_nothing_while_the_gui_thread_is_idle():
-    assert max(timed_pause() for _ in range(1000)) < 0.005
+def test_pause_costs_nothing_while_the_gui_thread_is_idle(clock: Clock) -> None:
+    for _ in range(1000):
+        priority.pause()
+    assert clock.waits == 0  # it never waited: nothing of the GUI thread's was running
 
 
 def test_gui_work_holds_other_threads_back_until_it_ends(monkeypatch):
-    monkeypatch.setattr(priority, "MAX_WAIT_S", 5.0)
-    waited: list[float] = []
+    monkeypatch.setattr(priority, "MAX_WAIT_S", 60.0)  # long enough: the end must release it
+    released: list[bool] = []
+    ended = threading.Event()
     with priority.gui_work():
         with priority.gui_work():  # nested: the outermost one counts
-            worker = in_thread(lambda: waited.append(timed_pause()))
+            worker = in_thread(lambda: (priority.pause(), released.append(ended.is_set())))
         time.sleep(0.1)
-        assert not waited  # still waiting for the GUI thread
-    worker.join(2.0)
-    assert waited and 0.09 < waited[0] < 2.0
+        assert not released  # still waiting for the GUI thread
+        ended.set()
+    worker.join(30.0)
+    assert released == [True]  # it went on only once the GUI thread's work had ended
 
 
-def test_other_threads_gui_work_holds_nobody_back():
-    waited: list[float] = []
-
+def test_other_threads_gui_work_holds_nobody_back(clock: Clock) -> None:
     def other() -> None:
-        with priority.gui_work():
-            time.sleep(0.05)
+        with priority.gui_work():  # not the GUI thread: it marks nothing
+            assert priority._idle.is_set()
+            priority.pause()
 
-    worker = in_thread(other)
-    time.sleep(0.01)
-    waited.append(timed_pause())
-    worker.join()
-    assert waited[0] < 0.005
+    in_thread(other).join()
+    priority.pause()
+    assert clock.waits == 0
 
 
-def test_a_gui_thread_that_never_rests_slows_others_without_stopping_them():
-    waited: list[float] = []
+def test_a_gui_thread_that_never_rests_slows_others_without_stopping_them(clock: Clock) -> None:
+    """Each wait is bounded (MAX_WAIT_S), and after one that ran out the loop runs FREE_S
+    unhindered: with items 1 ms apart, one pause in eleven waits."""
     with priority.gui_work():
-        worker = in_thread(lambda: waited.extend(timed_pause() for _ in range(200)))
-        worker.join(10.0)
-    assert len(waited) == 200
-    assert max(waited) < priority.MAX_WAIT_S + 0.05  # each wait is bounded
-    # after a wait that ran out, the thread runs FREE_S unhindered: most calls cost nothing
-    assert sum(w < 0.001 for w in waited) > 100
+        for _ in range(220):
+            priority.pause()
+            clock.now += 0.001  # the loop's item
+    assert clock.waits == 20
+    assert clock.now == pytest.approx(1000.0 + 220 * 0.001 + 20 * priority.MAX_WAIT_S)
 
 
 def test_guarded_slots_and_photo_view_paints_are_gui_work(qapp):

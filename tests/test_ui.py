@@ -75,8 +75,8 @@ def test_drop_on_another_group_marks_manual_and_undo_restores(
         assert (r.label, r.source) == (target, "manual")
         assert badge_text(r) == f"✎ {target} · manual"
     assert win.undo_stack.count() == 1  # the whole drop is one step
-    win._refresh_status()
-    assert win.isWindowModified() and f"{len(ids)} unsaved" in win.unsaved_label.text()
+    qtbot.waitUntil(win.isWindowModified)  # the status follows the change (a coalescing timer)
+    assert f"{len(ids)} unsaved" in win.unsaved_label.text()
 
     win.undo_stack.undo()
     assert all(
@@ -158,10 +158,13 @@ def test_cancel_stops_a_scan(qtbot: Any, make_window: Any, tmp_path: Path) -> No
     folder = tmp_path / "many"
     for i in range(200):
         make_photo(folder / f"p{i:03d}.jpg", size=(48, 36), seed=i)
-    win = make_window(delay=0.01)
+    # 20 s of scanning, were it not cancelled: a busy machine cannot finish it before the
+    # click lands (at 10 ms a photo it could, and the test failed under load)
+    win = make_window(delay=0.1)
     with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
         win.open_folder(folder)
-    assert win.is_scanning() and win.progress.isVisible() and win.cancel_button.isVisible()
+    qtbot.waitUntil(win.is_scanning, timeout=SCAN_TIMEOUT)  # once the model has loaded
+    assert win.progress.isVisible() and win.cancel_button.isVisible()
     qtbot.waitUntil(lambda: win.progress.done > 0, timeout=SCAN_TIMEOUT)
     with qtbot.waitSignal(win.scan_finished, timeout=10_000) as blocker:
         win.cancel_button.click()
@@ -204,9 +207,10 @@ def test_event_loop_never_stalls_during_a_big_scan(
     assert len(gaps) > 10
     # Nothing blocks the GUI thread for long (no decoding, no model call, no big relayout on
     # it). The 100 ms responsiveness target is a figure for the quiet machine, measured by
-    # bench/window_scan.py; here, on a CI machine whose two cores may be busy, the bound only
-    # catches work that should not be on the GUI thread at all.
-    assert max(gaps) < 0.5, f"event loop stalled {max(gaps) * 1000:.0f} ms"
+    # bench/window_scan.py; here, on a CI machine whose two cores may be busy with others,
+    # the generous bound only catches work that should not be on the GUI thread at all (the
+    # thousand photos decoded there would take far longer).
+    assert max(gaps) < 2.0, f"event loop stalled {max(gaps) * 1000:.0f} ms"
 
 
 def test_unreadable_photo_shows_in_the_errors_list(
@@ -227,8 +231,7 @@ def test_unreadable_photo_shows_in_the_errors_list(
     assert line.startswith("broken.jpg: ")
     assert all(not proxy_index(win, c, rid).isValid() for c in CLASSES)
     assert win.review_proxy.mapFromSource(win.photos.index(rid)).isValid()
-    win._refresh_status()
-    assert win.errors_dock.windowTitle() == "Errors · 1"
+    qtbot.waitUntil(lambda: win.errors_dock.windowTitle() == "Errors · 1")
     assert win.errors_dock.isVisible()
     # it can still be labelled by hand
     win.assign([rid], "street")
@@ -384,15 +387,17 @@ def test_opening_another_folder_mid_scan_stops_the_first(
     first = tmp_path / "first"
     for i in range(100):
         make_photo(first / f"q{i:03d}.jpg", size=(48, 36), seed=i)
-    win = make_window(delay=0.02)
+    win = make_window(delay=0.2)  # 20 s for the first folder, were it waited out
     with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
         win.open_folder(first)
-    assert win.is_scanning()
-    start = time.perf_counter()
-    win.classifiers[0].delay = 0.0  # type: ignore[attr-defined]
+    qtbot.waitUntil(win.is_scanning, timeout=SCAN_TIMEOUT)  # once the model has loaded
+    first_session = win.session
+    assert first_session is not None
     with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
         win.open_folder(photo_folder)
-    assert time.perf_counter() - start < 3  # the first scan was cancelled, not waited out
+    # the first scan was cancelled, not waited out: most of its photos never got an answer
+    assert sum(r.prediction is not None for r in first_session.records) < 50
+    win.classifiers[0].delay = 0.0  # type: ignore[attr-defined]
     qtbot.waitUntil(lambda: not win.is_scanning(), timeout=SCAN_TIMEOUT)
     session = win.session
     assert session is not None and session.folder == photo_folder
@@ -415,7 +420,7 @@ def test_closing_while_the_model_loads_starts_no_scan(
     assert win.close_discarding()
     qtbot.wait(300)  # the model's and the folder's results arrive after the shutdown
     assert made, "the model task ran"
-    assert not win.is_scanning() and win.scanner._job is None
+    assert not win.is_scanning() and win.scanner.job is None
     assert made[0].seen == []  # nothing was classified
     assert win.classifier is None and win.session is None
     assert made[0].inner.closed  # the late model was released, not kept

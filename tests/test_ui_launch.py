@@ -104,10 +104,10 @@ QUIT_MID_SCAN = textwrap.dedent(
 
     def poll():
         wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
-        if not wins or wins[0].scanner._job is None:
+        if not wins or wins[0].scanner.job is None:
             QTimer.singleShot(20, poll)
             return
-        seen["win"], seen["job"] = wins[0], wins[0].scanner._job
+        seen["win"], seen["job"] = wins[0], wins[0].scanner.job
         QApplication.quit() if how == "quit" else QApplication.exit(0)
 
     QTimer.singleShot(20, poll)

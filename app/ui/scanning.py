@@ -78,6 +78,11 @@ class ScanController(QObject):
         """True from start() until the last prediction is applied (or stop())."""
         return self._job is not None
 
+    @property
+    def job(self) -> ScanJob | None:
+        """The running scan's thread and worker (None when none runs)."""
+        return self._job
+
     def start(self, classifier: Any, session: Session, ids: list[int]) -> None:
         if self._job is not None:
             raise RuntimeError("a scan is already running")
