@@ -140,3 +140,16 @@ def test_the_bundled_weights_were_trained_by_the_vgg16_recipe():
     assert trained == json.loads(json.dumps(RECIPES["vgg16"].to_dict(), default=float))
     assert card["architecture"] == RECIPES["vgg16"].architecture
     assert card["normalization"] == RECIPES["vgg16"].normalization.to_dict()
+
+
+def test_vgg16_b3_is_the_bundled_recipe_with_block_3_trainable_too():
+    b3, bundled = RECIPES["vgg16-b3"], RECIPES["vgg16"]
+    assert [p.train for p in b3.phases] == ["head", "from:10"]
+    assert b3.phases[0] == bundled.phases[0]
+    from dataclasses import replace
+
+    assert replace(b3.phases[1], name=bundled.phases[1].name, train="from:17") == bundled.phases[1]
+    assert b3.feature_key is None  # its caches are pool2, not the bundled recipe's pool3
+    net = build(b3)
+    assert isinstance(net.features[10], torch.nn.Conv2d) and net.features[10].in_channels == 128
+    assert "Blocks 1-2 stay" in b3.description and "blocks 3-5 + head" in b3.description
