@@ -237,6 +237,22 @@ RECIPES["vgg16-polish"] = replace(
     "over the views, cosine with warm-up again at a third of phase 2's rates.",
 )
 
+# The bundled recipe without the seg_train photos whose labels cleanlab flags (issue 26): the
+# list is training/label_issues/seg_train.tsv, made by `python -m training.label_issues` from
+# out-of-fold probabilities of a head on the bundled model's pooled features. They are left out
+# of both phases' training rows (with their views); the holdout, seg_test and the feature
+# caches stay the bundled recipe's, so the comparison differs in the left-out rows only.
+RECIPES["vgg16-clean"] = replace(
+    RECIPES["vgg16"],
+    key="vgg16-clean",
+    title="VGG16 (bundled recipe without the photos cleanlab flags)",
+    exclude="training/label_issues/seg_train.tsv",
+    description=RECIPES["vgg16"].description + " The seg_train photos listed in "
+    "training/label_issues/seg_train.tsv (labels cleanlab's find_label_issues flags on "
+    "5-fold out-of-fold probabilities of a logistic head on the bundled model's pooled "
+    "features) are left out of both phases' training rows; the holdout keeps them.",
+)
+
 # The next CPU step toward 0.94 (docs/findings.md): block 3 fine-tuned too (`from:10`). Its
 # input is pool2 (128x37x37, fp16, 350 KB a photo and view: ~15 GB for seg_train's originals
 # and both views, seg_test and the holdout), so it has its own feature caches. ~1.8x the
