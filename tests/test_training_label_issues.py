@@ -12,7 +12,8 @@ import torch
 from test_training_resume import TWO_PHASES, splits, train
 
 from app.model.scenes import CLASSES
-from training.label_issues import HEADER, find_issues, out_of_fold_probs, read_list, write_list
+from training.data import LIST_HEADER, read_list, write_list
+from training.label_issues import find_issues, out_of_fold_probs
 from training.loop import cached_batches
 from training.run import _feature_cache_tag, kept_rows
 
@@ -43,7 +44,7 @@ def test_a_list_round_trips_and_a_foreign_file_is_refused(tmp_path):
     rows = [("glacier/1.jpg", "glacier", "mountain", 0.0312), ("sea/2.jpg", "sea", "sea", 0.4)]
     write_list(tmp_path / "l.tsv", rows, ["made by a test"])
     back = read_list(tmp_path / "l.tsv")
-    assert [tuple(r[k] for k in HEADER) for r in back] == [
+    assert [tuple(r[k] for k in LIST_HEADER) for r in back] == [
         ("glacier/1.jpg", "glacier", "mountain", "0.0312"),
         ("sea/2.jpg", "sea", "sea", "0.4000"),
     ]

@@ -159,8 +159,7 @@ def test_vgg16_b3_is_the_bundled_recipe_with_block_3_trainable_too():
 def test_vgg16_clean_is_the_bundled_recipe_without_the_flagged_photos():
     from dataclasses import replace
 
-    from training.data import DEFAULT_DATA, REPO_ROOT
-    from training.label_issues import read_list
+    from training.data import DEFAULT_DATA, REPO_ROOT, read_list
 
     clean, bundled = RECIPES["vgg16-clean"], RECIPES["vgg16"]
     assert (

@@ -26,7 +26,6 @@ Why this way (docs/findings.md has the measurements):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -35,10 +34,10 @@ import torch
 
 from app.model.scenes import CLASSES, load_model
 from training import data
+from training.data import write_list
 from training.loop import compute_stage, head_stage, make_context, resolve_stage
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "label_issues" / "seg_train.tsv"
-HEADER = ("relpath", "given", "suggested", "self_confidence")
 
 
 def pooled_features(
@@ -111,27 +110,6 @@ def find_issues(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.asarray(
         find_label_issues(labels, probs, return_indices_ranked_by="self_confidence"), dtype=int
     )
-
-
-def write_list(path: Path, rows: list[tuple[str, str, str, float]], comment: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {c}" for c in comment] + ["\t".join(HEADER)]
-    lines += [f"{r}\t{g}\t{s}\t{conf:.4f}" for r, g, s, conf in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def read_list(path: Path) -> list[dict[str, str]]:
-    """The flagged photos of a list written by write_list (comments skipped)."""
-    lines = [
-        ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if not ln.startswith("#")
-    ]
-    if not lines or tuple(lines[0].split("\t")) != HEADER:
-        raise ValueError(f"{path}: not a label-issue list (header {HEADER})")
-    return [dict(zip(HEADER, ln.split("\t"), strict=True)) for ln in lines[1:] if ln.strip()]
-
-
-def list_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def relpath(split: data.DecodedSplit, root: Path, i: int) -> str:

@@ -181,8 +181,7 @@ def kept_rows(
     photo but those its `exclude` list names (matched by class folder and file name)."""
     if recipe.exclude is None:
         return None
-    from training.data import REPO_ROOT
-    from training.label_issues import list_digest, read_list
+    from training.data import REPO_ROOT, list_digest, read_list
 
     path = REPO_ROOT / recipe.exclude
     listed = {row["relpath"] for row in read_list(path)}
