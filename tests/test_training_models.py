@@ -4,6 +4,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -140,3 +141,39 @@ def test_the_bundled_weights_were_trained_by_the_vgg16_recipe():
     assert trained == json.loads(json.dumps(RECIPES["vgg16"].to_dict(), default=float))
     assert card["architecture"] == RECIPES["vgg16"].architecture
     assert card["normalization"] == RECIPES["vgg16"].normalization.to_dict()
+
+
+def test_vgg16_b3_is_the_bundled_recipe_with_block_3_trainable_too():
+    b3, bundled = RECIPES["vgg16-b3"], RECIPES["vgg16"]
+    assert [p.train for p in b3.phases] == ["head", "from:10"]
+    assert b3.phases[0] == bundled.phases[0]
+    from dataclasses import replace
+
+    assert replace(b3.phases[1], name=bundled.phases[1].name, train="from:17") == bundled.phases[1]
+    assert b3.feature_key is None  # its caches are pool2, not the bundled recipe's pool3
+    net = build(b3)
+    assert isinstance(net.features[10], torch.nn.Conv2d) and net.features[10].in_channels == 128
+    assert "Blocks 1-2 stay" in b3.description and "blocks 3-5 + head" in b3.description
+
+
+def test_vgg16_clean_is_the_bundled_recipe_without_the_flagged_photos():
+    from dataclasses import replace
+
+    from training.data import DEFAULT_DATA, REPO_ROOT, read_list
+
+    clean, bundled = RECIPES["vgg16-clean"], RECIPES["vgg16"]
+    assert (
+        replace(
+            clean, key="vgg16", title=bundled.title, description=bundled.description, exclude=None
+        )
+        == bundled
+    )
+    assert clean.feature_key == bundled.feature_key  # the same caches: rows are left out of batches
+    flagged = read_list(REPO_ROOT / clean.exclude)
+    assert 50 < len(flagged) < 1400  # a few percent of seg_train's 14,034
+    assert all(r["relpath"].split("/")[0] == r["given"] for r in flagged)
+    assert len({r["relpath"] for r in flagged}) == len(flagged)
+    data = DEFAULT_DATA if DEFAULT_DATA.is_dir() else Path("/work/shared/data/intel-scenes")
+    if not (data / "seg_train").is_dir():
+        pytest.skip("intel-scenes not here")
+    assert all((data / "seg_train" / r["relpath"]).is_file() for r in flagged)

@@ -157,3 +157,37 @@ def test_checkpoints_that_cannot_be_resumed_say_why(tmp_path, splits):
     (out / "checkpoint.pt").write_bytes(b"truncated")
     with pytest.raises(ResumeError, match="cannot read checkpoint .*checkpoint.pt"):
         train(AUGMENTED, no_holdout, out, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "after_steps", "every", "saved_at", "remaining"),
+    [
+        (AUGMENTED, 6, 1, (0, 0, 2), 6),  # step 2 of epoch 2: saved there, 6 steps left
+        (TWO_PHASES, 14, 1, (1, -1, 2), 10),  # step 2 of the second phase's first epoch
+        (TWO_PHASES, 21, 2, (1, 0, 2), 4),  # step 3 of its second epoch, saved after step 2
+    ],
+)
+def test_a_mid_epoch_checkpoint_resumes_where_it_was_written(
+    tmp_path, splits, recipe, after_steps, every, saved_at, remaining
+):
+    """With checkpoint_every_steps an interrupted epoch is not lost: the resumed run trains
+    only the steps after the checkpoint and ends with the uninterrupted weights and history."""
+    holdout = splits if recipe.select_best else replace(splits, holdout=None)
+    straight, straight_checkpoint = train(recipe, holdout, tmp_path / "straight")
+    out = tmp_path / "interrupted"
+    with pytest.raises(RunStopped):
+        train(recipe, holdout, out, stop_after_steps=after_steps, checkpoint_every_steps=every)
+    stopped = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert (stopped["phase"], stopped["epoch"], stopped["partial"]["step"]) == saved_at
+    # exactly `remaining` optimiser steps are left: one more would stop the run
+    resumed, resumed_checkpoint = train(
+        recipe, holdout, out, resume=True, stop_after_steps=remaining
+    )
+    assert "partial" not in resumed_checkpoint
+    assert_same_tensors(resumed, straight)
+    for key in ("train_loss", "train_acc", "val_acc", "holdout_acc", "phase", "phase_starts"):
+        assert resumed_checkpoint["history"][key] == pytest.approx(
+            straight_checkpoint["history"][key], nan_ok=True
+        ), key
+    with pytest.raises(RunStopped):
+        train(recipe, holdout, tmp_path / "short", stop_after_steps=remaining)

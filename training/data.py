@@ -360,3 +360,30 @@ def decode_splits(
             )
         out[split] = decoded
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Lists of photos with a label issue (training.label_issues writes them, Recipe.exclude reads)
+
+LIST_HEADER = ("relpath", "given", "suggested", "self_confidence")
+
+
+def write_list(path: Path, rows: list[tuple[str, str, str, float]], comment: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {c}" for c in comment] + ["\t".join(LIST_HEADER)]
+    lines += [f"{r}\t{g}\t{s}\t{conf:.4f}" for r, g, s, conf in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_list(path: Path) -> list[dict[str, str]]:
+    """The photos of a list written by write_list (comments skipped)."""
+    lines = [
+        ln for ln in Path(path).read_text(encoding="utf-8").splitlines() if not ln.startswith("#")
+    ]
+    if not lines or tuple(lines[0].split("\t")) != LIST_HEADER:
+        raise ValueError(f"{path}: not a label-issue list (header {LIST_HEADER})")
+    return [dict(zip(LIST_HEADER, ln.split("\t"), strict=True)) for ln in lines[1:] if ln.strip()]
+
+
+def list_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,14 +177,21 @@ def cached_batches(
     epoch: int,
     steps: int | None = None,
     part: tuple[int, int] = (0, 1),
+    keep: np.ndarray | None = None,
+    skip: int = 0,
 ):
     """Batches of cached features in the same `epoch_batches` order as photo batches (with
     `part` = (rank, world), this process's share of each, as iterate_batches deals them).
-    A list of caches (the original and its views) is one set of rows, `labels` for each."""
+    A list of caches (the original and its views) is one set of rows, `labels` for each.
+    `keep` (bool, one per photo): only these photos' rows (and their views') are dealt.
+    `skip`: leave out the epoch's first batches (a resumed mid-epoch checkpoint)."""
     if isinstance(feats, list):
         labels = np.tile(labels, len(feats))
+    rows = None
+    if keep is not None:
+        rows = np.flatnonzero(np.tile(keep, len(labels) // len(keep)))
     _, batches = epoch_batches(
-        len(labels),
+        len(labels) if rows is None else len(rows),
         batch_size,
         shuffle=shuffle,
         seed=seed,
@@ -193,8 +201,10 @@ def cached_batches(
     )
     lab = torch.from_numpy(labels)
     rank, world = part
-    for idx in batches:
+    for idx in batches[skip:]:
         idx = idx[rank::world]
+        if rows is not None:
+            idx = rows[idx]  # still sorted
         yield torch.from_numpy(feature_rows(feats, idx)), lab[idx]
 
 
@@ -212,13 +222,24 @@ def train_one_epoch(
     label_smoothing: float = 0.0,
     total: int | None = None,
     desc: str = "train",
+    start: tuple[float, int, int] = (0.0, 0, 0),
+    on_step: Callable[[float, int, int], object] | None = None,
 ) -> tuple[float, float]:
+    """One pass over `batches`; `start` = (loss sum, right, seen) of the steps an interrupted
+    epoch already took; `on_step(loss sum, right, seen)` after every optimiser step."""
     for m in frozen:
         m.eval()
     for m in trainable:
         m.train()
-    loss_sum, correct, seen = 0.0, 0, 0
-    bar = tqdm(batches, total=total, desc=desc, unit="batch", disable=not ctx.progress, leave=False)
+    loss_sum, correct, seen = start
+    bar = tqdm(
+        batches,
+        total=total,
+        desc=desc,
+        unit="batch",
+        disable=not ctx.progress,
+        leave=False,
+    )
     for x, y in bar:
         x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
         with ctx.autocast():
@@ -236,6 +257,8 @@ def train_one_epoch(
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+        if on_step is not None:
+            on_step(loss_sum, correct, seen)
     return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 

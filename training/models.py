@@ -57,11 +57,19 @@ class Recipe:
     # Share the frozen-stage feature caches of another recipe with the same architecture,
     # initial weights and seed (its views are the same views): None = this recipe's own key.
     feature_key: str | None = None
+    # A list of training photos to leave out of every phase's training rows (a file written
+    # by training.label_issues, relative to the repository). The holdout and seg_test keep
+    # them, and the feature caches are the same as without the list (rows are left out of the
+    # batches, not of the split), so a recipe with a list shares its caches and views with the
+    # same recipe without one.
+    exclude: str | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["normalization"] = self.normalization.to_dict()
+        if d["exclude"] is None:  # as recipes were written before the field (cards, runs)
+            del d["exclude"]
         return d
 
 
@@ -227,6 +235,45 @@ RECIPES["vgg16-polish"] = replace(
     ],
     description=RECIPES["vgg16"].description + " Phase 3: one more epoch of blocks 4-5 + head "
     "over the views, cosine with warm-up again at a third of phase 2's rates.",
+)
+
+# The bundled recipe without the seg_train photos whose labels cleanlab flags (issue 26): the
+# list is training/label_issues/seg_train.tsv, made by `python -m training.label_issues` from
+# out-of-fold probabilities of a head on the bundled model's pooled features. They are left out
+# of both phases' training rows (with their views); the holdout, seg_test and the feature
+# caches stay the bundled recipe's, so the comparison differs in the left-out rows only.
+RECIPES["vgg16-clean"] = replace(
+    RECIPES["vgg16"],
+    key="vgg16-clean",
+    title="VGG16 (bundled recipe without the photos cleanlab flags)",
+    exclude="training/label_issues/seg_train.tsv",
+    description=RECIPES["vgg16"].description + " The seg_train photos listed in "
+    "training/label_issues/seg_train.tsv (labels cleanlab's find_label_issues flags on "
+    "5-fold out-of-fold probabilities of a logistic head on the bundled model's pooled "
+    "features) are left out of both phases' training rows; the holdout keeps them.",
+)
+
+# The next CPU step toward 0.94 (docs/findings.md): block 3 fine-tuned too (`from:10`). Its
+# input is pool2 (128x37x37, fp16, 350 KB a photo and view: ~15 GB for seg_train's originals
+# and both views, seg_test and the holdout), so it has its own feature caches. ~1.8x the
+# bundled recipe's phase 2 per photo: ~40 min an epoch on quiet cores, ~1 h 45 min a run.
+# It spans sessions: the caches resume per batch, and epochs checkpoint in their middle every
+# 10 minutes (FitConfig.checkpoint_every_seconds), so `train vgg16-b3 --resume` loses at most
+# 10 minutes of work wherever a session ends. Not run yet (issue 26).
+RECIPES["vgg16-b3"] = replace(
+    RECIPES["vgg16"],
+    key="vgg16-b3",
+    title="VGG16 (blocks 3-5 fine-tuned over the views)",
+    phases=[
+        RECIPES["vgg16"].phases[0],
+        replace(RECIPES["vgg16"].phases[1], name="fine-tune blocks 3-5 + head", train="from:10"),
+    ],
+    description=RECIPES["vgg16"]
+    .description.replace("Bundled weights since 2026-12-01", "The bundled recipe with block 3 too")
+    .replace("Blocks 1-3 stay", "Blocks 1-2 stay")
+    .replace("(pool3, 256x18x18, fp16)", "(pool2, 128x37x37, fp16)")
+    .replace("Phase 2: blocks 4-5 + head", "Phase 2: blocks 3-5 + head"),
+    feature_key=None,
 )
 
 MODEL_KEYS = ("simple", "deeper", "vgg16")

@@ -4,7 +4,9 @@
 seg_test (and the holdout). A resumed run continues after the last finished epoch and ends
 with the same weights as a run that was never interrupted: every epoch's batches and
 augmentation are a function of (seed, phase, epoch), and the checkpoint holds the model, the
-optimiser and the schedule.
+optimiser and the schedule. Long epochs also checkpoint in their middle
+(FitConfig.checkpoint_every_seconds, every 10 minutes by default): a run resumed from such a
+checkpoint skips the batches already trained on and still ends with the same weights.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,12 @@ class FitConfig:
     # End the run as an interruption would (RunStopped) before optimiser step N+1 of this
     # process: the unfinished epoch is lost and a resumed run does it again. For tests of resume.
     stop_after_steps: int | None = None
+    # Mid-epoch checkpoints, so that an epoch longer than a session is not lost when the
+    # session ends: after every N optimiser steps and/or once this many seconds have passed
+    # since the last checkpoint. A run resumed from one skips the batches already trained on
+    # and ends with the uninterrupted run's weights.
+    checkpoint_every_steps: int | None = None
+    checkpoint_every_seconds: float | None = 600.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +94,8 @@ class FitConfig:
             "max_epochs": self.max_epochs,
             "steps_per_epoch": self.steps_per_epoch,
             "stop_after_steps": self.stop_after_steps,
+            "checkpoint_every_steps": self.checkpoint_every_steps,
+            "checkpoint_every_seconds": self.checkpoint_every_seconds,
         }
 
 
@@ -163,6 +174,26 @@ def _feature_cache_tag(recipe: Recipe, splits: Splits) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+def kept_rows(
+    recipe: Recipe, train: DecodedSplit, log: Callable[[str], object] = print
+) -> np.ndarray | None:
+    """Which training photos the recipe trains on (bool, one per photo), None for all: every
+    photo but those its `exclude` list names (matched by class folder and file name)."""
+    if recipe.exclude is None:
+        return None
+    from training.data import REPO_ROOT, list_digest, read_list
+
+    path = REPO_ROOT / recipe.exclude
+    listed = {row["relpath"] for row in read_list(path)}
+    keep = np.array([f"{p.parent.name}/{p.name}" not in listed for p in train.paths])
+    log(
+        f"{recipe.key}: leaving out {int((~keep).sum())} of {len(keep)} training photos listed "
+        f"in {recipe.exclude} (sha256 {list_digest(path)}; {len(listed)} listed, the others "
+        "are not training photos of this run)"
+    )
+    return keep
+
+
 class TrainingRun:
     """The state of one training run: history, wall times, best epoch, feature caches."""
 
@@ -192,8 +223,16 @@ class TrainingRun:
         self.best_acc, self.best_epoch = -1.0, None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.resumed: dict | None = None
+        # A mid-epoch checkpoint's place (step) and running sums, until that epoch is resumed.
+        self.partial: dict | None = None
         self.steps_taken = 0  # optimiser steps of this process (for stop_after_steps)
         self.tag = _feature_cache_tag(self.recipe, splits)
+        # The training photos this run trains on (recipe.exclude leaves some out of the
+        # batches; the caches hold every photo, so they are the recipe's without the list).
+        self.keep = kept_rows(self.recipe, self.train, self.log)
+        self.train_rows = (
+            self.train if self.keep is None else self.train.subset(np.flatnonzero(self.keep))
+        )
         self.caches: dict[tuple[str, int, str | None], np.ndarray] = {}
 
     def epochs(self, phase: Phase) -> int:
@@ -208,14 +247,16 @@ class TrainingRun:
         self.history = checkpoint["history"]
         self.wall, self.throughput = checkpoint["wall"], checkpoint["throughput"]
         self.start_phase, self.start_epoch = checkpoint["phase"], checkpoint["epoch"] + 1
+        self.partial = checkpoint.get("partial")
         self.best_acc = checkpoint.get("best_acc", -1.0)
         self.best_epoch = checkpoint.get("best_epoch")
         if self.best_path.is_file():
             self.best_state = torch.load(self.best_path, map_location="cpu", weights_only=True)
         self.resumed = checkpoint
+        within = f", step {self.partial['step']}" if self.partial else ""
         self.log(
             f"resumed from {self.checkpoint_path}: phase {self.start_phase}, "
-            f"epoch {self.start_epoch}"
+            f"epoch {self.start_epoch}{within}"
         )
 
     def _read_checkpoint(self) -> dict:
@@ -302,8 +343,9 @@ class TrainingRun:
             self.wrapped = {plan.index: self.dist.wrap(mods, self.ctx.device)}
         return self.wrapped[plan.index]
 
-    def batches(self, plan: PhasePlan, epoch: int):
-        """(frozen stages, trainable stages, training batches) for one epoch."""
+    def batches(self, plan: PhasePlan, epoch: int, skip: int = 0):
+        """(frozen stages, trainable stages, training batches) for one epoch; `skip`: leave out
+        its first batches (drawn all the same, so the rest are the uninterrupted run's)."""
         batch_size, start = self.recipe.batch_size, plan.train_from
         part = (self.dist.rank, self.dist.world)
         if plan.phase.cached_features:
@@ -317,10 +359,12 @@ class TrainingRun:
                 epoch=epoch,
                 steps=plan.steps,
                 part=part,
+                keep=self.keep,
+                skip=skip,
             )
             return [], self.trainable(plan), self._counted(batches)
         batches = iterate_batches(
-            self.train,
+            self.train_rows,
             batch_size,
             self.recipe.normalization,
             shuffle=True,
@@ -331,7 +375,7 @@ class TrainingRun:
             steps=plan.steps,
             part=part,
         )
-        return self.mods[:start], self.trainable(plan), self._counted(batches)
+        return self.mods[:start], self.trainable(plan), self._counted(islice(batches, skip, None))
 
     def _counted(self, batches: Iterable) -> Iterator:
         """The batches, stopping the run before the step that FitConfig.stop_after_steps forbids."""
@@ -373,7 +417,11 @@ class TrainingRun:
         for k, v in values.items():
             self.history[k].append(v)
 
-    def checkpoint(self, phase_index: int, epoch: int, optimizer, scheduler) -> None:
+    def checkpoint(
+        self, phase_index: int, epoch: int, optimizer, scheduler, partial: dict | None = None
+    ) -> None:
+        """After `epoch` (of the phase; -1: none yet) ended; with `partial`, in the middle of
+        the next one: its step and running sums (a mid-epoch checkpoint)."""
         if not self.dist.main:
             return
         state = {
@@ -390,6 +438,8 @@ class TrainingRun:
             "recipe": json.loads(json.dumps(self.recipe.to_dict())),
             "config": self.config.to_dict(),
         }
+        if partial is not None:
+            state["partial"] = partial
         _atomic_torch_save(state, self.checkpoint_path)
 
     def keep_if_best(self, holdout_acc: float, epoch_counter: int) -> None:
@@ -403,7 +453,7 @@ class TrainingRun:
     def plan(self, phase_index: int) -> PhasePlan:
         recipe = self.recipe
         phase = recipe.phases[phase_index]
-        rows = len(self.train) * (1 + len(phase.views) if phase.cached_features else 1)
+        rows = len(self.train_rows) * (1 + len(phase.views) if phase.cached_features else 1)
         full_batches = rows // recipe.batch_size
         steps = self.config.steps_per_epoch or recipe.steps_per_epoch or full_batches
         if phase.cached_features:
@@ -431,11 +481,12 @@ class TrainingRun:
                 self.model, plan.phase, plan.train_from, plan.steps * plan.epochs
             )
             first_epoch = self.start_epoch if phase_index == self.start_phase else 0
-            if first_epoch > 0 and self.resumed is not None:
+            within = self.partial is not None and phase_index == self.start_phase
+            if (first_epoch > 0 or within) and self.resumed is not None:
                 optimizer.load_state_dict(self.resumed["optimizer"])
                 if scheduler is not None and self.resumed.get("scheduler"):
                     scheduler.load_state_dict(self.resumed["scheduler"])
-            if first_epoch == 0:
+            if first_epoch == 0 and not within:
                 self.history["phase_starts"].append(epoch_counter)
             for epoch in range(first_epoch, plan.epochs):
                 test_out, holdout_out = self.run_epoch(plan, epoch, optimizer, scheduler)
@@ -468,10 +519,29 @@ class TrainingRun:
         """Train one epoch, evaluate, record; returns the (logits, labels) of test and holdout."""
         recipe, phase = self.recipe, plan.phase
         started = time.time()
-        frozen, trainable, batches = self.batches(plan, epoch)
+        partial, self.partial = self.partial or {}, None
+        skip = partial.get("step", 0)
+        frozen, trainable, batches = self.batches(plan, epoch, skip)
         if phase.cached_features:
             started = time.time()  # building a missing cache is not training time
+        started -= partial.get("seconds", 0.0)  # the part of the epoch done before
         desc = f"{recipe.key} {phase.name} epoch {epoch + 1}/{plan.epochs}"
+        sums = (partial.get("loss_sum", 0.0), partial.get("correct", 0), partial.get("seen", 0))
+        step, saved = skip, time.time()
+
+        def on_step(loss_sum: float, correct: int, seen: int) -> None:
+            nonlocal step, saved
+            step += 1
+            every, secs = self.config.checkpoint_every_steps, self.config.checkpoint_every_seconds
+            due = (every and step % every == 0) or (
+                secs is not None and time.time() - saved >= secs
+            )
+            if due and step < plan.steps:  # the epoch's end writes its own checkpoint
+                place = {"step": step, "loss_sum": loss_sum, "correct": correct, "seen": seen}
+                place["seconds"] = time.time() - started
+                self.checkpoint(plan.index, epoch - 1, optimizer, scheduler, partial=place)
+                saved = time.time()
+
         train_loss, train_acc = train_one_epoch(
             frozen,
             trainable,
@@ -480,8 +550,10 @@ class TrainingRun:
             scheduler,
             self.ctx,
             recipe.label_smoothing,
-            total=plan.steps,
+            total=plan.steps - skip,
             desc=desc,
+            start=sums,
+            on_step=on_step,
         )
         train_loss, train_acc = self.dist.mean(train_loss, train_acc)
         train_secs = time.time() - started
