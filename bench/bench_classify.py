@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--backend",
         default="torch",
-        choices=("auto", "torch", "onnx"),
+        choices=("auto", "torch", "onnx", "openvino"),
         help="runtime (default torch: this benchmark's figures are torch's; "
         "bench/bench_runtimes.py compares the runtimes)",
     )

@@ -1,12 +1,15 @@
-"""torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8 on the CPU, side by side in one run.
+"""Every CPU runtime and precision side by side in one run: torch fp32/bf16, ONNX Runtime
+fp32/int8, OpenVINO fp32/int8 (where installed).
 
-    python bench/bench_runtimes.py [--limit 256] [--large 8] [--repeat 2] [--out docs/bench_runtimes.md]
+    python bench/bench_runtimes.py [--limit 256] [--large 8] [--repeat 2] [--cli-repeat 2]
+                                   [--out docs/bench_runtimes.md]
 
 For each runtime, on the same seg_test slice (150 px JPEGs) and on generated 4000x3000 JPEGs:
   model only   pre-decoded uint8 pixels through Classifier.classify_pixels
   end-to-end   Classifier.classify_paths over the files (decode pool + model)
-  classify     `python -m app classify --json` in a fresh process over the slice: what a user
-               waits for, imports and model loading included
+  classify     `python -m app classify --json --no-cache` in a fresh process over the slice:
+               what a user waits for, imports and model loading included; the default (auto)
+               beside each explicit runtime, interleaved, --cli-repeat rounds, with accuracy
 then a sweep of ONNX Runtime settings for int8 (threads, batch size, thread spinning).
 Measurements alternate between runtimes (round robin, best of --repeat) so a change in
 background load hits all alike; the load average is written beside every figure.
@@ -43,6 +46,12 @@ from bench.bench_classify import (
 VARIANTS: tuple[tuple[str, str], ...] = (("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"))
 if devices.cpu_supports_bf16():  # torch's own default on such a CPU (autocast bf16)
     VARIANTS = (*VARIANTS, ("torch", "bf16"))
+if runtimes.openvino_available():
+    VARIANTS = (*VARIANTS, ("openvino", "fp32"), ("openvino", "int8"))
+GMAC_PER_PHOTO = 3.4  # VGG16 at 150 px
+# int8 peak of this CPU's matrix unit: AMX ~1,000 int8 MAC per cycle per core (2 cores, ~1.7 GHz
+# sustained: ~1,000 photos/s); AVX-512 VNNI 2 FMA ports x 64 MAC (~185 photos/s)
+PEAK_INT8 = {"AMX": 1000.0, "AVX-512 VNNI": 185.0}
 
 
 def load() -> str:
@@ -53,9 +62,14 @@ def versions() -> str:
     import onnxruntime
     import torch
 
+    ov = ""
+    if runtimes.openvino_available():
+        import openvino
+
+        ov = f", openvino {openvino.__version__}"
     return (
         f"Python {platform.python_version()}, torch {torch.__version__}, "
-        f"onnxruntime {onnxruntime.__version__}, numpy {np.__version__}"
+        f"onnxruntime {onnxruntime.__version__}{ov}, numpy {np.__version__}"
     )
 
 
@@ -114,43 +128,46 @@ def throughput(args: argparse.Namespace, photos: list[Path], large: list[Path]) 
     return rows
 
 
-def cli_runs(args: argparse.Namespace, folder: Path, count: int) -> list[dict]:
-    """`python -m app classify --json --recursive` in a fresh process: imports, load, classify."""
+def cli_runs(args: argparse.Namespace, folder: Path, truth: dict[str, str]) -> list[dict]:
+    """`python -m app classify --json --no-cache` in a fresh process: imports, load, classify.
+    The default (auto) and every explicit runtime, interleaved, --cli-repeat rounds."""
+    variants = [("auto", "auto"), *VARIANTS]
+    if args.cli_only:  # e.g. "auto auto,torch bf16,onnx int8"
+        keep = {tuple(v.split()) for v in args.cli_only.split(",")}
+        variants = [v for v in variants if v in keep]
     rows = []
-    for backend, precision in VARIANTS:
-        cmd = [
-            sys.executable,
-            "-m",
-            "app",
-            "classify",
-            "--json",
-            "--recursive",
-            str(folder),
-            "--backend",
-            backend,
-            "--precision",
-            precision,
-            "--device",
-            "cpu",
-        ]
-        before = load()
-        start = time.perf_counter()
-        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
-        took = time.perf_counter() - start
-        n = sum(1 for line in out.stdout.splitlines() if '"label"' in line)
-        rows.append(
-            {
-                "runtime": f"{backend} {precision}",
-                "photos": n,
-                "seconds": took,
-                "rate": n / took,
-                "load": before,
-            }
-        )
-        print(
-            f"classify {backend} {precision}: {n} photos in {took:.1f} s (load {before})",
-            flush=True,
-        )
+    for rnd in range(args.cli_repeat):
+        for backend, precision in variants:
+            cmd = [sys.executable, "-m", "app", "classify", "--json", "--no-cache"]
+            cmd += ["--recursive", str(folder), "--device", "cpu"]
+            if backend != "auto":
+                cmd += ["--backend", backend, "--precision", precision]
+            before = load()
+            start = time.perf_counter()
+            out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
+            took = time.perf_counter() - start
+            preds = [json.loads(x) for x in out.stdout.splitlines() if '"label"' in x]
+            right = sum(truth.get(Path(p["path"]).name) == p["label"] for p in preds)
+            last = (out.stderr.strip().splitlines() or [""])[-1].split("; ")
+            runtime = last[1] if backend == "auto" and len(last) > 1 else ""
+            rows.append(
+                {
+                    "round": rnd,
+                    "runtime": "default (auto)" if backend == "auto" else f"{backend} {precision}",
+                    "photos": len(preds),
+                    "seconds": took,
+                    "rate": len(preds) / took,
+                    "accuracy": right / max(1, len(preds)),
+                    "load": before,
+                    "load_after": load(),
+                    "note": runtime,
+                }
+            )
+            print(
+                f"classify {backend} {precision}: {len(preds)} photos in {took:.1f} s, accuracy "
+                f"{rows[-1]['accuracy']:.4f} (load {before} -> {rows[-1]['load_after']})",
+                flush=True,
+            )
     return rows
 
 
@@ -192,7 +209,7 @@ def sweep(args: argparse.Namespace, pixels: np.ndarray) -> list[dict]:
 def report(args, rows, cli, swept, n_large) -> str:
     now = dt.datetime.now().isoformat(timespec="minutes")
     lines = [
-        "# CPU runtimes: torch fp32, ONNX Runtime fp32, ONNX Runtime int8",
+        "# CPU runtimes: torch, ONNX Runtime, OpenVINO",
         "",
         f"- date: {now}; machine: {devices.cpu_name()}, {os.cpu_count()} logical CPUs, "
         f"{platform.system()}",
@@ -204,27 +221,42 @@ def report(args, rows, cli, swept, n_large) -> str:
         "|---|---|---|---:|---:|---:|---|",
     ]
     base = {(r["set"], r["mode"]): r["rate"] for r in rows if r["runtime"] == "torch fp32"}
+    peak = PEAK_INT8.get(runtimes.cpu_kind())
+    if peak:
+        lines[-2] = lines[-2].replace("load at start |", "of int8 peak | load at start |")
+        lines[-1] += "---:|"
     for r in rows:
         ratio = r["rate"] / base[(r["set"], r["mode"])]
+        frac = f" {100 * r['rate'] / peak:.1f} % |" if peak else ""
         lines.append(
             f"| {r['set']} | {r['runtime']} | {r['mode']} | {r['photos']} | "
-            f"{r['rate']:.1f} | {ratio:.2f} | {r['load']} |"
+            f"{r['rate']:.1f} | {ratio:.2f} |{frac} {r['load']} |"
         )
+    if peak:
+        lines += [
+            "",
+            f"Int8 peak: {runtimes.cpu_kind()}, {GMAC_PER_PHOTO} GMAC a photo -> about "
+            f"{peak:.0f} photos/s on 2 cores (the issue's estimate); the column is rate / peak.",
+        ]
     if cli:
         lines += [
             "",
-            "`python -m app classify --json --recursive SLICE` in a fresh process "
-            "(imports and model loading included):",
+            "`python -m app classify --json --no-cache --recursive SLICE` in a fresh process "
+            "(imports and model loading included), interleaved rounds:",
             "",
-            "| runtime | photos | seconds | photos/s | × torch fp32 | load at start |",
-            "|---|---:|---:|---:|---:|---|",
+            "| round | runtime | photos | seconds | photos/s | × torch bf16 (same round) "
+            "| accuracy | load before → after |",
+            "|---:|---|---:|---:|---:|---:|---:|---|",
         ]
-        t0 = cli[0]["rate"]
-        lines += [
-            f"| {r['runtime']} | {r['photos']} | {r['seconds']:.1f} | {r['rate']:.1f} | "
-            f"{r['rate'] / t0:.2f} | {r['load']} |"
-            for r in cli
-        ]
+        bf16 = {r["round"]: r["rate"] for r in cli if r["runtime"] == "torch bf16"}
+        for r in cli:
+            ref = bf16.get(r["round"])
+            ratio = f"{r['rate'] / ref:.2f}" if ref else "–"
+            name = r["runtime"] + (f" ({r['note']})" if r["note"] else "")
+            lines.append(
+                f"| {r['round']} | {name} | {r['photos']} | {r['seconds']:.1f} | {r['rate']:.1f} "
+                f"| {ratio} | {r['accuracy']:.4f} | {r['load']} → {r['load_after']} |"
+            )
     if swept:
         lines += [
             "",
@@ -247,25 +279,33 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=256)
     p.add_argument("--large", type=int, default=8)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--cli-repeat", type=int, default=2)
+    p.add_argument(
+        "--cli-only", default="", help='classify runs to make, e.g. "auto auto,torch bf16"'
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-cli", action="store_true")
+    p.add_argument("--no-throughput", action="store_true", help="only the classify runs")
     p.add_argument("--no-sweep", action="store_true")
     p.add_argument("--out", type=Path)
     p.add_argument("--json", type=Path, help="also write the raw figures here")
     args = p.parse_args()
-    photos = [path for path, _ in seg_test_slice(args.data, args.limit)]
+    pairs = seg_test_slice(args.data, args.limit)
+    photos = [path for path, _ in pairs]
     print(f"load before: {load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-rt-") as tmp:
         large = make_large_jpegs(Path(tmp), args.large, (4000, 3000))
-        rows = throughput(args, photos, large)
+        rows = [] if args.no_throughput else throughput(args, photos, large)
         cli: list[dict] = []
         if not args.no_cli:
             folder = Path(tmp) / "slice"
             folder.mkdir()
-            for i, path in enumerate(photos):
+            truth = {}
+            for i, (path, label) in enumerate(pairs):
                 os.symlink(path, folder / f"{i:04d}_{path.name}")
-            cli = cli_runs(args, folder, len(photos))
+                truth[f"{i:04d}_{path.name}"] = label
+            cli = cli_runs(args, folder, truth)
     swept: list[dict] = []
     if not args.no_sweep:
         from app.photos import imaging

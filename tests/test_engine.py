@@ -242,7 +242,7 @@ def test_closed_classifier_refuses_work(tiny_card: Path, photo_folder: Path) -> 
 def test_bad_arguments(tiny_card: Path) -> None:
     with pytest.raises(ValueError, match="precision"):
         Classifier(tiny_card, precision="int4")
-    with pytest.raises(ValueError, match="int8 runs on ONNX Runtime only"):
+    with pytest.raises(ValueError, match="int8 runs on ONNX Runtime or OpenVINO only"):
         Classifier(tiny_card, backend="torch", precision="int8")
     with pytest.raises(scenes.ModelError, match="lists no ONNX int8 model"):
         Classifier(tiny_card, precision="int8")

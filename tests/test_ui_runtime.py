@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -34,6 +35,12 @@ def test_the_dialog_offers_the_runtime(qtbot: Any, tmp_path: Path) -> None:
     qtbot.addWidget(dialog)
     dialog.backend.setCurrentIndex(2)
     assert dialog.preferences().backend == "onnx"
+    dialog.backend.setCurrentIndex(3)
+    assert dialog.preferences().backend == "openvino"
+    loaded = SimpleNamespace(device_name="CPU, OpenVINO int8", runtime_why="measured faster")
+    note = SettingsDialog(s, classifier=loaded)
+    qtbot.addWidget(note)
+    assert note.runtime_note.text() == "Now: CPU, OpenVINO int8 — measured faster"
     s.backend = "onnx"
     assert settings_in(tmp_path).backend == "onnx"
     s.store.setValue("model/backend", "tensorflow")

@@ -7,6 +7,7 @@ that hand its options to the module that owns the work:
     export          training.export      (a run's weights + card into resources/)
     export-onnx     training.onnx_export (ONNX fp32 + int8, gated)
     export-replay   training.replay      (the personal head's replay bank)
+    gate-openvino   training.openvino_gate (OpenVINO running the int8 file, gated like it)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.model import devices, scenes
+from app.model import devices, runtimes, scenes
 from training import data
 from training.models import MODEL_KEYS, RECIPES
 from training.onnx_export import CALIBRATION_METHODS
@@ -111,7 +112,12 @@ def cmd_export_onnx(args) -> int:
         threads=args.threads or None,
         progress=not args.quiet,
     )
-    return 0
+    if not runtimes.openvino_available():  # OpenVINO reads the same int8 file: gate it too
+        print("openvino is not installed: the card records no OpenVINO gate (auto will not use it)")
+        return 0
+    from training.openvino_gate import gate_openvino  # reuses export's fp32-test logits
+
+    return gate_openvino(data.data_root(args.data), Path(args.runs), card, args.quiet)
 
 
 def cmd_report(args) -> int:
@@ -142,6 +148,13 @@ def cmd_export_replay(args) -> int:
     )
     print(json.dumps(info, indent=2))
     return 0
+
+
+def cmd_gate_openvino(args) -> int:
+    from training.openvino_gate import gate_openvino
+
+    card = Path(args.card) if args.card else None
+    return gate_openvino(data.data_root(args.data), Path(args.runs), card, args.quiet)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,6 +351,15 @@ def parser() -> argparse.ArgumentParser:
         "--dest", default=str(scenes.resources_dir()), help="folder (default resources/)"
     )
     sp.set_defaults(func=cmd_export_replay)
+
+    sp = sub.add_parser(
+        "gate-openvino",
+        help="measure OpenVINO running the card's int8 ONNX file on seg_test against the int8 "
+        "gate and record it in the card (auto uses OpenVINO only where it passed)",
+    )
+    common(sp)
+    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    sp.set_defaults(func=cmd_gate_openvino)
     return p
 
 

@@ -129,16 +129,18 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def add_runtime_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
-        choices=("auto", "torch", "onnx"),
+        choices=defaults.BACKENDS,
         default="auto",
-        help="auto (torch on a GPU, ONNX Runtime on a CPU), torch or onnx (default: auto)",
+        help="auto (torch on a GPU; on a CPU the fastest gated int8 runtime installed: OpenVINO "
+        "or ONNX Runtime; --self-test says which and why), torch, onnx or openvino (default: auto)",
     )
     p.add_argument(
         "--precision",
         choices=("auto", "fp32", "int8", "bf16", "fp16"),
         default="auto",
-        help="auto (on ONNX Runtime int8 when the card's int8 model passed its gate; on torch "
-        "bf16 where the CPU or GPU has it natively), fp32, int8 (ONNX), bf16 or fp16 (torch)",
+        help="auto (on ONNX Runtime or OpenVINO int8 when the card's int8 model passed its gate "
+        "there; on torch bf16 where the CPU or GPU has it natively), fp32, int8 (ONNX Runtime, "
+        "OpenVINO), bf16 or fp16 (torch)",
     )
     p.add_argument(
         "--tta",

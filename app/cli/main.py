@@ -151,7 +151,7 @@ def self_test(
         return EXIT_FAILED
     out(
         f"self-test ok: {len(photos)} samples classified, weights sha256 ok ({clf.model_id}), "
-        f"{clf.device_name}, {took:.1f} s"
+        f"{clf.device_name}, {took:.1f} s; runtime chosen: {clf.runtime_why}"
     )
     return EXIT_OK
 

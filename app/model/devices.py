@@ -94,3 +94,27 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if device.type == "cpu":
         return torch.bfloat16 if cpu_supports_bf16() else None
     return None
+
+
+def cpu_kind() -> str:
+    """The CPU's int8 matrix features, as the runtimes' kernels pick them: "AMX", "AVX-512 VNNI",
+    "AVX-VNNI", "AVX2", or "" where this cannot be told cheaply (not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+            else:
+                return ""
+    except OSError:
+        return ""
+    for flag, name in (
+        ("amx_int8", "AMX"),
+        ("avx512_vnni", "AVX-512 VNNI"),
+        ("avx_vnni", "AVX-VNNI"),
+        ("avx2", "AVX2"),
+    ):
+        if flag in flags:
+            return name
+    return "no AVX2"

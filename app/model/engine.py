@@ -62,6 +62,7 @@ class SceneClassifier(Protocol):
     device_name: str  # for the status bar and summaries
     card: scenes.ModelCard
     fallbacks: list[str]  # why `auto` passed over a runtime
+    runtime_why: str  # why this runtime runs: auto's reason (measured speed, gate) or "asked for"
     # predictions must carry the pooled feature: a results cache classifies again a row it
     # kept without one (the engine returns one whenever its runtime has it)
     need_features: bool
@@ -110,6 +111,10 @@ class ClassifierLayer:
     @property
     def fallbacks(self) -> list[str]:
         return self.inner.fallbacks
+
+    @property
+    def runtime_why(self) -> str:
+        return self.inner.runtime_why
 
     @property
     def need_features(self) -> bool:
@@ -214,6 +219,7 @@ class Classifier:
         # ModelError (sha256, missing, damaged, nothing can run) propagates
         self.runtime = runtimes.open_runtime(card, backend, precision, device, threads, note)
         self.card = self.runtime.card
+        self.runtime_why = self.runtime.why
         self.device = self.runtime.device
         self.tta = tta
         # flip TTA gives other scores, so its own id (the cache and sidecars tell them apart)

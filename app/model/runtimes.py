@@ -1,10 +1,14 @@
-"""Runtimes: one small interface that runs the card's network, two implementations.
+"""Runtimes: one small interface that runs the card's network, three implementations.
 
-    TorchRuntime   the reference: the safetensors weights in torch, on CUDA, MPS or the CPU
-    OnnxRuntime    the card's ONNX files (fp32 or int8) in ONNX Runtime on the CPU
+    TorchRuntime     the reference: the safetensors weights in torch, on CUDA, MPS or the CPU
+    OnnxRuntime      the card's ONNX files (fp32 or int8) in ONNX Runtime on the CPU
+    OpenVinoRuntime  the same ONNX files (the int8 QDQ graph read as it is) in OpenVINO on the CPU
 
 `open_runtime(card, backend, precision)` picks one. `auto` means torch on a GPU; on a CPU the
-int8 ONNX model when the card says it passed its gate, else the fp32 ONNX model, else torch.
+int8 model in OpenVINO when it is installed and the card records that OpenVINO's int8 passed the
+gate (measured faster than ONNX Runtime on every kind of CPU we could emulate:
+docs/bench_runtimes.md), else the int8 ONNX model in ONNX Runtime when its gate passed, else the
+fp32 ONNX model, else torch. `auto_choice` says which and why (--self-test, Settings).
 A runtime that cannot be used (file missing or damaged, package absent) is reported through
 `warn` and the next one is tried; an explicit backend that cannot run raises ModelError.
 
@@ -25,10 +29,19 @@ import numpy as np
 
 from app.defaults import BACKENDS
 from app.model import devices, scenes
+from app.model.devices import cpu_kind
 from app.model.modelid import ModelId
 from app.model.scenes import ModelCard, ModelError
 
-__all__ = ["BACKENDS", "PRECISIONS", "Runtime", "OnnxRuntime", "TorchRuntime", "open_runtime"]
+__all__ = [
+    "BACKENDS",
+    "PRECISIONS",
+    "Runtime",
+    "OnnxRuntime",
+    "OpenVinoRuntime",
+    "TorchRuntime",
+    "open_runtime",
+]
 PRECISIONS = ("auto", "fp32", "int8", "bf16", "fp16")
 TORCH_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ONNX_PRECISIONS = ("auto", "fp32", "int8")
@@ -85,6 +98,7 @@ class Runtime:
     temperature: float = 1.0
     description: str = ""  # for the status bar and summaries: "CPU (2 threads), ONNX Runtime int8"
     device: Any = CpuDevice()
+    why: str = ""  # set by open_runtime: why this runtime (auto's reason, or "asked for")
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """float32 (N, 3, S, S) normalized -> (float32 (N, classes) logits, (N, 512) features or None)."""
@@ -98,8 +112,11 @@ class Runtime:
         pass
 
 
-def _variant_id(card: ModelCard, precision: str) -> str:
-    """The card's id for a runtime at `precision` (ModelId.with_precision says which differ)."""
+def _variant_id(card: ModelCard, precision: str, backend: str = "onnx") -> str:
+    """The card's id for a runtime at `precision` (ModelId.with_precision says which differ).
+    OpenVINO's and ONNX Runtime's int8 share `…/int8` (one file, one set of scales; 4 seg_test
+    labels in 3,000 differ, as between CPUs): the runtime is named beside the id (docs/onnx.md)."""
+    del backend  # the id names the model, not the runtime
     return str(ModelId.of_weights(card.name, card.weights_sha256).with_precision(precision))
 
 
@@ -126,18 +143,7 @@ class OnnxRuntime(Runtime):
         if precision not in ("fp32", "int8"):
             raise ModelError(f"ONNX Runtime runs fp32 or int8 models, not {precision}")
         variant = variant or OnnxVariant.from_card(card, precision)
-        try:
-            data = variant.path.read_bytes()
-        except FileNotFoundError:
-            raise ModelError(f"ONNX model file not found: {variant.path}") from None
-        except OSError as exc:
-            raise ModelError(f"cannot read ONNX model {variant.path}: {exc}") from exc
-        actual = scenes.sha256_bytes(data)
-        if actual != variant.sha256:
-            raise ModelError(
-                f"ONNX model {variant.path} does not match its model card (sha256 {actual[:12]}… "
-                f"expected {variant.sha256[:12]}…): truncated, corrupted or replaced"
-            )
+        data = _verified_bytes(variant)
         if not onnxruntime_available():
             raise ModelError("onnxruntime is not installed (pip install onnxruntime)")
         import onnxruntime as ort
@@ -177,6 +183,23 @@ class OnnxRuntime(Runtime):
         self._session = None
 
 
+def _verified_bytes(variant: OnnxVariant) -> bytes:
+    """The ONNX file's bytes, ModelError unless they are the ones the card's sha256 names."""
+    try:
+        data = variant.path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"ONNX model file not found: {variant.path}") from None
+    except OSError as exc:
+        raise ModelError(f"cannot read ONNX model {variant.path}: {exc}") from exc
+    actual = scenes.sha256_bytes(data)
+    if actual != variant.sha256:
+        raise ModelError(
+            f"ONNX model {variant.path} does not match its model card (sha256 {actual[:12]}… "
+            f"expected {variant.sha256[:12]}…): truncated, corrupted or replaced"
+        )
+    return data
+
+
 def _physical_cores() -> int:
     """ONNX Runtime's own default is the physical cores; set explicitly so the status bar can
     say it. Logical CPUs halved where there are many (SMT), all of them on small machines and VMs,
@@ -186,6 +209,116 @@ def _physical_cores() -> int:
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
     return max(1, n // 2 if n >= 8 else n)
+
+
+# --------------------------------------------------------------------------------------------
+# OpenVINO
+
+OV_CACHE_ENV = "SCENE_TAGGER_OV_CACHE"  # a folder, or "" to compile without caching
+
+
+def openvino_available() -> bool:
+    return find_spec("openvino") is not None
+
+
+def openvino_cache_dir() -> Path | None:
+    """Compiled models between starts (~0.2 s instead of ~0.5 s): `$SCENE_TAGGER_OV_CACHE` ("" =
+    none), else `openvino/` in the app's user cache folder (app.userdirs.cache_dir)."""
+    env = os.environ.get(OV_CACHE_ENV)
+    if env is not None:
+        return Path(env) if env else None
+    from app import userdirs
+
+    return userdirs.cache_dir() / "openvino"
+
+
+def openvino_gate(card: ModelCard, precision: str = "int8") -> dict | None:
+    """The card's record of OpenVINO running its `precision` file: onnx.<precision>.openvino."""
+    entry = (card.extra.get("onnx") or {}).get(precision)
+    ov = entry.get("openvino") if isinstance(entry, dict) else None
+    gate = ov.get("gate") if isinstance(ov, dict) else None
+    return gate if isinstance(gate, dict) else None
+
+
+class OpenVinoRuntime(Runtime):
+    """The card's ONNX file compiled by OpenVINO's CPU plugin (int8: the QDQ graph as it is;
+    12 of 13 convolutions run in u8 on AMX / VNNI, the fp32 nodes in bf16 where the CPU has it)."""
+
+    backend = "openvino"
+
+    def __init__(
+        self,
+        card: ModelCard,
+        precision: str = "int8",
+        threads: int | None = None,
+        cache_dir: Path | None | bool = True,
+        variant: OnnxVariant | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        """`cache_dir`: True = openvino_cache_dir(), None/False = none; `config`: plugin properties."""
+        if precision not in ("fp32", "int8"):
+            raise ModelError(f"OpenVINO runs the fp32 or int8 ONNX models, not {precision}")
+        variant = variant or OnnxVariant.from_card(card, precision)
+        _verified_bytes(variant)
+        if not openvino_available():
+            raise ModelError("openvino is not installed (pip install openvino)")
+        import openvino as ov
+
+        self.threads = threads or _physical_cores()
+        # LATENCY with all threads on one request: 2-3x the throughput hint's rate at batch 32
+        # on 2 cores (docs/bench_runtimes.md). fp32 is asked for as fp32 (the plugin's default
+        # on bf16 CPUs would run it in bf16); int8 leaves its few fp32 nodes to the plugin.
+        cfg: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": self.threads,
+        }
+        if precision == "fp32":
+            cfg["INFERENCE_PRECISION_HINT"] = "f32"
+        cfg.update(config or {})
+        core = ov.Core()
+        folder = openvino_cache_dir() if cache_dir is True else (cache_dir or None)
+        self.cache_dir: Path | None = None
+        if folder is not None:
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+                core.set_property({"CACHE_DIR": str(folder)})
+                self.cache_dir = Path(folder)
+            except Exception:  # an unwritable cache folder only costs the compile time
+                pass
+        try:
+            # compiling from the path lets a cached blob skip reading the ONNX graph at all
+            self._compiled: Any = core.compile_model(str(variant.path), "CPU", cfg)
+        except Exception as exc:  # OpenVINO raises RuntimeError for invalid graphs
+            raise ModelError(f"cannot load ONNX model {variant.path} in OpenVINO: {exc}") from exc
+        names = [set(port.get_names()) for port in self._compiled.outputs]
+        ports: dict[str, Any] = {}
+        for port, port_names in zip(self._compiled.outputs, names, strict=True):
+            for n in ONNX_OUTPUTS:
+                if n in port_names:
+                    ports[n] = port
+        inputs = [set(p.get_names()) for p in self._compiled.inputs]
+        if "logits" not in ports or len(inputs) != 1 or ONNX_INPUT not in inputs[0]:
+            raise ModelError(f"ONNX model {variant.path} does not take '{ONNX_INPUT}' to 'logits'")
+        self._ports = [ports[n] for n in ONNX_OUTPUTS if n in ports]
+        self._request: Any = self._compiled.create_infer_request()
+        self.card, self.precision, self.variant = card, precision, variant
+        self.temperature = variant.temperature
+        self.model_id = _variant_id(card, precision, "openvino")
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")  # "bf16" or "f32"
+        self.inference_precision = str(getattr(hint, "get_type_name", lambda: hint)())
+        self.description = f"CPU ({self.threads} threads), OpenVINO {precision}"
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        if self._request is None:
+            raise RuntimeError("the runtime is closed")
+        result = self._request.infer({0: np.ascontiguousarray(x, np.float32)})
+        # the request reuses its output buffers on the next call: copy
+        out = [np.array(result[p], dtype=np.float32, copy=True) for p in self._ports]
+        return out[0], (out[1] if len(out) > 1 else None)
+
+    def close(self) -> None:
+        self._request = None
+        self._compiled = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +423,16 @@ def _on_gpu(device: str | None) -> bool:
     return devices.pick_device(None).type != "cpu"
 
 
+# OpenVINO int8 / ONNX Runtime int8, model only, batch 32, 2 threads, each kind of CPU emulated on
+# this AMX Xeon by masking CPUID (docs/bench_runtimes.md; AMX from a quiet run, the others from
+# one round under load 14-23, so read them as ±30 %).
+OPENVINO_OVER_ORT = {"AMX": 3.6, "AVX-512 VNNI": 1.0, "AVX-VNNI": 1.0, "AVX2": 1.3}
+# Where auto takes OpenVINO: faster, and its int8 gated on that kind of CPU's kernels (the
+# card's gate ran on AMX). AVX2 without VNNI runs other int8 kernels whose accuracy was not
+# measured, for a gain within the noise; where the kind cannot be told (not Linux), ONNX Runtime.
+OPENVINO_TAKEN = ("AMX",)
+
+
 def candidates(
     card: ModelCard, backend: str, precision: str, device: str | None
 ) -> list[tuple[str, str]]:
@@ -300,29 +443,78 @@ def candidates(
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if backend == "torch":
         if precision == "int8":
-            raise ValueError("int8 runs on ONNX Runtime only (--backend onnx or auto)")
+            raise ValueError(
+                "int8 runs on ONNX Runtime or OpenVINO only (--backend onnx, openvino or auto)"
+            )
         return [("torch", precision)]
-    if backend == "onnx" and precision in ("bf16", "fp16"):
+    names = {"onnx": "ONNX Runtime", "openvino": "OpenVINO"}
+    if backend in names and precision in ("bf16", "fp16"):
         raise ValueError(f"{precision} runs on torch only (--backend torch or auto)")
-    if device not in (None, "auto", "cpu") and backend == "onnx":
-        raise ValueError(f"ONNX Runtime runs on the CPU here, not on {device}")
+    if device not in (None, "auto", "cpu") and backend in names:
+        raise ValueError(f"{names[backend]} runs on the CPU here, not on {device}")
     if backend == "onnx":
         if precision == "auto":
             return [("onnx", "int8")] * _int8_passed(card) + [("onnx", "fp32")]
         return [("onnx", precision)]
-    # auto: ONNX variants the card does not list, or a missing onnxruntime, are passed over
-    # quietly (a card without ONNX files is normal); a listed file that fails is reported.
+    if backend == "openvino":
+        if precision == "auto":
+            return [("openvino", "int8")] * _openvino_int8_passed(card) + [("openvino", "fp32")]
+        return [("openvino", precision)]
+    # auto: ONNX variants the card does not list, or a missing onnxruntime/openvino, are passed
+    # over quietly (a card without ONNX files is normal); a listed file that fails is reported.
+    ov_first = precision in ("auto", "int8") and _prefer_openvino(card)
     if precision == "int8":
-        return [("onnx", "int8")]
+        return [("openvino", "int8")] * ov_first + [("onnx", "int8")]
     if precision in ("bf16", "fp16") or _on_gpu(device):
         return [("torch", precision)]
-    onnx: list[tuple[str, str]] = []
+    onnx: list[tuple[str, str]] = [("openvino", "int8")] if ov_first else []
     if onnxruntime_available():
         if precision == "auto" and _int8_passed(card):
             onnx.append(("onnx", "int8"))
         if _listed(card, "fp32"):
             onnx.append(("onnx", "fp32"))
     return [*onnx, ("torch", "fp32")]
+
+
+def _prefer_openvino(card: ModelCard) -> bool:
+    return openvino_available() and _openvino_int8_passed(card) and cpu_kind() in OPENVINO_TAKEN
+
+
+def auto_choice(
+    card: ModelCard | str | os.PathLike[str] | None = None, device: str | None = None
+) -> str:
+    """Why `auto` runs what it runs on this computer, in one sentence (nothing is loaded)."""
+    try:
+        if card is None:
+            card = scenes.default_card_path()
+        if not isinstance(card, ModelCard):
+            card = ModelCard.read(card)
+        first = candidates(card, "auto", "auto", device)[0]
+    except (ModelError, ValueError, OSError) as exc:
+        return f"cannot tell: {exc}"
+    kind = cpu_kind() or "this CPU"
+    if first[0] == "torch":
+        if _on_gpu(device):
+            return "torch on the GPU (a GPU is fastest for this model)"
+        return "torch fp32 (the card lists no usable ONNX model, or onnxruntime is missing)"
+    if first[0] == "openvino":
+        ratio = OPENVINO_OVER_ORT.get(kind)
+        measured = f"{ratio:.1f}x ONNX Runtime's int8 rate" if ratio else "faster"
+        return (
+            f"OpenVINO int8: on {kind} it measured {measured} "
+            "(docs/bench_runtimes.md), and its int8 passed the card's gate"
+        )
+    why = []
+    if not openvino_available():
+        why.append("OpenVINO is not installed")
+    elif not _openvino_int8_passed(card):
+        why.append("the card records no passed OpenVINO int8 gate")
+    elif cpu_kind() not in OPENVINO_TAKEN:
+        ratio = OPENVINO_OVER_ORT.get(kind)
+        measured = f"measured {ratio:.1f}x ONNX Runtime's rate" if ratio else "not measured"
+        why.append(f"on {kind} OpenVINO {measured}; auto takes it only on AMX")
+    what = f"ONNX Runtime {first[1]}"
+    return what + (f" ({'; '.join(why)})" if why else "")
 
 
 def _listed(card: ModelCard, precision: str) -> bool:
@@ -334,6 +526,11 @@ def _int8_passed(card: ModelCard) -> bool:
         return OnnxVariant.from_card(card, "int8").gate_passed is True
     except ModelError:
         return False
+
+
+def _openvino_int8_passed(card: ModelCard) -> bool:
+    gate = openvino_gate(card, "int8")
+    return bool(gate and gate.get("passed") is True)
 
 
 def expected_model_id(
@@ -350,10 +547,10 @@ def expected_model_id(
             card = scenes.default_card_path()
         if not isinstance(card, ModelCard):
             card = ModelCard.read(card)
-        _kind, prec = candidates(card, backend, precision, device)[0]
+        kind, prec = candidates(card, backend, precision, device)[0]
     except (ModelError, ValueError, OSError):
         return None
-    return _variant_id(card, prec)
+    return _variant_id(card, prec, kind)
 
 
 def open_runtime(
@@ -371,17 +568,26 @@ def open_runtime(
     if not isinstance(card, ModelCard):
         card = ModelCard.read(card)
     order = candidates(card, backend, precision, device)
+    why = auto_choice(card, device) if backend == precision == "auto" else "asked for"
     failures: list[ModelError] = []
     for i, (kind, prec) in enumerate(order):
         try:
+            rt: Runtime
             if kind == "onnx":
-                return OnnxRuntime(card, prec, threads=threads)
-            return TorchRuntime(card, device=device, precision=prec)
+                rt = OnnxRuntime(card, prec, threads=threads)
+            elif kind == "openvino":
+                rt = OpenVinoRuntime(card, prec, threads=threads)
+            else:
+                rt = TorchRuntime(card, device=device, precision=prec)
+            rt.why = why if not failures else "; ".join(map(str, failures)) + " (fell back)"
+            return rt
         except ModelError as exc:
             failures.append(exc)
             if warn and i + 1 < len(order):
-                nxt = "torch" if order[i + 1][0] == "torch" else f"ONNX {order[i + 1][1]}"
-                warn(f"{exc}; falling back to {nxt}")
+                nxt = {"torch": "torch", "onnx": "ONNX", "openvino": "OpenVINO"}[order[i + 1][0]]
+                warn(
+                    f"{exc}; falling back to {nxt if nxt == 'torch' else f'{nxt} {order[i + 1][1]}'}"
+                )
     if len(failures) == 1:
         raise failures[0]  # keeps its type (e.g. devices.DeviceError)
     raise ModelError("no runtime can run this model: " + "; ".join(map(str, failures)))

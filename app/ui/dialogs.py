@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QWidget,
@@ -42,7 +44,13 @@ class SettingsDialog(QDialog):
         settings: Settings,
         parent: QWidget | None = None,
         on_personal_reset: Callable[[], None] | None = None,
+        classifier: Any = None,
     ) -> None:
+        """`classifier` (the window's SceneClassifier, when loaded): shown under Runtime with
+        why it runs (its runtime_why: auto's measured reason, or "asked for")."""
+        runtime_note = (
+            f"Now: {classifier.device_name} — {classifier.runtime_why}" if classifier else ""
+        )
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.device = QComboBox()
@@ -54,11 +62,19 @@ class SettingsDialog(QDialog):
         self.backend = QComboBox()
         for b, text in zip(
             BACKENDS,
-            ("Automatic (torch on a GPU, ONNX Runtime on a CPU)", "torch", "ONNX Runtime (CPU)"),
+            (
+                "Automatic (torch on a GPU; on a CPU the fastest measured)",
+                "torch",
+                "ONNX Runtime (CPU)",
+                "OpenVINO (CPU)",
+            ),
             strict=True,
         ):
             self.backend.addItem(text, b)
         self.backend.setCurrentIndex(BACKENDS.index(settings.backend))
+        self.runtime_note = QLabel(runtime_note)
+        self.runtime_note.setWordWrap(True)
+        self.runtime_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tta = QComboBox()
         for t, text in zip(
             defaults.TTAS, ("One pass", "Also the mirror image (twice the time)"), strict=True
@@ -90,6 +106,8 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Device", self.device)
         form.addRow("Runtime", self.backend)
+        if runtime_note:
+            form.addRow("", self.runtime_note)
         form.addRow("Test-time augmentation", self.tta)
         form.addRow("Review threshold", self.threshold)
         form.addRow("New sidecar name", self.naming)

@@ -493,7 +493,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------------------------- settings
     @guarded
     def edit_settings(self) -> None:
-        dialog = dialogs.SettingsDialog(self.settings, self, on_personal_reset=self.load_classifier)
+        dialog = dialogs.SettingsDialog(self.settings, self, self.load_classifier, self.classifier)
         if dialog.exec() == dialogs.QDialog.DialogCode.Accepted:
             self.apply_preferences(dialog.preferences())
 

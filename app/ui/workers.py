@@ -219,7 +219,7 @@ class TaskRunner(QObject):
             callbacks[1](message)
 
 
-# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx"), tta="flip"] -> a SceneClassifier
+# device ("auto", "cpu", "cuda") [, backend=("torch", "onnx", "openvino"), tta="flip"] -> a SceneClassifier
 ClassifierFactory = Callable[..., Any]
 
 
