@@ -12,6 +12,7 @@ from test_cli import labels_by_path, run
 from app.model import engine
 from app.tagging import sidecar
 from tests.tolerances import assert_same_sidecar
+from tests.unprivileged import run_app
 
 # The tiny test model is never sure of anything: tag everything it says (the default threshold,
 # the window's 0.80, is tested on its own below).
@@ -168,14 +169,14 @@ def test_bad_photos_are_errors_and_get_no_sidecar(
     assert not (photo_folder / "empty.jpg.xmp").exists()
 
 
-def test_read_only_folder(capsys, tiny_card: Path, photo_folder: Path) -> None:
+def test_read_only_folder(tiny_card: Path, photo_folder: Path) -> None:
     photo_folder.chmod(0o555)
     try:
-        if os.access(photo_folder, os.W_OK):
-            pytest.skip("running as root: chmod cannot make a folder read-only")
-        code, lines, err = run(capsys, *TAG, "--model", tiny_card, photo_folder)
-        assert code == 1 and summary(err)["errors"] == 6
+        done = run_app(*TAG, "--model", tiny_card, photo_folder, denied=photo_folder, access="w")
+        lines = done.stdout.splitlines()
+        assert done.returncode == 1 and summary(done.stderr)["errors"] == 6 and len(lines) == 6
         assert all("ERROR: Cannot write sidecar" in line for line in lines)
+        assert all(line.endswith("permission denied") for line in lines)
     finally:
         photo_folder.chmod(0o755)
     assert not list(photo_folder.glob("*.xmp"))
