@@ -7,17 +7,22 @@
     data_dir()     the corrections and personal models: `$SCENE_TAGGER_DATA`, else the
                    platform's user data folder (never a cache: a cache may be emptied, these not)
     thumbnails_dir()  the window's thumbnails, in the platform's cache folder
+    sample_photos()   the user's copy of the bundled sample photos, in the data folder
 
-Folders are named here, never made here (their users make them when they write).
+Folders are named here, never made here (their users make them when they write), but for the
+copy of the samples, which is what sample_photos() is for.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 APP_NAME = "scene-tagger"
 DISPLAY_NAME = "Scene Tagger"
+SAMPLES_FOLDER = "Sample Photos"
 
 
 def cache_dir() -> Path:
@@ -38,3 +43,24 @@ def thumbnails_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir(APP_NAME)) / "thumbnails"
+
+
+def sample_photos(bundled: Path) -> Path:
+    """The sample photos the user opens, tags and saves: a copy of `bundled` (the app's own,
+    read-only once installed or packaged) in the user data folder, made on first use and
+    left as the user leaves it afterwards (made again only when it is gone). Raises OSError
+    when it cannot be made; a failed copy leaves nothing half made."""
+    target = data_dir() / SAMPLES_FOLDER
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".samples-", dir=target.parent))
+    try:
+        for src in sorted(bundled.iterdir()):
+            if src.is_file() and not src.name.startswith("."):
+                # copyfile, not copy2: the installed files' read-only modes must not follow
+                shutil.copyfile(src, staging / src.name)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -14,20 +16,39 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import userdirs
 from app.model import scenes
 from app.photos import imaging
+from app.photos.oserrors import os_reason
 from app.ui.settings import Settings
 
 
 def samples_dir() -> Path | None:
-    """The bundled sample photos, when the package ships some."""
+    """The bundled sample photos, when the package ships some. Never opened as they are (the
+    app's own folder is read-only once installed): `user_samples` copies them."""
     folder = scenes.resources_dir() / "samples"
     return folder if folder.is_dir() and imaging.list_photos(folder) else None
+
+
+def open_user_samples(open_folder: Callable[[Path], Any], show_error: Callable[[str], Any]) -> None:
+    """Open the user's copy of the sample photos (in the user data folder, made on first use:
+    saving them never writes into the app's own folder), or say why it cannot be."""
+    bundled = samples_dir()
+    if bundled is None:
+        show_error("The sample photos are not installed.")
+        return
+    try:
+        folder = userdirs.sample_photos(bundled)
+    except OSError as exc:
+        show_error(f"The sample photos cannot be copied to {userdirs.data_dir()}: {os_reason(exc)}")
+        return
+    open_folder(folder)
 
 
 class WelcomePage(QWidget):
     open_requested = Signal(object)  # Path
     browse_requested = Signal()
+    samples_requested = Signal()
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,7 +64,7 @@ class WelcomePage(QWidget):
         self.open_button = QPushButton("Open a Folder of Photos…")
         self.open_button.clicked.connect(self.browse_requested)
         self.samples_button = QPushButton("Try the Sample Photos")
-        self.samples_button.clicked.connect(self._open_samples)
+        self.samples_button.clicked.connect(self.samples_requested)
         hint = QLabel("You can also drop a folder onto this window.")
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.recent = QListWidget()
@@ -81,11 +102,6 @@ class WelcomePage(QWidget):
         has_recent = self.recent.count() > 0
         self.recent.setVisible(has_recent)
         self.recent_label.setVisible(has_recent)
-
-    def _open_samples(self) -> None:
-        folder = samples_dir()
-        if folder is not None:
-            self.open_requested.emit(folder)
 
     def _open_recent(self, item: QListWidgetItem) -> None:
         self.open_requested.emit(Path(item.data(Qt.ItemDataRole.UserRole)))

@@ -41,7 +41,7 @@ from app.ui.scanning import ScanController
 from app.ui.settings import Settings, default_cache_dir
 from app.ui.thumbnails import ThumbnailCache
 from app.ui.views import PhotoView
-from app.ui.welcome import samples_dir
+from app.ui.welcome import open_user_samples, samples_dir
 from app.ui.workers import (
     ClassifierFactory,
     TaskRunner,
@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
             view.activated_record.connect(self._show_preview)
         self.welcome.open_requested.connect(self.open_folder)
         self.welcome.browse_requested.connect(self.choose_folder)
+        self.welcome.samples_requested.connect(self.open_samples)
         self.setCentralWidget(self.stack)
 
         docks = layout.build_docks(self, self.thumbnails, self.error_proxy)
@@ -262,11 +263,7 @@ class MainWindow(QMainWindow):
 
     @guarded
     def open_samples(self) -> None:
-        folder = samples_dir()
-        if folder is None:
-            self.show_error("The sample photos are not installed.")
-            return
-        self.open_folder(folder)
+        open_user_samples(self.open_folder, self.show_error)  # a copy, never the app's own
 
     @guarded
     def open_folder(self, folder: str | os.PathLike[str], recursive: bool | None = None) -> bool:
