@@ -60,3 +60,42 @@ def test_samples_that_cannot_be_copied_are_a_message_not_the_apps_folder(
     assert win.messages and win.messages[-1].startswith(
         f"The sample photos cannot be copied to {blocker}"
     )
+
+
+def test_a_subfolder_that_cannot_be_read_is_in_the_errors_list_and_the_status_bar(
+    qtbot: Any, make_window: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window's half of issue 23.4 (the listing's own test, with real permissions and
+    without root's capabilities, is tests/test_permissions.py): here the file system says
+    "permission denied" for one subfolder."""
+    import errno
+
+    from app.photos import listing
+    from tests.conftest import make_photo
+
+    folder = tmp_path / "photos"
+    for i in range(3):
+        make_photo(folder / f"IMG_{i}.jpg", seed=i)
+    locked = folder / "locked"
+    make_photo(locked / "IMG_9.jpg")
+    real = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path) == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(listing.os, "scandir", scandir)
+    win = make_window()
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.open_folder(folder, recursive=True)
+    assert len(win.session) == 3
+    assert [e.reason for e in win.session.listing_errors] == ["permission denied"]
+    shown = [win.unreadable.view.item(i).text() for i in range(win.unreadable.count())]
+    assert shown == [f"Cannot list {locked}: permission denied"]
+    assert win.errors_dock.isVisible() and win.errors_dock.windowTitle() == "Errors · 1"
+    assert f"Cannot list {locked}: permission denied" in win.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not win.is_scanning(), timeout=SCAN_TIMEOUT)
+    with qtbot.waitSignal(win.folder_opened, timeout=SCAN_TIMEOUT):
+        win.open_folder(tmp_path, recursive=False)  # another folder: the list starts empty
+    assert win.unreadable.count() == 0 and win.errors_dock.windowTitle() == "Errors"

@@ -58,12 +58,15 @@ def open_session(args: argparse.Namespace, **options: Any):
     from app.tagging.session import Session
 
     raw_jpeg = getattr(args, "raw_jpeg", defaults.RAW_JPEG)
-    entries = folder_entries(args.folder, args.recursive, raw_jpeg)
+    errors: list = []  # folders that cannot be read: tag says so (ListingError)
+    entries = folder_entries(args.folder, args.recursive, raw_jpeg, errors)
     if getattr(args, "shard", None) is not None:
         listed = list(entries)  # a pair goes to its JPEG's shard
         chosen = set(shards.select([photo for photo, _ in listed], [args.folder], args.shard))
         entries = (entry for entry in listed if entry[0] in chosen)
-    return Session.from_entries(args.folder, entries, **options)
+    session = Session.from_entries(args.folder, entries, **options)
+    session.listing_errors = errors
+    return session
 
 
 def parse_size(text: str) -> int:

@@ -11,8 +11,6 @@ import io
 import os
 import struct
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -24,6 +22,11 @@ from app.photos import formats, rawfiles  # rawfiles loads rawpy only when a RAW
 # have always found them.
 from app.photos.formats import PHOTO_EXTENSIONS as PHOTO_EXTENSIONS
 from app.photos.formats import is_photo as is_photo
+
+# Listing folders lives in app.photos.listing; re-exported where callers have always found it.
+from app.photos.listing import ListingError as ListingError
+from app.photos.listing import iter_photos as iter_photos
+from app.photos.listing import list_photos as list_photos
 from app.photos.oserrors import os_reason
 
 # Pixels above which a file is refused as a likely decompression bomb (a 200 MP photo passes).
@@ -221,53 +224,3 @@ def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
             return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     except Exception:
         return None
-
-
-def list_photos(
-    paths: list[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = False
-) -> list[Path]:
-    """Photo files under the given files/folders, sorted, without following symlink loops."""
-    return list(iter_photos(paths, recursive))
-
-
-def iter_photos(
-    paths: list[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = False
-) -> Iterator[Path]:
-    """list_photos one photo at a time, folder by folder in name order, so a caller can show
-    the first photos of a big tree before the whole of it is listed. A folder that vanishes
-    or cannot be read while it is listed is skipped; a symlink loop is entered once."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    seen_dirs: set[tuple[int, int]] = set()
-
-    def walk(folder: Path) -> Iterator[Path]:
-        try:
-            st = folder.stat()
-        except OSError:
-            return
-        key = (st.st_dev, st.st_ino)
-        if key in seen_dirs:
-            return
-        seen_dirs.add(key)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.is_dir():
-                    if recursive:
-                        yield from walk(Path(entry.path))
-                elif entry.is_file() and is_photo(entry.name):
-                    yield Path(entry.path)
-            except OSError:
-                continue
-
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            yield from walk(p)
-        elif is_photo(p) or p.exists():
-            yield p

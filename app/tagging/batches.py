@@ -13,6 +13,7 @@ from pathlib import Path
 from app import defaults
 from app.photos import formats, imaging
 from app.photos.formats import Entry
+from app.photos.listing import ListingError
 from app.tagging.record import PhotoRecord, PredictionLike, new_records
 from app.tagging.session_io import read_sidecar_infos
 
@@ -21,11 +22,16 @@ CacheLookup = Callable[[list[Path]], tuple[str, Sequence[PredictionLike]]]
 
 
 def folder_entries(
-    folder: str | os.PathLike[str], recursive: bool = False, raw_jpeg: str = defaults.RAW_JPEG
+    folder: str | os.PathLike[str],
+    recursive: bool = False,
+    raw_jpeg: str = defaults.RAW_JPEG,
+    errors: list[ListingError] | None = None,
 ) -> Iterator[Entry]:
     """The folder's photos in listing order, lazily; `raw_jpeg` "one": a RAW + JPEG pair is
-    one entry (formats.pair_raw_jpeg)."""
-    return formats.photo_entries(imaging.iter_photos(Path(folder), recursive=recursive), raw_jpeg)
+    one entry (formats.pair_raw_jpeg). The folders that cannot be read are appended to
+    `errors` as the walk meets them (app.photos.listing)."""
+    listed = imaging.iter_photos(Path(folder), recursive=recursive, errors=errors)
+    return formats.photo_entries(listed, raw_jpeg)
 
 
 def read_batch(

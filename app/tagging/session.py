@@ -26,6 +26,7 @@ from typing import Any
 from app import defaults
 from app.model.scenes import CLASSES
 from app.photos.formats import Entry
+from app.photos.listing import ListingError
 from app.tagging import sidecar
 from app.tagging.batches import CacheLookup, folder_entries, read_batch
 from app.tagging.record import PhotoRecord, PredictionLike, new_records
@@ -69,6 +70,8 @@ class Session:
         self.naming = naming
         self.parent = parent
         self.on_change = on_change
+        # folders that could not be listed (permission denied…): not an empty folder, an error
+        self.listing_errors: list[ListingError] = []
         # ids of the dirty photos, kept up to date by _notify (every change reports its ids);
         # None = unknown (changed without a report), recomputed on the next question
         self._dirty: set[int] | None = None
@@ -85,8 +88,13 @@ class Session:
         **kwargs: Any,
     ) -> Session:
         """List the folder's photos and read their sidecars (slow for big folders: use a worker).
-        `raw_jpeg` "one": each RAW + JPEG pair is one photo (formats.pair_raw_jpeg)."""
-        return cls.from_entries(folder, folder_entries(folder, recursive, raw_jpeg), **kwargs)
+        `raw_jpeg` "one": each RAW + JPEG pair is one photo (formats.pair_raw_jpeg). The
+        folders that could not be listed are in `listing_errors`."""
+        errors: list[ListingError] = []
+        listed = folder_entries(folder, recursive, raw_jpeg, errors)
+        session = cls.from_entries(folder, listed, **kwargs)
+        session.listing_errors = errors
+        return session
 
     @classmethod
     def from_entries(

@@ -18,10 +18,12 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
     QListView,
+    QListWidget,
     QMainWindow,
     QPushButton,
     QStackedWidget,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -112,6 +114,7 @@ class Docks:
     preview_dock: QDockWidget
     errors_view: QListView
     errors_dock: QDockWidget
+    folders_view: QListWidget  # folders that could not be read, above the photos' errors
 
 
 def build_docks(window: QMainWindow, thumbnails: ThumbnailCache, error_proxy: ErrorProxy) -> Docks:
@@ -124,12 +127,20 @@ def build_docks(window: QMainWindow, thumbnails: ThumbnailCache, error_proxy: Er
     errors_view = QListView()
     errors_view.setModel(error_proxy)
     errors_view.setUniformItemSizes(True)
+    folders_view = QListWidget()
+    folders_view.setMaximumHeight(80)
+    folders_view.hide()  # until a folder cannot be read
+    box = QWidget()
+    column = QVBoxLayout(box)
+    column.setContentsMargins(0, 0, 0, 0)
+    column.addWidget(folders_view)
+    column.addWidget(errors_view)
     errors_dock = QDockWidget("Errors", window)
     errors_dock.setObjectName("errors")
-    errors_dock.setWidget(errors_view)
+    errors_dock.setWidget(box)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, errors_dock)
     errors_dock.hide()
-    return Docks(preview, preview_dock, errors_view, errors_dock)
+    return Docks(preview, preview_dock, errors_view, errors_dock, folders_view)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from app.ui.commands import AssignSceneCommand
 from app.ui.guard import guarded
 from app.ui.modelload import ModelLoader, close_quietly
 from app.ui.models import PhotoListModel, dropped_folder
-from app.ui.opening import FolderLoader
+from app.ui.opening import FolderLoader, UnreadableFolders
 from app.ui.rowkeys import RowKeys
 from app.ui.saving import SaveController, report_text
 from app.ui.scanning import ScanController
@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         docks = layout.build_docks(self, self.thumbnails, self.error_proxy)
         self.preview, self.preview_dock = docks.preview, docks.preview_dock
         self.errors_view, self.errors_dock = docks.errors_view, docks.errors_dock
+        self.unreadable = UnreadableFolders(self.loader, docks.folders_view, self.statusBar())
         for signal in (self.errors_view.activated, self.errors_view.clicked):
             signal.connect(lambda index: self._show_preview(self.error_proxy.record_at(index)))
 
@@ -541,7 +542,7 @@ class MainWindow(QMainWindow):
         self.setWindowModified(dirty > 0)
         self.unsaved_label.setText(f"{dirty} unsaved" if dirty else "All saved" if session else "")
         self.tabs.setTabText(1, f"Needs review · {self.review_proxy.rowCount()}")
-        errors = self.error_proxy.rowCount()
+        errors = self.error_proxy.rowCount() + self.unreadable.count()
         self.errors_dock.setWindowTitle(f"Errors · {errors}" if errors else "Errors")
         if errors > self._error_count:
             self.errors_dock.show()  # a new problem is never silent

@@ -1,0 +1,53 @@
+"""A folder the user may not read is said so, never shown as an empty folder (issue 23.4):
+app.photos.listing returns a ListingError per folder; classify and tag print "permission
+denied" for it on stderr and exit 1, or 2 when the folder named on the command line cannot be
+listed at all; with -r an unreadable subfolder is reported, and the rest is done.
+
+The tests run as root in CI: each command runs without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH
+(tests/unprivileged.py), so the permissions bind it as they bind a user."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import make_photo
+
+from tests.unprivileged import run_python
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    """photos/ with 2 photos and locked/ (mode 000, 1 photo inside), restored afterwards."""
+    root = tmp_path / "photos"
+    for i in range(2):
+        make_photo(root / f"IMG_{i}.jpg", seed=i)
+    make_photo(root / "locked" / "IMG_9.jpg")
+    (root / "locked").chmod(0)
+    yield root
+    (root / "locked").chmod(0o755)
+
+
+LIST = """
+import json, sys
+from app.photos.listing import list_photos
+errors = []
+photos = list_photos(sys.argv[1], recursive=True, errors=errors)
+print(json.dumps({"photos": [p.name for p in photos],
+                  "errors": [[str(e.folder), e.reason, str(e)] for e in errors]}))
+"""
+
+
+def test_the_listing_returns_a_typed_error_for_the_folder_it_could_not_read(tree: Path) -> None:
+    done = run_python(LIST, tree, denied=tree / "locked")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["photos"] == ["IMG_0.jpg", "IMG_1.jpg"]
+    assert found["errors"] == [
+        [
+            str(tree / "locked"),
+            "permission denied",
+            f"cannot list {tree / 'locked'}: permission denied",
+        ]
+    ]
