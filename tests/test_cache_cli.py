@@ -31,7 +31,9 @@ def test_a_second_classify_comes_from_the_cache_with_identical_output(
     code2, second, err2 = run(capsys, *argv)
     assert code1 == code2 == 0 and len(first) == 7
     assert second == first  # byte for byte, every score: the cache gives back what it stored
-    assert "; 0 from the cache" in err1 and "; 7 from the cache" in err2
+    assert (
+        "; 0 from the cache" in err1 and ", all 7 from the cache" in err2 and "photos/s" not in err2
+    )
     _, uncached, err3 = run(capsys, *argv, "--no-cache")
     assert_same_json_lines(uncached, first)  # the model again: the last digits may move
     assert "from the cache" not in err3
@@ -103,7 +105,7 @@ def test_shard_caches_merge_through_export_and_import(
     code, lines, _ = run(capsys, "cache", "import", *exports)
     assert code == 0 and len(lines) == 2 and all("results imported" in line for line in lines)
     code, lines, err = run(capsys, "classify", "--json", "--model", tiny_card, photo_folder)
-    assert code == 0 and len(lines) == 6 and "; 6 from the cache" in err
+    assert code == 0 and len(lines) == 6 and ", all 6 from the cache" in err
     bogus = tmp_path / "bogus.jsonl"
     bogus.write_text("hello\n")
     code, _, err = run(capsys, "cache", "import", bogus)
@@ -120,10 +122,10 @@ def test_tag_reuses_the_cache_and_writes_the_same_sidecars(
     code, first, err1 = run(capsys, *argv, photo_folder)
     code2, second, err2 = run(capsys, *argv, photo_folder)
     assert code == code2 == 0 and first == second and "6 below threshold" in err2
-    assert "; 6 from the cache" in err2
+    assert ", all 6 from the cache" in err2
     write = ["tag", "--min-confidence", "0", "--model", tiny_card]  # now write them all
     code, lines, err = run(capsys, *write, photo_folder)
-    assert code == 0 and "6 written" in err and "; 6 from the cache" in err
+    assert code == 0 and "6 written" in err and ", all 6 from the cache" in err
     run(capsys, *write, "--no-cache", uncached)
     for photo in sorted(photo_folder.glob("*.jpg")):
         ours = sidecar.read_sidecar(photo).scene
@@ -174,7 +176,7 @@ def test_an_unreadable_cache_costs_one_warning_and_no_sidecar(
         assert_same_tag(ours, theirs)
     assert any(p.name.startswith("results.sqlite3.broken-") for p in private_cache.iterdir())
     _, again, err = run(capsys, "classify", "--model", tiny_card, photo_folder)
-    assert "warning" not in err and "; 6 from the cache" in err  # the rebuilt cache works
+    assert "warning" not in err and ", all 6 from the cache" in err  # the rebuilt cache works
 
 
 def test_help_documents_the_cache(capsys) -> None:

@@ -58,7 +58,8 @@ def test_classify_json(capsys, tiny_card: Path, photo_folder: Path) -> None:
     assert code == 0 and len(lines) == 6
     for line in lines:
         obj = json.loads(line)
-        assert set(obj) == {"path", "label", "confidence", "scores", "model"}
+        assert set(obj) == {"path", "label", "confidence", "source", "scores", "model"}
+        assert obj["source"] == "automatic"
         assert obj["model"].startswith("tiny-test@") and obj["model"] in err  # the summary's
         assert list(obj["scores"]) == list(scenes.CLASSES)
         assert sum(obj["scores"].values()) == pytest.approx(1.0, abs=1e-4)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import make_photo
 
-from tests.unprivileged import run_python
+from tests.unprivileged import run_app, run_python
 
 
 @pytest.fixture
@@ -51,3 +51,52 @@ def test_the_listing_returns_a_typed_error_for_the_folder_it_could_not_read(tree
             f"cannot list {tree / 'locked'}: permission denied",
         ]
     ]
+
+
+def test_classify_a_folder_it_may_not_read_is_bad_usage_not_no_photos(
+    tree: Path, tiny_card: Path
+) -> None:
+    locked = tree / "locked"
+    done = run_app("classify", "--model", tiny_card, locked, denied=locked)
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"error: cannot list {locked}: permission denied" in done.stderr
+    assert "no photos found" not in done.stderr
+
+
+def test_classify_recursive_reports_the_unreadable_subfolder_and_does_the_rest(
+    tree: Path, tiny_card: Path
+) -> None:
+    locked = tree / "locked"
+    done = run_app("classify", "-r", "--model", tiny_card, tree, denied=locked)
+    assert done.returncode == 1
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == [
+        str(tree / "IMG_0.jpg"),
+        str(tree / "IMG_1.jpg"),
+    ]
+    assert f"error: cannot list {locked}: permission denied" in done.stderr
+    assert "2 photos, 0 errors, 1 folder not read;" in done.stderr
+    assert "1 folder failed" in done.stderr
+    plain = run_app("classify", "--model", tiny_card, tree, denied=locked)  # not looked into
+    assert plain.returncode == 0 and "permission denied" not in plain.stderr
+
+
+def test_tag_a_folder_it_may_not_read(tree: Path, tiny_card: Path) -> None:
+    locked = tree / "locked"
+    done = run_app("tag", "--model", tiny_card, locked, denied=locked)
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"error: cannot list {locked}: permission denied" in done.stderr
+    assert "no photos found" not in done.stderr
+
+
+def test_tag_recursive_tags_what_it_can_and_reports_the_subfolder(
+    tree: Path, tiny_card: Path
+) -> None:
+    locked = tree / "locked"
+    done = run_app("tag", "-r", "--min-confidence", "0", "--model", tiny_card, tree, denied=locked)
+    assert done.returncode == 1
+    assert f"error: cannot list {locked}: permission denied" in done.stderr
+    assert (
+        "2 written, 0 unchanged, 0 skipped manual, 0 below threshold, 0 errors, 1 folder not read;"
+        in done.stderr
+    )
+    assert sorted(p.name for p in tree.glob("*.xmp")) == ["IMG_0.jpg.xmp", "IMG_1.jpg.xmp"]

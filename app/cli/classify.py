@@ -1,18 +1,19 @@
-"""`python -m app classify PATH…`: one line per photo (path, label, confidence), or JSON."""
+"""`python -m app classify PATH…`: a report, one row per photo (its label, the model's
+confidence, whether the label was set by hand, the six scores), as text, JSON lines or CSV
+(app.tagging.report writes it, for the window's Export Report too). Writes nothing."""
 
 from __future__ import annotations
 
 import argparse
-import base64
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli import cache as cachecli
 from app.cli.common import (
+    EXIT_FAILED,
     EXIT_HELP,
     EXIT_OK,
+    EXIT_USAGE,
     Run,
     add_model_options,
     classify_all,
@@ -21,86 +22,90 @@ from app.cli.common import (
     missing_paths,
     open_classifier,
     out,
-    percent,
     plural,
     prog,
 )
+from app.tagging import report
 
 if TYPE_CHECKING:
     from app.model.engine import Prediction
 
 MISSING = "no such file or folder"
+FORMAT_HELP = """formats:
+  text  PATH<TAB>LABEL<TAB>97.3%  (manual instead of the percentage for a label set by
+        hand), or PATH<TAB>ERROR: why
+  json  {"path", "label", "confidence", "source", "scores", "model"} or {"path", "error"}
+  csv   path,label,confidence,source,buildings,forest,glacier,mountain,sea,street,error
+        (source: manual or automatic; confidence and scores from 0 to 1)"""
 
 
 def classify_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"{prog()} classify",
-        description="Classify photos and print one line per photo: path, label, confidence.",
-        epilog=EXIT_HELP,
+        description="Classify photos and print a report, one line per photo: its label, the "
+        "model's confidence, whether the label was set by hand (a manual label in the photo's "
+        "sidecar wins, as in the window), the six scores. Writes nothing.",
+        epilog=f"{FORMAT_HELP}\n\n{EXIT_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="photos and/or folders")
-    p.add_argument("--json", action="store_true", help="one JSON object per line, with all scores")
+    p.add_argument(
+        "--format",
+        choices=report.FORMATS,
+        default="text",
+        help="text (path, label, confidence), json (one object per line, every score) or csv "
+        "(a table with a header: path, label, confidence, source, the six scores, error) "
+        "(default: text)",
+    )
+    p.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )
     p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders")
     add_model_options(p)
     cachecli.add_run_options(p)
     return p
 
 
-def json_path(path: Path | str) -> dict[str, str]:
-    """{"path": display form} plus, only when the name is not valid UTF-8, "path_bytes": the
-    file name's raw bytes in base64, so any consumer can open the very file."""
-    from app.tagging.session_io import display_path
-
-    raw = os.fsencode(path)
-    shown = display_path(path)
-    if shown.encode("utf-8") == raw:
-        return {"path": shown}
-    return {"path": shown, "path_bytes": base64.b64encode(raw).decode("ascii")}
-
-
-def _prediction_line(pred: Prediction, as_json: bool, model: str | None = None) -> str:
-    if as_json:
-        obj: dict[str, object] = json_path(pred.path)
-        if pred.ok:
-            obj["label"] = pred.label
-            obj["confidence"] = round(pred.confidence or 0.0, 6)
-            obj["scores"] = {k: round(v, 6) for k, v in (pred.scores or {}).items()}
-            obj["model"] = model  # which model said so (a personal version names itself)
-        else:
-            obj["error"] = pred.error
-        return json.dumps(obj)
-    if pred.ok:
-        return f"{pred.path}\t{pred.label}\t{percent(pred.confidence)}"
-    return f"{pred.path}\tERROR: {pred.error}"
-
-
 def cmd_classify(args: argparse.Namespace) -> int:
     from app.model.engine import Prediction
-    from app.photos.imaging import list_photos
+    from app.photos.imaging import ListingError, list_photos
 
     errors = 0
+    writer = report.ReportWriter(args.format, out)
 
     def show(pred: Prediction, model: str | None = None) -> None:
         nonlocal errors
         errors += not pred.ok
-        out(_prediction_line(pred, args.json, model))
+        writer.write(report.row_for_prediction(pred, model, report.manual_label(pred.path)))
 
     # A missing path among several is that path's error line, not a stop (as exiftool does).
     missing = missing_paths(args.paths)
     present = [p for p in args.paths if p not in missing]
     for path in missing:
         show(Prediction(path=path, error=MISSING))
-    photos = list_photos(present, recursive=args.recursive) if present else []
+    # A folder that cannot be read is said so, never an empty folder; one named on the command
+    # line that cannot be listed at all makes the run bad usage (exit 2), a subfolder exit 1.
+    unlisted: list[ListingError] = []
+    photos = list_photos(present, recursive=args.recursive, errors=unlisted) if present else []
+    for problem in unlisted:
+        err(f"error: {problem}")
+    named = any(problem.folder in present for problem in unlisted)
     photos = cachecli.select_shard(photos, present, args)
     if not photos:
-        if not missing:
+        writer.write_all([])  # a CSV still gets its header
+        if not missing and not unlisted:
             err("no photos found")
-        return exit_status(Run(EXIT_OK, 0, 0.0), errors)
+        status = exit_status(Run(EXIT_OK, 0, 0.0), errors, len(unlisted))
+        return EXIT_USAGE if named else status
     clf = open_classifier(args, cache=not args.no_cache, personal=not args.bundled)
     if isinstance(clf, int):
         return clf
-    run = classify_all(clf, photos, lambda pred: show(pred, clf.model_id))
+    run = classify_all(
+        clf, photos, lambda pred: show(pred, clf.model_id), output_is_the_product=True
+    )
+    writer.write_all([])
     total = run.count + len(missing)
-    err(f"{plural(total, 'photo')}, {plural(errors, 'error')}{run.summary(clf)}")
-    return exit_status(run, errors)
+    folders = f", {plural(len(unlisted), 'folder')} not read" if unlisted else ""
+    err(f"{plural(total, 'photo')}, {plural(errors, 'error')}{folders}{run.summary(clf)}")
+    status = exit_status(run, errors, len(unlisted))
+    return EXIT_USAGE if named and status in (EXIT_OK, EXIT_FAILED) else status

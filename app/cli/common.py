@@ -5,6 +5,8 @@ options every model-running command takes, opening the classifier, and the class
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import os
 import sys
@@ -13,20 +15,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app import defaults
+from app.tagging.report import percent as percent  # tag's lines print it the same way
 
 if TYPE_CHECKING:
     from app.model.engine import Prediction, SceneClassifier
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool whose reader went away
 EXIT_HELP = """exit status:
   0    every photo was done
-  1    the run completed but some photos failed (their count is on stderr)
-  2    bad usage (unknown option, no such folder to tag)
+  1    the run completed but some photos failed, or a subfolder could not be read
+       (the count and the folders are on stderr)
+  2    bad usage (unknown option, no such folder to tag, a folder named on the command
+       line that cannot be listed)
   3    the model cannot be used (missing or damaged weights)
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  141  the reader of the output went away (| head): classify stopped early
+       (tag still writes every sidecar and exits as above)"""
 
 
 def prog() -> str:
@@ -41,8 +49,24 @@ def prog() -> str:
 # Small helpers
 
 
+_UNREAD: set[int] = set()  # the standard streams whose reader went away
+
+
 def write(stream: TextIO, line: str) -> None:
-    """Print a line even when a file name cannot be encoded for this terminal."""
+    """Print a line even when a file name cannot be encoded for this terminal. When the reader
+    has gone (`| head -1` closed the pipe), the line and every later one are dropped: no
+    traceback, and the work goes on (output_closed() says so, for a command whose only
+    product is its output)."""
+    if id(stream) in _UNREAD:
+        return
+    try:
+        with _bar_paused(stream):
+            _write(stream, line)
+    except BrokenPipeError:
+        reader_gone(stream)
+
+
+def _write(stream: TextIO, line: str) -> None:
     try:
         stream.write(line + "\n")
     except UnicodeEncodeError:
@@ -58,6 +82,26 @@ def write(stream: TextIO, line: str) -> None:
         else:
             stream.write(line.encode(enc, "backslashreplace").decode(enc, "replace") + "\n")
     stream.flush()
+
+
+def reader_gone(stream: TextIO) -> None:
+    """`stream`'s reader went away: drop what it still holds and whatever comes later. Its
+    descriptor is pointed at /dev/null, so the flush Python makes at exit finds somewhere to
+    write and prints no 'Exception ignored … BrokenPipeError'."""
+    _UNREAD.add(id(stream))
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real descriptor (a test's capture): dropping the lines is enough
+
+
+def output_closed() -> bool:
+    """The reader of stdout went away."""
+    return id(sys.stdout) in _UNREAD
 
 
 def out(line: str) -> None:
@@ -105,10 +149,6 @@ def positive_int(text: str) -> int:
 
 
 positive_int.__name__ = "positive integer"
-
-
-def percent(p: float | None) -> str:
-    return f"{100 * (p or 0.0):.1f}%"
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -210,28 +250,74 @@ def open_classifier(
 
 
 class Progress:
-    """A one-line counter on stderr when it is a terminal; silent in pipes and tests."""
+    """A progress bar on stderr when stderr is a terminal: photos done of all, the rate, the
+    time left (tqdm); nothing at all in pipes, files and tests. Lines printed to the same
+    terminal meanwhile go above the bar (write() pauses it)."""
+
+    active: Progress | None = None  # the bar on screen, if any
 
     def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-        self.last = 0.0
+        self.enabled = _is_terminal(sys.stderr)
+        self.bar: Any = None
 
     def __call__(self, done: int, total: int, errors: int) -> None:
-        now = time.monotonic()
-        if self.enabled and (now - self.last > 0.2 or done == total):
-            self.last = now
-            sys.stderr.write(f"\r{done}/{total} photos, {errors} errors ")
-            sys.stderr.flush()
+        if not self.enabled or id(sys.stderr) in _UNREAD:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            try:  # a terminal that does not say its size (0 x 0) is taken as 80 x 24
+                known = min(os.get_terminal_size(sys.stderr.fileno())) > 0
+            except (OSError, ValueError, io.UnsupportedOperation):
+                known = False
+            self.bar = tqdm(
+                total=total,
+                unit=" photos",
+                file=sys.stderr,
+                dynamic_ncols=known,  # follows a resized window
+                ncols=None if known else 80,
+                nrows=None if known else 24,
+                mininterval=0.2,
+                smoothing=0.05,  # the rate of the whole run so far, nearly: a steadier ETA
+                leave=True,  # the final count, rate and time stay above the summary
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
+                "{rate_fmt}{postfix}]",
+            )
+            Progress.active = self
+        if errors:
+            self.bar.set_postfix_str(plural(errors, "error"), refresh=False)
+        self.bar.update(done - self.bar.n)
 
     def clear(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+        if self.bar is not None:
+            try:
+                self.bar.close()
+            except BrokenPipeError:
+                reader_gone(sys.stderr)
+            self.bar = None
+        if Progress.active is self:
+            Progress.active = None
 
 
-def cache_note(clf: SceneClassifier) -> str:
-    """'; 2990 from the cache' for the summary line (empty without a cache)."""
-    return "" if clf.hits is None else f"; {clf.hits} from the cache"
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _bar_paused(stream: TextIO):
+    """A line for the terminal the bar is on goes above it: clear the bar, write, redraw."""
+    shown = Progress.active
+    if shown is None or shown.bar is None or not _is_terminal(stream):
+        yield
+        return
+    shown.bar.clear()
+    try:
+        yield
+    finally:
+        shown.bar.refresh()
 
 
 def rate(count: int, seconds: float) -> str:
@@ -246,14 +332,20 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def exit_status(run: Run, errors: int) -> int:
-    """0 all photos done, 1 done but some failed (the count on stderr), 130 interrupted."""
-    if run.status == EXIT_INTERRUPTED:
-        return EXIT_INTERRUPTED
-    if errors:
-        err(f"{plural(errors, 'photo')} failed")
+def exit_status(run: Run, errors: int, unlisted: int = 0) -> int:
+    """0 all photos done, 1 done but some failed or `unlisted` folders could not be read (the
+    counts on stderr), 130 interrupted, 141 stopped because nobody read the output."""
+    if run.status in (EXIT_INTERRUPTED, EXIT_PIPE):
+        return run.status
+    if errors or unlisted:
+        failed = [plural(errors, "photo")] if errors else []
+        failed += [plural(unlisted, "folder")] if unlisted else []
+        err(f"{' and '.join(failed)} failed")
         return EXIT_FAILED
     return EXIT_OK
+
+
+STOPPED = {EXIT_INTERRUPTED: " (interrupted)", EXIT_PIPE: " (stopped: the output was closed)"}
 
 
 @dataclass
@@ -263,30 +355,53 @@ class Run:
     elapsed: float
 
     def summary(self, clf: SceneClassifier) -> str:
-        """'(interrupted); device; model; 12.3 s, 45.6 photos/s' after the counts."""
-        interrupted = " (interrupted)" if self.status == EXIT_INTERRUPTED else ""
+        """'(interrupted); device; model; 12.3 s, 45.6 photos/s; 3 from the cache' after the
+        counts; '0.1 s, all 12 from the cache' when the model had nothing to do."""
         return (
-            f"{interrupted}; {clf.device_name}; {clf.model_id}; "
-            f"{self.elapsed:.1f} s, {rate(self.count, self.elapsed)}{cache_note(clf)}"
+            f"{STOPPED.get(self.status, '')}; {clf.device_name}; {clf.model_id}; "
+            f"{self.elapsed:.1f} s, {speed_note(clf, self.count, self.elapsed)}"
         )
 
 
+def speed_note(clf: SceneClassifier, count: int, seconds: float) -> str:
+    """The rate, and how many results the cache gave; no rate when the cache gave them all
+    (12 photos looked up in 0.01 s is no speed of the model's)."""
+    hits = clf.hits
+    if hits is None:
+        return rate(count, seconds)  # no cache (--no-cache)
+    if hits and hits >= count:  # (a stopped run looked up more than it printed)
+        return f"all {count} from the cache"
+    return f"{rate(count, seconds)}; {hits} from the cache"
+
+
 def classify_all(
-    clf: SceneClassifier, photos: Sequence[Path], handle: Callable[[Prediction], None]
+    clf: SceneClassifier,
+    photos: Sequence[Path],
+    handle: Callable[[Prediction], None],
+    output_is_the_product: bool = False,
 ) -> Run:
-    """Classify with a progress line; Ctrl-C stops cleanly (exit 130) and the classifier closes."""
+    """Classify with a progress bar; Ctrl-C stops cleanly (exit 130) and the classifier closes.
+    `output_is_the_product` (classify, a dry run): stop as soon as nobody reads stdout (exit
+    141); otherwise (tag) every photo is done whoever reads."""
     progress = Progress()
     cancel = threading.Event()
     start = time.perf_counter()
     status, count = EXIT_OK, 0
+    predictions = clf.classify_paths(photos, progress=progress, cancel=cancel)
     try:
-        for pred in clf.classify_paths(photos, progress=progress, cancel=cancel):
+        for pred in predictions:
             count += 1
             handle(pred)
+            if output_is_the_product and output_closed():
+                status = EXIT_PIPE
+                break
     except KeyboardInterrupt:
-        cancel.set()
         status = EXIT_INTERRUPTED
     finally:
+        cancel.set()
+        close = getattr(predictions, "close", None)
+        if close is not None:
+            close()  # a stopped run: what the cache has of it is stored now
         clf.close()
         progress.clear()
     return Run(status, count, time.perf_counter() - start)

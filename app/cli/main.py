@@ -28,6 +28,7 @@ from app.cli.common import (
     EXIT_HELP,
     EXIT_MODEL,
     EXIT_OK,
+    EXIT_PIPE,
     EXIT_USAGE,
     add_runtime_options,
     bad_device,
@@ -35,6 +36,7 @@ from app.cli.common import (
     out,
     parse,
     prog,
+    reader_gone,
     version,
 )
 
@@ -52,7 +54,12 @@ class Command:
 
 # The one list of commands: dispatch, the usage text and the `commands:` epilog come from it.
 COMMANDS: tuple[Command, ...] = (
-    Command("classify", "print labels", classify.classify_parser, classify.cmd_classify),
+    Command(
+        "classify",
+        "a report of labels (text, JSON or CSV)",
+        classify.classify_parser,
+        classify.cmd_classify,
+    ),
     Command("tag", "write the labels into XMP sidecars", tag.tag_parser, tag.cmd_tag),
     Command("cache", "the results cache", cache.cache_parser, cache.cmd_cache),
     Command("label", "label photos by hand", learn.label_parser, learn.cmd_label),
@@ -205,6 +212,19 @@ def _main_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. A reader of stdout that goes away (`| head -1`) never
+    ends in a traceback: lines are dropped from then on (cli.common.write), and an output
+    written in one go (cache export -) that meets the closed pipe stops with 141."""
+    try:
+        status = _dispatch(argv)
+        sys.stdout.flush()  # now, not in Python's exit, where a closed pipe prints a complaint
+        return status
+    except BrokenPipeError:
+        reader_gone(sys.stdout)
+        return EXIT_PIPE
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((c for c in COMMANDS if argv and argv[0] == c.name), None)
     if command is not None:

@@ -13,6 +13,7 @@ from app.cli.common import (
     EXIT_HELP,
     EXIT_OK,
     EXIT_USAGE,
+    Run,
     add_model_options,
     classify_all,
     err,
@@ -42,7 +43,12 @@ def tag_parser() -> argparse.ArgumentParser:
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("folder", type=Path, metavar="FOLDER")
+    p.add_argument(
+        "folder",
+        type=Path,
+        metavar="FOLDER",
+        help="the folder whose photos get sidecars (with -r, its subfolders' too)",
+    )
     p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders")
     p.add_argument(
         "--min-confidence",
@@ -85,19 +91,25 @@ class _TagReport:
 
     KEYS = ("written", "unchanged", "skipped manual", "below threshold", "errors")
 
-    def __init__(self, dry_run: bool) -> None:
+    def __init__(self, dry_run: bool, unlisted: int = 0) -> None:
         self.dry_run = dry_run
         self.counts = dict.fromkeys(self.KEYS, 0)
+        self.unlisted = unlisted  # folders that could not be read
 
     def line(self, key: str, path: Path, text: str) -> None:
         self.counts[key] += 1
         out(f"{path}\t{text}")
 
     def summary(self) -> str:
-        return ", ".join(
+        parts = [
             f"{v} {'would be written' if k == 'written' and self.dry_run else k}"
             for k, v in self.counts.items()
-        )
+        ]
+        if self.unlisted:
+            parts.append(
+                f"{self.unlisted} {'folder' if self.unlisted == 1 else 'folders'} not read"
+            )
+        return ", ".join(parts)
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -112,10 +124,17 @@ def cmd_tag(args: argparse.Namespace) -> int:
     session = cachecli.open_session(
         args, threshold=args.min_confidence, naming=args.sidecar_name, parent=args.parent
     )
+    unlisted = session.listing_errors  # folders that could not be read: said, never skipped
+    for problem in unlisted:
+        err(f"error: {problem}")
+    if any(problem.folder == args.folder for problem in unlisted):
+        return EXIT_USAGE  # the folder asked for cannot be listed at all
     if not len(session):
+        if unlisted:
+            return exit_status(Run(EXIT_OK, 0, 0.0), 0, len(unlisted))
         err(f"no photos found in {args.folder}")
         return EXIT_OK
-    report = _TagReport(args.dry_run)
+    report = _TagReport(args.dry_run, len(unlisted))
     for r in session.records:
         if r.sidecar_error:  # unreadable sidecar: it could not be updated, so no classifying
             report.line("errors", r.path, f"ERROR: {r.sidecar_error}")
@@ -143,9 +162,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
             outcome = outcomes[0]
         _tag_outcome(session, report, rid, outcome, planned=bool(items))
 
-    run = classify_all(clf, [session.records[i].path for i in ids], save)
+    # a dry run's report is all it makes: it stops when nobody reads it; a real run writes
+    # every sidecar whoever reads its lines
+    run = classify_all(
+        clf, [session.records[i].path for i in ids], save, output_is_the_product=args.dry_run
+    )
     err(f"{report.summary()}{run.summary(clf)}")
-    return exit_status(run, report.counts["errors"])
+    return exit_status(run, report.counts["errors"], len(unlisted))
 
 
 def _tag_outcome(
