@@ -23,6 +23,7 @@ class ActionId(Enum):
     OPEN = "open"
     SAMPLES = "samples"
     SAVE = "save"
+    EXPORT_REPORT = "export-report"
     QUIT = "quit"
     UNDO = "undo"
     REDO = "redo"
@@ -64,6 +65,12 @@ REGISTRY: dict[ActionId, ActionSpec] = {
     ),
     ActionId.SAMPLES: ActionSpec("Open the &Sample Photos", lambda w: w.open_samples()),
     ActionId.SAVE: ActionSpec("&Save Labels", lambda w: w.save(), QKeySequence.StandardKey.Save),
+    ActionId.EXPORT_REPORT: ActionSpec(
+        "&Export Report…",
+        lambda w: w.reports.export(w.session),
+        tip="Write the open folder's labels, confidences, sources and scores as a CSV table "
+        "(what `classify --format csv` prints)",
+    ),
     ActionId.QUIT: ActionSpec("&Quit", lambda w: w.close(), QKeySequence.StandardKey.Quit),
     ActionId.SETTINGS: ActionSpec(
         "Se&ttings…", lambda w: w.edit_settings(), QKeySequence.StandardKey.Preferences
@@ -150,6 +157,7 @@ def build_menus(
     recent = menu.addMenu("Open &Recent")
     menu.addSeparator()
     menu.addAction(a[ActionId.SAVE])
+    menu.addAction(a[ActionId.EXPORT_REPORT])
     menu.addSeparator()
     menu.addAction(a[ActionId.QUIT])
     menu = bar.addMenu("&Edit")

@@ -31,6 +31,7 @@ from app.ui.actions import (
     fill_recent_menu,
 )
 from app.ui.commands import AssignSceneCommand
+from app.ui.exporting import ReportExporter
 from app.ui.guard import guarded
 from app.ui.modelload import ModelLoader, close_quietly
 from app.ui.models import PhotoListModel, dropped_folder
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self.loader.ready.connect(self._folder_ready)
         self.loader.failed.connect(self._folder_failed)
         self.saver = SaveController(self.file_tasks, self)
+        self.reports = ReportExporter(self.file_tasks, self, self.show_error)  # File ▸ Export
         self.saver.started.connect(self._save_started)
         self.saver.saved.connect(self._saved)
         self.saver.failed.connect(self._save_failed)
