@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -299,3 +300,81 @@ def test_a_store_of_another_schema_version_is_set_aside(tmp_path: Path, store: s
     assert sqlite3.connect(aside).execute("PRAGMA user_version").fetchone()[0] == 99
     open_store(path, warn=warnings.append).close()  # the new one is ours: no second warning
     assert len(warnings) == 1
+
+
+def test_label_refuses_a_file_that_is_not_a_photo_and_counts_only_photos(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`label notes.jpg --scene sea` on a text file named .jpg: refused for that file, nothing
+    written, nothing recorded; the photo beside it is labelled. The window's menu ("Learn from
+    My Corrections (N)", the store's count) and `learn --list` agree on what is left."""
+    good = make_photo(tmp_path / "IMG_1.jpg")
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("shopping list: bread, film, batteries")
+    code = cli.main(["label", str(notes), str(good), "--scene", "sea", "--backend", "onnx"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert (
+        f"{notes}\tERROR: not a readable photo (not a readable image (unknown format or "
+        "corrupt file)); not labelled" in err
+    )
+    assert out.splitlines() == [f"{good}\tsea\tIMG_1.jpg.xmp"]
+    assert not Path(f"{notes}.xmp").exists() and not (tmp_path / "notes.xmp").exists()
+    store = Corrections()
+    assert [c.path for c in store.all()] == [good] and len(store) == 1
+    store.close()
+    assert cli.main(["learn", "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["corrections"] == 1 and listed["by_scene"] == {"sea": 1}
+
+
+def test_a_save_of_a_photo_the_model_could_not_read_is_no_correction(tmp_path: Path) -> None:
+    """The window's path (sync_session after a save): a photo whose prediction failed gives
+    the personal model nothing to learn from, so it is not counted as a correction."""
+    from app.model.engine import Prediction
+    from app.personal.corrections import sync_session
+
+    good = make_photo(tmp_path / "IMG_1.jpg")
+    broken = tmp_path / "IMG_2.jpg"
+    broken.write_bytes(b"\xff\xd8 truncated")
+    session = Session.open(tmp_path)
+    feature = np.ones(512, np.float32)
+    scores = {c: 1 / 6 for c in personal.scenes.CLASSES}
+    session.set_predictions(
+        [
+            Prediction(good, "sea", 0.5, scores, feature=feature),
+            Prediction(broken, error="file is truncated (incomplete download or copy?)"),
+        ],
+        "m@1",
+    )
+    session.set_manual(range(2), "forest")
+    session.save()
+    store = Corrections()
+    assert sync_session(store, session) == 1
+    assert [c.path for c in store.all()] == [good] and len(store) == 1
+
+
+def test_learn_from_a_missing_folder_is_bad_usage_and_learns_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _store_replay({"sea": 6, "forest": 6, "street": 6})  # enough to learn from
+    missing = tmp_path / "no such folder"
+    assert cli.main(["learn", "--from", str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert f"error: not a folder: {missing}" in err
+    assert "held-out" not in out and out == ""  # nothing was learned
+    assert Versions().list() == []
+    assert cli.main(["learn", "--from", str(tmp_path), str(missing)]) == 2  # one bad of two
+    assert "held-out" not in capsys.readouterr().out
+
+
+def test_learn_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    _store_replay({"sea": 6, "forest": 6})
+    assert cli.main(["learn", "--list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == {
+        "corrections": 12,
+        "by_scene": {"forest": 6, "sea": 6},
+        "active": None,
+        "versions": [],
+    }

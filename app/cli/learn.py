@@ -20,7 +20,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import defaults
-from app.cli.common import EXIT_FAILED, EXIT_OK, add_model_options, err, open_classifier, out, prog
+from app.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_model_options,
+    err,
+    open_classifier,
+    out,
+    prog,
+)
+
+LABEL_EXIT_HELP = """exit status:
+  0    every photo was labelled (its sidecar written, or already saying so)
+  1    some photos were not labelled: not a photo, not readable, or their sidecar could
+       not be read or written (each named on stderr); the others were
+  2    bad usage (unknown option, a scene that is not one of the six)"""
+LEARN_EXIT_HELP = """exit status:
+  0    done: a personal model was adopted, or the one in use was kept (the report says
+       why), or --list, --rollback, --reset did what they say
+  1    nothing learned: too few corrections, one scene only, or the corrections store
+       cannot be opened (said on stderr)
+  2    bad usage (unknown option; a --from that is not a folder: nothing is imported or
+       learned)
+  3    the model cannot be used to compute the corrections' features"""
 
 if TYPE_CHECKING:
     from app.model.engine import SceneClassifier
@@ -58,8 +81,10 @@ def label_parser() -> argparse.ArgumentParser:
         "drop): a manual scene tag in each photo's XMP sidecar, which automatic runs never "
         "overwrite. The photo itself is never written. Each label is recorded, with the "
         "model's feature of the photo, for `learn`.",
+        epilog=LABEL_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="the photos to label")
     p.add_argument("--scene", required=True, choices=CLASSES, help="the scene of these photos")
     p.add_argument(
         "--sidecar-name",
@@ -90,6 +115,10 @@ def cmd_label(args: argparse.Namespace) -> int:
             failed += 1
         elif not imaging.is_photo(photo):
             err(f"{photo}\tERROR: not a photo this app reads ({photo.suffix or 'no extension'})")
+            failed += 1
+        elif (problem := imaging.unreadable(photo)) is not None:
+            # a text file named .jpg: no sidecar, no correction (nothing to learn from)
+            err(f"{photo}\tERROR: not a readable photo ({problem}); not labelled")
             failed += 1
         else:
             by_folder.setdefault(photo.parent, []).append(photo)
@@ -157,6 +186,8 @@ def learn_parser() -> argparse.ArgumentParser:
         "its training features so it cannot forget the six scenes. It is adopted only when "
         "cross-validation on your own photos shows it beats the bundled model and it loses at "
         "most 0.5 points on the bank. Everything stays on this machine.",
+        epilog=LEARN_EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--from",
@@ -179,7 +210,7 @@ def learn_parser() -> argparse.ArgumentParser:
         "--rollback", action="store_true", help="go back to the previous personal model"
     )
     what.add_argument("--reset", action="store_true", help="go back to the bundled model")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true", help="print the report (or --list) as JSON")
     _model_options(p)
     return p
 
@@ -190,10 +221,7 @@ def _import_folders(args: argparse.Namespace, store: Any) -> int:
     from app.tagging.session import Session
 
     found = 0
-    for folder in args.folders:
-        if not folder.is_dir():
-            err(f"{folder}\tERROR: not a folder")
-            continue
+    for folder in args.folders:  # each a folder: cmd_learn checked
         # a RAW + JPEG pair is one photo to learn from (their features are near twins: counted
         # twice they would weigh twice); its label is the one either sidecar holds
         session = Session.open(
@@ -210,8 +238,31 @@ def _import_folders(args: argparse.Namespace, store: Any) -> int:
     return found
 
 
-def _list(versions: Any, store: Any) -> int:
+def _list(versions: Any, store: Any, as_json: bool = False) -> int:
     active = versions.active()
+    if as_json:
+        out(
+            json.dumps(
+                {
+                    "corrections": len(store),
+                    "by_scene": store.counts(),
+                    "active": None if active is None else active.number,
+                    "versions": [
+                        {
+                            "version": v.number,
+                            "name": f"personal.{v.number}",
+                            "created": v.created,
+                            "corrections": v.corrections,
+                            "bundled_accuracy": v.report["bundled_accuracy"],
+                            "personal_accuracy": v.report["personal_accuracy"],
+                            "base_model": v.base_model,
+                        }
+                        for v in versions.list()
+                    ],
+                }
+            )
+        )
+        return EXIT_OK
     out(f"corrections: {len(store)} ({', '.join(f'{k} {v}' for k, v in store.counts().items())})")
     out(f"{'*' if active is None else ' '} bundled")
     for v in versions.list():
@@ -232,6 +283,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
     from app.personal.learning import learn_from_corrections, missing_features
     from app.personal.versions import VersionError, Versions
 
+    not_folders = [f for f in args.folders if not f.is_dir()]
+    for folder in not_folders:
+        err(f"error: not a folder: {folder}")
+    if not_folders:
+        return EXIT_USAGE  # nothing imported, nothing learned: the command was not the one meant
     versions = Versions()
     try:
         store = _store()
@@ -241,7 +297,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     clf = None
     try:
         if args.list:
-            return _list(versions, store)
+            return _list(versions, store, args.json)
         if args.reset or args.rollback:
             active = versions.rollback() if args.rollback else versions.reset()
             out(f"active: {'bundled model' if active is None else f'personal.{active.number}'}")

@@ -27,6 +27,7 @@ import numpy as np
 from app.cache import sqlstore
 from app.cache.blobs import pack_feature, unpack_feature
 from app.model.modelid import ModelId
+from app.photos import imaging
 from app.photos.fingerprint import fingerprint
 from app.photos.oserrors import os_reason
 from app.userdirs import data_dir
@@ -204,7 +205,12 @@ def sync_session(
     keep, drop = [], []
     for r in records:
         saved = r.saved
-        if saved is not None and saved.source == "manual":
+        failed = r.prediction is not None and not r.prediction.ok
+        if failed and imaging.unreadable(r.path) is not None:
+            # not a photo, or a broken one: nothing to learn from, so no correction to count
+            if os.fspath(r.path) in known:
+                drop.append(r.path)
+        elif saved is not None and saved.source == "manual":
             feat, model = features.get(r.path), model_id
             if feat is None and r.prediction is not None:
                 feat, model = getattr(r.prediction, "feature", None), r.model_id

@@ -203,6 +203,17 @@ def load_pixels(source: str | os.PathLike[str] | bytes, size: int = INPUT_SIZE) 
     return resize_for_model(open_photo(source, min_side=2 * size), size)
 
 
+def unreadable(source: str | os.PathLike[str]) -> str | None:
+    """Why `source` is not a photo this app can read (ImageError's words), or None when it is:
+    decoded as the model would decode it. A file named .jpg that holds text is not a photo to
+    label or learn from."""
+    try:
+        open_photo(source, min_side=2 * INPUT_SIZE).close()
+    except ImageError as exc:
+        return str(exc)
+    return None
+
+
 def make_thumbnail(source: str | os.PathLike[str], max_side: int = 256) -> Image.Image:
     """An oriented RGB thumbnail whose longer side is at most max_side. Raises ImageError."""
     img = open_photo(source, min_side=max_side, thumbnail=True)
