@@ -82,6 +82,7 @@ def test_tag_writes_sidecars_then_a_rerun_changes_nothing(
     code, lines, err = run(capsys, *TAG, "--model", tiny_card, photo_folder)
     assert code == 0 and all("\tunchanged\t" in line for line in lines)
     assert summary(err)["unchanged"] == 6 and summary(err)["written"] == 0
+    assert err.rstrip().endswith(" s, nothing to classify")  # no rate of nothing
     assert snapshot(photo_folder) == before
 
 

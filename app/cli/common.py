@@ -261,7 +261,7 @@ class Progress:
         self.bar: Any = None
 
     def __call__(self, done: int, total: int, errors: int) -> None:
-        if not self.enabled or id(sys.stderr) in _UNREAD:
+        if not self.enabled or not total or id(sys.stderr) in _UNREAD:  # nothing to show
             return
         if self.bar is None:
             from tqdm import tqdm
@@ -367,9 +367,11 @@ def speed_note(clf: SceneClassifier, count: int, seconds: float) -> str:
     """The rate, and how many results the cache gave; no rate when the cache gave them all
     (12 photos looked up in 0.01 s is no speed of the model's)."""
     hits = clf.hits
+    if count == 0:
+        return "nothing to classify"  # tag on a folder it tagged before
     if hits is None:
         return rate(count, seconds)  # no cache (--no-cache)
-    if hits and hits >= count:  # (a stopped run looked up more than it printed)
+    if hits >= count:  # (a stopped run looked up more than it printed)
         return f"all {count} from the cache"
     return f"{rate(count, seconds)}; {hits} from the cache"
 
