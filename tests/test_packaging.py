@@ -3,6 +3,7 @@ startup probe and its timer. Building the bundle itself is the manual packaging/
 
 from __future__ import annotations
 
+import ast
 import configparser
 import importlib.util
 import json
@@ -217,6 +218,21 @@ def test_desktop_entry_and_installer_match_the_app() -> None:
     assert "scene-tagger.svg" in installer and "_internal/resources/icons" in installer
     assert os.access(PACKAGING / "linux" / "install.sh", os.X_OK)
     assert os.access(PACKAGING / "check.sh", os.X_OK)
+
+
+def test_the_guide_and_the_notices_travel_with_the_bundle_and_the_wheel() -> None:
+    """The spec adds the guide (as guide/, what app.ui.help looks for in a bundle) and the
+    licences; setup.py copies the same guide files into the wheel."""
+    datas = bundle_contents.guide_datas(REPO / "docs")
+    assert (str(REPO / "docs" / "user-guide.md"), "guide") in datas
+    pictures = [src for src, dest in datas if src.endswith(".png")]
+    assert pictures and all(Path(src).is_file() for src in pictures)
+    setup = (REPO / "setup.py").read_text(encoding="utf-8")
+    found = re.search(r"^GUIDE_FILES = (.*)$", setup, re.M)
+    assert found and ast.literal_eval(found[1]) == bundle_contents.GUIDE_FILES
+    assert bundle_contents.NOTICES.is_file() and bundle_contents.LICENSE.is_file()
+    spec = (PACKAGING / "scene_tagger.spec").read_text(encoding="utf-8")
+    assert "bundle_contents.guide_datas" in spec and "bundle_contents.LICENSE" in spec
 
 
 # --- startup probe and timer ----------------------------------------------------------------

@@ -163,8 +163,9 @@ def self_test(
     return EXIT_OK
 
 
-def run_window(folder: Path | None, recursive: bool = False) -> int:
-    """Open the window; the Qt side is imported only now, so headless use never needs it."""
+def run_window(folder: Path | None, recursive: bool = False, photo: Path | None = None) -> int:
+    """Open the window (on a folder, or on a photo's folder with that photo selected); the Qt
+    side is imported only now, so headless use never needs it."""
     try:
         from app.ui.main import run_gui
     except ImportError as exc:
@@ -173,11 +174,11 @@ def run_window(folder: Path | None, recursive: bool = False) -> int:
             f"The headless commands still work: {prog()} classify PATH…, {prog()} tag FOLDER"
         )
         return EXIT_FAILED
-    return int(run_gui(folder, recursive=recursive) or 0)
+    return int(run_gui(folder, recursive=recursive, photo=photo) or 0)
 
 
 def _main_parser() -> argparse.ArgumentParser:
-    usage = [f"{prog()} [-h] [--version] [--self-test] [FOLDER]"]
+    usage = [f"{prog()} [-h] [--version] [--self-test] [FOLDER | PHOTO]"]
     usage += [synopsis(c.parser()) for c in COMMANDS]
     width = max(len(c.name) for c in COMMANDS)
     listed = "\n".join(f"  {c.name:<{width}}  {c.help}" for c in COMMANDS)
@@ -190,7 +191,12 @@ def _main_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "folder", nargs="?", type=Path, metavar="FOLDER", help="folder to open in the window"
+        "folder",
+        nargs="*",
+        type=Path,
+        metavar="FOLDER",
+        help="folder to open in the window; or a photo: its folder opens with that photo "
+        "selected (what a file manager's Open With passes; further photos are ignored)",
     )
     p.add_argument(
         "-r",
@@ -237,7 +243,15 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return self_test(
             args.model, args.device, args.samples, args.backend, args.precision, args.tta
         )
-    if args.folder is not None and not args.folder.is_dir():
-        err(f"error: not a folder: {args.folder}")
+    target = args.folder[0] if args.folder else None
+    if target is not None and target.is_file():
+        from app.photos.formats import is_photo
+
+        if not is_photo(target):
+            err(f"error: not a photo or a folder: {target}")
+            return EXIT_USAGE
+        return run_window(None, args.recursive, photo=target)
+    if target is not None and not target.is_dir():
+        err(f"error: not a folder: {target}")
         return EXIT_USAGE
-    return run_window(args.folder, args.recursive)
+    return run_window(target, args.recursive)

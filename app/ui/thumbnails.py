@@ -184,6 +184,10 @@ class ThumbnailCache(QObject):
                 self.pool.start(_Drainer(self))
         return None
 
+    def cached(self, path: Path | str, side: int) -> QPixmap | None:
+        """The pixmap if it is in memory, else None; asks for nothing."""
+        return self._memory.get((os.fspath(path), side))
+
     def error(self, path: Path | str, side: int = GRID_SIDE) -> str | None:
         return self._failed.get((os.fspath(path), side))
 
