@@ -2,7 +2,8 @@
 text and `--help`'s list of commands all come; the self-test; the window's launcher.
 
     python -m app [FOLDER]         open the window (on FOLDER)
-    python -m app COMMAND …        a row of COMMANDS: classify, tag, cache, label, learn
+    python -m app COMMAND …        a row of COMMANDS: classify, tag, cache, label, learn,
+                                   install-desktop, uninstall-desktop
     python -m app --version | --self-test
 
 A new command is a new row: its name, its line in --help, its parser and the function it runs.
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.cli import cache, classify, learn, tag
+from app.cli import cache, classify, desktop, learn, tag
 from app.cli.common import (
     EXIT_FAILED,
     EXIT_HELP,
@@ -64,6 +65,18 @@ COMMANDS: tuple[Command, ...] = (
     Command("cache", "the results cache", cache.cache_parser, cache.cmd_cache),
     Command("label", "label photos by hand", learn.label_parser, learn.cmd_label),
     Command("learn", "a personal model from your corrections", learn.learn_parser, learn.cmd_learn),
+    Command(
+        "install-desktop",
+        "the applications menu and Open With, for this user",
+        desktop.install_parser,
+        desktop.cmd_install,
+    ),
+    Command(
+        "uninstall-desktop",
+        "remove what install-desktop added",
+        desktop.uninstall_parser,
+        desktop.cmd_uninstall,
+    ),
 )
 
 
