@@ -244,3 +244,31 @@ def test_packaged_install_sh_writes_the_same_entry_for_the_bundle(tmp_path: Path
     )
     assert removed.returncode == 0, removed.stderr
     assert not entry_file.exists() and not (home / ".local" / "bin" / "SceneTagger").exists()
+
+
+# --- what "Open With" passes ----------------------------------------------------------------
+
+
+def test_a_photo_on_the_command_line_opens_its_folder_with_it_selected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main as cli_main
+    from tests.conftest import make_photo
+
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(
+        cli_main, "run_window", lambda folder, recursive=False, photo=None: calls.append(
+            (folder, recursive, photo)
+        ) or 0
+    )  # fmt: skip
+    photo = make_photo(tmp_path / "trip" / "IMG_0001.JPG")
+    other = make_photo(tmp_path / "trip" / "IMG_0002.jpg")
+    assert cli_main.main([str(photo), str(other)]) == 0  # %F: several; the first is selected
+    assert calls[-1] == (None, False, photo)
+    assert cli_main.main([str(tmp_path / "trip")]) == 0  # a folder, as before
+    assert calls[-1] == (tmp_path / "trip", False, None)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    assert cli_main.main([str(notes)]) == 2
+    assert "not a photo or a folder" in capsys.readouterr().err
+    assert len(calls) == 2

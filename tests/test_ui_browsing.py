@@ -445,3 +445,33 @@ def test_first_launch_opens_the_samples_with_an_introduction(
     )
     assert seen["intro"] and "Welcome to Scene Tagger" in seen["text"]
     assert seen["folder"] is not None and seen["introduced"]
+
+
+def test_large_pictures_stay_in_memory_only_and_memory_is_bounded_in_bytes(
+    qtbot: Any, tmp_path: Path
+) -> None:
+    """The larger preview's 1600 px pictures are not written to the disk cache, and the memory
+    LRU keeps under its byte bound however many are looked at."""
+    import os
+
+    from app.ui.loupe import LOUPE_SIDE
+    from app.ui.thumbnails import ThumbnailCache, cache_key
+
+    photos = [make_photo(tmp_path / "p" / f"{i}.jpg", size=(1800, 1200), seed=i) for i in range(4)]
+    side_bytes = 1600 * 1067 * 4
+    cache = ThumbnailCache(tmp_path / "cache", shared=False, max_bytes=int(side_bytes * 2.5))
+    for photo in photos:
+        with qtbot.waitSignal(cache.ready, timeout=20_000):
+            assert cache.get(photo, LOUPE_SIDE) is None
+        pix = cache.get(photo, LOUPE_SIDE)
+        assert pix is not None and pix.width() == 1600
+    assert sum(cache.cached(p, LOUPE_SIDE) is not None for p in photos) == 2  # the last two
+    assert cache.cached(photos[-1], LOUPE_SIDE) is not None
+    assert cache._bytes <= cache.max_bytes
+    key = cache_key(photos[0], LOUPE_SIDE)
+    assert key is not None and not (tmp_path / "cache" / key[:2] / f"{key}.jpg").exists()
+    with qtbot.waitSignal(cache.ready, timeout=20_000):
+        assert cache.get(photos[0], 640) is None
+    small = cache_key(photos[0], 640)
+    assert small is not None and (tmp_path / "cache" / small[:2] / f"{small}.jpg").is_file()
+    assert os.path.isdir(tmp_path / "cache")

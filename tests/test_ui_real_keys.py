@@ -154,3 +154,28 @@ def test_find_box_typed_into_filters_the_lists(
     assert view.hasFocus() and view.selected_ids() == [market.id]
     press(qtbot, "6")
     assert (market.label, market.source) == ("street", "manual")
+
+
+def test_the_title_names_the_folder_and_the_app_once(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    """What the window manager shows (_NET_WM_NAME): Qt adds the application's name itself."""
+    from app.ui.main import make_app
+
+    make_app()  # the application's names, as `python -m app` sets them
+    win, _session = scanned_window(qtbot, make_window, photo_folder)
+    win._refresh_status()
+    proc = subprocess.run(
+        ["xdotool", "getwindowname", str(int(win.winId()))], capture_output=True, text=True
+    )
+    assert proc.stdout.strip() == "photos — Scene Tagger"
+    win.assign([0], "sea")
+    win._refresh_status()
+    qtbot.waitUntil(
+        lambda: (
+            subprocess.run(
+                ["xdotool", "getwindowname", str(int(win.winId()))], capture_output=True, text=True
+            ).stdout.strip()
+            == "photos* — Scene Tagger"
+        )
+    )

@@ -412,7 +412,11 @@ class MainWindow(QMainWindow):
         view = self._active_view
         ids = self.browser.targets(view)
         if view is None or not ids:
-            self.statusBar().showMessage("Select photos first, then press 1–6", 4000)
+            self.statusBar().showMessage(
+                "Select a photo first (a click, the arrow keys, or Ctrl+2 for Needs review), "
+                "then press 1–6",
+                6000,
+            )
             return 0
         position = self.browser.position(view, ids)
         changed = self.assign(ids, label)
