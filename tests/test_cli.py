@@ -388,7 +388,9 @@ def test_window_opens_on_a_folder(
 ) -> None:
     opened: list[tuple[Path | None, bool, Path | None]] = []
     fake = types.ModuleType("app.ui.main")
-    fake.run_gui = lambda folder, recursive=False, photo=None: opened.append((folder, recursive, photo)) or 0  # type: ignore[attr-defined]
+    fake.run_gui = lambda folder, recursive=False, photo=None: (
+        opened.append((folder, recursive, photo)) or 0
+    )  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "app.ui.main", fake)
     assert run(capsys, photo_folder)[0] == 0
     assert run(capsys)[0] == 0
