@@ -199,7 +199,8 @@ def _main_parser() -> argparse.ArgumentParser:
         prog=prog(),
         usage="\n       ".join(usage),
         description="Scene Tagger: tag photos by scene (buildings, forest, glacier, mountain, sea, "
-        "street). Without a command, open the window (on FOLDER).",
+        "street). Without a command, open the window (on FOLDER; on a PHOTO: its folder, with "
+        "that photo selected).",
         epilog=f"commands:\n{listed}\n'{prog()} COMMAND -h' for a command's options\n\n{EXIT_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
