@@ -80,6 +80,18 @@ def test_about_gives_the_accuracy_of_the_precision_that_runs(
     assert "Qt 6." in facts["Software"] and "Python 3." in facts["Software"]
 
 
+def test_about_reads_the_runtime_through_the_window_s_classifier_stack() -> None:
+    """The window's classifier is the engine behind the results cache (and a personal head):
+    About still knows it runs ONNX int8, so it gives int8's own measurement."""
+    from app.personal.stack import ModelChoice, build_classifier
+
+    with build_classifier(ModelChoice(device="cpu", backend="onnx", precision="int8")) as stack:
+        assert type(stack).__name__ != "Classifier"  # a layer in front of the engine
+        assert (stack.backend, stack.precision) == ("onnx", "int8")
+        facts = dict(helpdesk.about_facts(stack))
+    assert facts["Accuracy"].startswith("93.5 % on the 3,000 seg_test photos")
+
+
 def test_about_without_a_model_names_the_bundled_one_and_why() -> None:
     facts = dict(helpdesk.about_facts(None, "model card not found"))
     assert facts["Model"].startswith(CARD.model_id)
