@@ -38,8 +38,8 @@ from app.cli.common import (
     parse,
     prog,
     reader_gone,
-    version,
 )
+from app.userdirs import version
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import importlib.metadata
 import platform
 import re
 import sys
@@ -45,17 +47,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import app
 from app.model import scenes
 from app.ui.actions import LIST_KEYS
+from app.userdirs import version
 
+APP_DIR = Path(__file__).resolve().parents[1]  # the app package: installed, or the checkout's
 GUIDE_NAME = "user-guide.md"
 NOTICES_NAME = "THIRD_PARTY_NOTICES.md"
 
 
 def guide_path() -> Path | None:
     """The user's guide: in the packaged app, in the installed package, or in the checkout."""
-    here = Path(app.__file__).resolve().parent
+    here = APP_DIR
     frozen = getattr(sys, "_MEIPASS", None)
     candidates = [Path(frozen) / "guide"] if frozen else []
     candidates += [here / "guide", here.parent / "docs"]
@@ -68,8 +71,6 @@ def notices_path() -> Path | None:
 
 
 def app_version() -> str:
-    from app.cli.common import version
-
     return version()
 
 
@@ -79,10 +80,11 @@ def measured_accuracy(card: Any, backend: str | None, precision: str | None) -> 
     (ONNX fp32/int8 have their own measurements; torch runs the card's own)."""
     extra = getattr(card, "extra", None) or {}
     evaluation = extra.get("evaluation") or {}
-    if backend == "onnx":
-        evaluation = ((extra.get("onnx") or {}).get(precision or "") or {}).get(
-            "evaluation"
-        ) or evaluation
+    if backend in ("onnx", "openvino"):  # OpenVINO runs the card's ONNX file: its own record
+        entry = (extra.get("onnx") or {}).get(precision or "") or {}
+        if backend == "openvino":
+            entry = entry.get("openvino") or entry
+        evaluation = entry.get("evaluation") or evaluation
     accuracy = evaluation.get("accuracy")
     if not isinstance(accuracy, int | float):
         return None
@@ -116,12 +118,10 @@ def about_facts(classifier: Any, error: str | None = None) -> list[tuple[str, st
     else:
         facts.append(("Runtime", f"none: {error}" if error else "loading…"))
     facts.append(("Scenes", ", ".join(card.classes)))
-    try:
-        import onnxruntime
-
-        onnx = f", ONNX Runtime {onnxruntime.__version__}"
-    except ImportError:
-        onnx = ""
+    onnx = ""  # the runtimes installed, read from their metadata (importing them costs seconds)
+    for name, dist in (("ONNX Runtime", "onnxruntime"), ("OpenVINO", "openvino")):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            onnx += f", {name} {importlib.metadata.version(dist)}"
     facts.append(
         (
             "Software",
