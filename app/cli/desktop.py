@@ -172,7 +172,10 @@ def refresh(data: Path) -> list[str]:
 # the commands
 
 
-EXIT_LINES = "exit status:\n  0    done\n  1    a file could not be written or removed (said why)"
+EXIT_LINES = (
+    "exit status:\n  0    done\n  1    a file could not be written or removed (said why)\n"
+    "  2    bad usage (an unknown option)"
+)
 
 
 def install_parser() -> argparse.ArgumentParser:
