@@ -2,6 +2,7 @@
 
     APP_NAME       "scene-tagger": the folders' name, the settings' organisation, the desktop id
     DISPLAY_NAME   "Scene Tagger": what people read
+    version()      the installed version (--version, Help ▸ About)
     cache_dir()    the results cache, training's caches: `$SCENE_TAGGER_CACHE`, else the
                    platform's user cache folder (safe to empty at any time)
     data_dir()     the corrections and personal models: `$SCENE_TAGGER_DATA`, else the
@@ -23,6 +24,25 @@ from pathlib import Path
 APP_NAME = "scene-tagger"
 DISPLAY_NAME = "Scene Tagger"
 SAMPLES_FOLDER = "Sample Photos"
+
+
+def version() -> str:
+    """The installed distribution's version, else the one in pyproject.toml beside the sources
+    (a checkout; the packaged app keeps pyproject.toml beside `app`)."""
+    try:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
+
+        return dist_version(APP_NAME)
+    except (ImportError, PackageNotFoundError):
+        pass
+    try:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+    except Exception:
+        return "unknown"
 
 
 def cache_dir() -> Path:

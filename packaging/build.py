@@ -40,7 +40,7 @@ FORBIDDEN = (
     "onnx",  # the exporter (onnxruntime, which runs the model, is allowed: see below)
 )
 ALLOWED = ("onnxruntime",)
-LINUX_EXTRAS = ("linux/scene-tagger.desktop", "linux/install.sh")
+LINUX_EXTRAS = ("linux/install.sh",)  # the desktop entry comes from the app: install-desktop
 
 
 def default_venv() -> Path:

@@ -76,7 +76,14 @@ QT_UNUSED = (
 DECODERS = ("pi_heif", "pi_heif.as_plugin", "rawpy", "rawpy._rawpy", "PIL.AvifImagePlugin")
 # The model runtime, imported lazily by app.model.runtimes.
 RUNTIME = ("onnxruntime", "onnxruntime.capi._pybind_state")
-NOTICES = Path(__file__).resolve().parent / "THIRD_PARTY_NOTICES.md"
+REPO = Path(__file__).resolve().parent.parent
+# Every third party's licence and terms (Help ▸ About ▸ Licences shows it): package data of the
+# app, so it is in the bundle's resources/ too; the spec also puts it, with LICENSE, in licenses/.
+NOTICES = REPO / "app" / "resources" / "THIRD_PARTY_NOTICES.md"
+LICENSE = REPO / "LICENSE"
+# The user's guide and the pictures it shows (Help ▸ User's Guide reads guide/ in the bundle;
+# setup.py puts the same files in the wheel).
+GUIDE_FILES = ("user-guide.md", "guide/*.png")
 
 # Modules the frozen app must never contain: training code and tests, torchvision and the
 # scientific stack, torch's compiler (needs sympy, networkx, jinja2) and test suites, other Qt
@@ -244,6 +251,15 @@ def unbundled_weights(resources: Path) -> set[str]:
     except (ValueError, KeyError, TypeError, AttributeError):
         return set()  # not a card we understand: keep everything (the spec checks it)
     return dropped
+
+
+def guide_datas(docs: Path) -> list[tuple[str, str]]:
+    """(source file, folder in the bundle) for the user's guide and its pictures, as guide/…"""
+    return [
+        (str(f), str(Path("guide") / f.relative_to(docs).parent))
+        for pattern in GUIDE_FILES
+        for f in sorted(docs.glob(pattern))
+    ]
 
 
 def resource_datas(resources: Path) -> list[tuple[str, str]]:

@@ -386,16 +386,25 @@ def test_expected_label_from_sample_names() -> None:
 def test_window_opens_on_a_folder(
     capsys, monkeypatch: pytest.MonkeyPatch, photo_folder: Path
 ) -> None:
-    opened: list[tuple[Path | None, bool]] = []
+    opened: list[tuple[Path | None, bool, Path | None]] = []
     fake = types.ModuleType("app.ui.main")
-    fake.run_gui = lambda folder, recursive=False: opened.append((folder, recursive)) or 0  # type: ignore[attr-defined]
+    fake.run_gui = lambda folder, recursive=False, photo=None: (
+        opened.append((folder, recursive, photo)) or 0
+    )  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "app.ui.main", fake)
     assert run(capsys, photo_folder)[0] == 0
     assert run(capsys)[0] == 0
     assert run(capsys, "--recursive", photo_folder)[0] == 0
-    assert opened == [(photo_folder, False), (None, False), (photo_folder, True)]
+    photo = photo_folder / "IMG_0001.jpg"  # a file manager's Open With: the photo's folder
+    assert run(capsys, photo)[0] == 0
+    assert opened == [
+        (photo_folder, False, None),
+        (None, False, None),
+        (photo_folder, True, None),
+        (None, False, photo),
+    ]
     code, _, err = run(capsys, photo_folder / "missing")
-    assert code == 2 and "not a folder" in err and len(opened) == 3
+    assert code == 2 and "not a folder" in err and len(opened) == 4
 
 
 def test_window_unavailable_says_so(capsys, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,9 @@ def help_text(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["classify", "tag", "label", "learn"])
+@pytest.mark.parametrize(
+    "command", ["classify", "tag", "label", "learn", "install-desktop", "uninstall-desktop"]
+)
 def test_each_command_lists_its_exit_codes(capsys, command: str) -> None:
     text = help_text(capsys, command)
     assert "exit status:" in text
@@ -26,7 +28,15 @@ def test_each_command_lists_its_exit_codes(capsys, command: str) -> None:
 def test_the_footer_names_every_command(capsys) -> None:
     footer = help_text(capsys).split("commands:")[1].split("exit status:")[0]
     listed = [line.split()[0] for line in footer.splitlines() if line.startswith("  ")]
-    assert listed == ["classify", "tag", "cache", "label", "learn"]
+    assert listed == [
+        "classify",
+        "tag",
+        "cache",
+        "label",
+        "learn",
+        "install-desktop",
+        "uninstall-desktop",
+    ]
 
 
 @pytest.mark.parametrize(("command", "word"), [("tag", "FOLDER"), ("label", "PHOTO")])

@@ -3,7 +3,7 @@ startup probe and its timer. Building the bundle itself is the manual packaging/
 
 from __future__ import annotations
 
-import configparser
+import ast
 import importlib.util
 import json
 import os
@@ -199,24 +199,37 @@ def test_placeholder_resources_load_like_the_real_ones(tmp_path: Path) -> None:
 # --- desktop entry --------------------------------------------------------------------------
 
 
-def test_desktop_entry_and_installer_match_the_app() -> None:
-    entry = configparser.ConfigParser(interpolation=None, strict=True)
-    entry.optionxform = str  # type: ignore[assignment,method-assign]
-    entry.read(PACKAGING / "linux" / "scene-tagger.desktop", encoding="utf-8")
-    de = entry["Desktop Entry"]
-    assert de["Type"] == "Application" and de["Name"] == "Scene Tagger"
-    assert de["Exec"].split()[0] == bundle_contents.NAME and de["Exec"].split()[1] in ("%f", "%F")
-    assert de["Terminal"] == "false" and de["Categories"].endswith(";")
-    assert de["Icon"] == "scene-tagger"
-    # The icon files the installer copies are the ones the window itself looks for.
+def test_desktop_entry_has_one_source_the_app() -> None:
+    """The bundle's install.sh asks the bundled app to write the entry (app/cli/desktop.py, the
+    same as `install-desktop` after a pip install: tests/test_desktop.py runs both); no
+    hand-written .desktop file is left to drift. The icons it installs are the window's."""
+    from app.cli import desktop
+
     installer = (PACKAGING / "linux" / "install.sh").read_text(encoding="utf-8")
+    assert '"$here/SceneTagger" install-desktop' in installer
+    assert '"$here/SceneTagger" uninstall-desktop' in installer
+    assert not list(PACKAGING.rglob("*.desktop"))
+    assert build.LINUX_EXTRAS == ("linux/install.sh",)
     ui_main = (REPO / "app" / "ui" / "main.py").read_text(encoding="utf-8")
     app_icons = set(re.findall(r'"(scene-tagger[\w-]*\.(?:svg|png))"', ui_main))
-    assert app_icons == {"scene-tagger.svg", "scene-tagger-256.png", "scene-tagger-64.png"}
-    assert "scene-tagger-$size.png" in installer and "for size in 256 64" in installer
-    assert "scene-tagger.svg" in installer and "_internal/resources/icons" in installer
+    assert app_icons == set(desktop.ICONS)
     assert os.access(PACKAGING / "linux" / "install.sh", os.X_OK)
     assert os.access(PACKAGING / "check.sh", os.X_OK)
+
+
+def test_the_guide_and_the_notices_travel_with_the_bundle_and_the_wheel() -> None:
+    """The spec adds the guide (as guide/, what app.ui.help looks for in a bundle) and the
+    licences; setup.py copies the same guide files into the wheel."""
+    datas = bundle_contents.guide_datas(REPO / "docs")
+    assert (str(REPO / "docs" / "user-guide.md"), "guide") in datas
+    pictures = [src for src, dest in datas if src.endswith(".png")]
+    assert pictures and all(Path(src).is_file() for src in pictures)
+    setup = (REPO / "setup.py").read_text(encoding="utf-8")
+    found = re.search(r"^GUIDE_FILES = (.*)$", setup, re.M)
+    assert found and ast.literal_eval(found[1]) == bundle_contents.GUIDE_FILES
+    assert bundle_contents.NOTICES.is_file() and bundle_contents.LICENSE.is_file()
+    spec = (PACKAGING / "scene_tagger.spec").read_text(encoding="utf-8")
+    assert "bundle_contents.guide_datas" in spec and "bundle_contents.LICENSE" in spec
 
 
 # --- startup probe and timer ----------------------------------------------------------------

@@ -76,9 +76,10 @@ def test_run_gui_opens_a_folder_and_reports_a_missing_model(
 
 @pytest.mark.skipif(bool(compat.binding_problem()), reason=str(compat.binding_problem()))
 def test_make_app_names_the_desktop_entry(qapp: Any) -> None:
+    from app.cli.desktop import ENTRY_NAME
+
     app = ui_main.make_app()
-    desktop = Path(__file__).resolve().parents[1] / "packaging/linux/scene-tagger.desktop"
-    assert app.desktopFileName() == desktop.stem == "scene-tagger"
+    assert f"{app.desktopFileName()}.desktop" == ENTRY_NAME == "scene-tagger.desktop"
 
 
 QUIT_MID_SCAN = textwrap.dedent(

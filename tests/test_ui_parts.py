@@ -23,13 +23,11 @@ from app.ui.dialogs import Preferences, SettingsDialog
 from app.ui.models import (
     MIME_TYPE,
     ConfidenceRole,
-    ErrorProxy,
     LabelRole,
     PhotoListModel,
     RecordRole,
-    ReviewProxy,
-    SceneGroupProxy,
 )
+from app.ui.proxies import ErrorProxy, ReviewProxy, SceneGroupProxy
 from app.ui.rowkeys import RowKeys, records_keys, row_keys
 from app.ui.settings import MAX_RECENT, Settings
 from app.ui.thumbnails import ThumbnailCache, cache_key
@@ -390,7 +388,7 @@ def test_group_lists_follow_changes_incrementally_and_in_bulk(
 ) -> None:
     """Both ways a list follows the photos (row by row, or recomputed when many change) give
     the same rows as computing it afresh, and keep the model consistent for Qt."""
-    from app.ui.models import _RecordProxy
+    from app.ui.proxies import _RecordProxy
 
     monkeypatch.setattr(_RecordProxy, "BULK", bulk)
     model = PhotoListModel()

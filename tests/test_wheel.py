@@ -19,12 +19,16 @@ pytestmark = pytest.mark.slow
 
 
 def source_tree(dest: Path) -> Path:
-    """What the wheel is built from (pyproject, README, the packages), copied so the build's
-    build/ and *.egg-info never land in the working tree."""
+    """What the wheel is built from (pyproject, setup.py, README, the licence, the packages, the
+    user's guide in docs/), copied so the build's build/ and *.egg-info never land in the
+    working tree."""
     dest.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, dest / name)
+    (dest / "docs").mkdir()
+    shutil.copy2(REPO / "docs" / "user-guide.md", dest / "docs" / "user-guide.md")
+    shutil.copytree(REPO / "docs" / "guide", dest / "docs" / "guide")
     junk = shutil.ignore_patterns("__pycache__", "*.pyc", "*.xmp")
     for package in ("app", "training"):
         shutil.copytree(REPO / package, dest / package, ignore=junk)
@@ -64,3 +68,11 @@ def test_the_wheel_carries_the_weights_card_onnx_samples_and_icons(tmp_path: Pat
     assert "app/__main__.py" in names and any(n.endswith("entry_points.txt") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "scene-tagger = app.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    # Help: the user's guide with its pictures (setup.py), the notices (package data), the
+    # project's licence (PEP 639 license-files)
+    assert "app/guide/user-guide.md" in names and "app/resources/THIRD_PARTY_NOTICES.md" in names
+    pictures = {p.name for p in (REPO / "docs" / "guide").glob("*.png")}
+    assert pictures and {f"app/guide/guide/{p}" for p in pictures} <= names
+    licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+    assert zipfile.ZipFile(wheel).read(licence) == (REPO / "LICENSE").read_bytes()
+    assert not [n for n in names if n.startswith("app/guide/") and n.endswith(".py")]

@@ -112,24 +112,6 @@ def err(line: str) -> None:
     write(sys.stderr, line)
 
 
-def version() -> str:
-    """The installed distribution's version, else the one in pyproject.toml beside the sources."""
-    try:
-        from importlib.metadata import PackageNotFoundError
-        from importlib.metadata import version as dist_version
-
-        return dist_version("scene-tagger")
-    except (ImportError, PackageNotFoundError):
-        pass
-    try:
-        import tomllib
-
-        pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
-        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
-    except Exception:
-        return "unknown"
-
-
 def probability(text: str) -> float:
     """'0.8', '80%' -> 0.8; argparse turns the ValueError into a usage error (exit 2)."""
     value = float(text[:-1]) / 100 if text.endswith("%") else float(text)

@@ -2,7 +2,8 @@
 text and `--help`'s list of commands all come; the self-test; the window's launcher.
 
     python -m app [FOLDER]         open the window (on FOLDER)
-    python -m app COMMAND …        a row of COMMANDS: classify, tag, cache, label, learn
+    python -m app COMMAND …        a row of COMMANDS: classify, tag, cache, label, learn,
+                                   install-desktop, uninstall-desktop
     python -m app --version | --self-test
 
 A new command is a new row: its name, its line in --help, its parser and the function it runs.
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.cli import cache, classify, learn, tag
+from app.cli import cache, classify, desktop, learn, tag
 from app.cli.common import (
     EXIT_FAILED,
     EXIT_HELP,
@@ -37,8 +38,8 @@ from app.cli.common import (
     parse,
     prog,
     reader_gone,
-    version,
 )
+from app.userdirs import version
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,18 @@ COMMANDS: tuple[Command, ...] = (
     Command("cache", "the results cache", cache.cache_parser, cache.cmd_cache),
     Command("label", "label photos by hand", learn.label_parser, learn.cmd_label),
     Command("learn", "a personal model from your corrections", learn.learn_parser, learn.cmd_learn),
+    Command(
+        "install-desktop",
+        "the applications menu and Open With, for this user",
+        desktop.install_parser,
+        desktop.cmd_install,
+    ),
+    Command(
+        "uninstall-desktop",
+        "remove what install-desktop added",
+        desktop.uninstall_parser,
+        desktop.cmd_uninstall,
+    ),
 )
 
 
@@ -163,8 +176,9 @@ def self_test(
     return EXIT_OK
 
 
-def run_window(folder: Path | None, recursive: bool = False) -> int:
-    """Open the window; the Qt side is imported only now, so headless use never needs it."""
+def run_window(folder: Path | None, recursive: bool = False, photo: Path | None = None) -> int:
+    """Open the window (on a folder, or on a photo's folder with that photo selected); the Qt
+    side is imported only now, so headless use never needs it."""
     try:
         from app.ui.main import run_gui
     except ImportError as exc:
@@ -173,11 +187,11 @@ def run_window(folder: Path | None, recursive: bool = False) -> int:
             f"The headless commands still work: {prog()} classify PATH…, {prog()} tag FOLDER"
         )
         return EXIT_FAILED
-    return int(run_gui(folder, recursive=recursive) or 0)
+    return int(run_gui(folder, recursive=recursive, photo=photo) or 0)
 
 
 def _main_parser() -> argparse.ArgumentParser:
-    usage = [f"{prog()} [-h] [--version] [--self-test] [FOLDER]"]
+    usage = [f"{prog()} [-h] [--version] [--self-test] [FOLDER | PHOTO]"]
     usage += [synopsis(c.parser()) for c in COMMANDS]
     width = max(len(c.name) for c in COMMANDS)
     listed = "\n".join(f"  {c.name:<{width}}  {c.help}" for c in COMMANDS)
@@ -185,12 +199,18 @@ def _main_parser() -> argparse.ArgumentParser:
         prog=prog(),
         usage="\n       ".join(usage),
         description="Scene Tagger: tag photos by scene (buildings, forest, glacier, mountain, sea, "
-        "street). Without a command, open the window (on FOLDER).",
+        "street). Without a command, open the window (on FOLDER; on a PHOTO: its folder, with "
+        "that photo selected).",
         epilog=f"commands:\n{listed}\n'{prog()} COMMAND -h' for a command's options\n\n{EXIT_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "folder", nargs="?", type=Path, metavar="FOLDER", help="folder to open in the window"
+        "folder",
+        nargs="*",
+        type=Path,
+        metavar="FOLDER",
+        help="folder to open in the window; or a photo: its folder opens with that photo "
+        "selected (what a file manager's Open With passes; further photos are ignored)",
     )
     p.add_argument(
         "-r",
@@ -237,7 +257,15 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return self_test(
             args.model, args.device, args.samples, args.backend, args.precision, args.tta
         )
-    if args.folder is not None and not args.folder.is_dir():
-        err(f"error: not a folder: {args.folder}")
+    target = args.folder[0] if args.folder else None
+    if target is not None and target.is_file():
+        from app.photos.formats import is_photo
+
+        if not is_photo(target):
+            err(f"error: not a photo or a folder: {target}")
+            return EXIT_USAGE
+        return run_window(None, args.recursive, photo=target)
+    if target is not None and not target.is_dir():
+        err(f"error: not a folder: {target}")
         return EXIT_USAGE
-    return run_window(args.folder, args.recursive)
+    return run_window(target, args.recursive)

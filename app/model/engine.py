@@ -61,6 +61,8 @@ class SceneClassifier(Protocol):
     model_id: str  # what results and sidecars are stored under
     device_name: str  # for the status bar and summaries
     card: scenes.ModelCard
+    backend: str  # the runtime that runs the model ("onnx", "torch"); with `precision`, which
+    precision: str  # of the card's measurements applies (Help ▸ About)
     fallbacks: list[str]  # why `auto` passed over a runtime
     runtime_why: str  # why this runtime runs: auto's reason (measured speed, gate) or "asked for"
     # predictions must carry the pooled feature: a results cache classifies again a row it
@@ -107,6 +109,14 @@ class ClassifierLayer:
     @property
     def card(self) -> scenes.ModelCard:
         return self.inner.card
+
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    @property
+    def precision(self) -> str:
+        return self.inner.precision
 
     @property
     def fallbacks(self) -> list[str]:

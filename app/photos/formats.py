@@ -51,6 +51,58 @@ RAW_EXTENSIONS = frozenset(
 )
 PHOTO_EXTENSIONS = RASTER_EXTENSIONS | HEIF_EXTENSIONS | RAW_EXTENSIONS
 
+# The MIME types (freedesktop shared-mime-info names) a desktop gives files of each extension:
+# the desktop entry lists them (app.cli.desktop), so a file manager's "Open With" offers the app for
+# those photos. The first is the type shared-mime-info assigns; a test checks this table against
+# the system's database where it has one. RAW types are also announced through their common
+# parent, image/x-dcraw.
+MIME_TYPES: dict[str, tuple[str, ...]] = {
+    ".jpg": ("image/jpeg",),
+    ".jpeg": ("image/jpeg",),
+    ".jpe": ("image/jpeg",),
+    ".jfif": ("image/jpeg",),
+    ".png": ("image/png",),
+    ".webp": ("image/webp",),
+    ".tif": ("image/tiff",),
+    ".tiff": ("image/tiff",),
+    ".bmp": ("image/bmp",),
+    ".gif": ("image/gif",),
+    ".heic": ("image/heif", "image/heic"),
+    ".heif": ("image/heif",),
+    ".hif": ("image/heif",),
+    ".avif": ("image/avif",),
+    ".cr2": ("image/x-canon-cr2",),
+    ".cr3": ("image/x-canon-cr3",),
+    ".crw": ("image/x-canon-crw",),
+    ".nef": ("image/x-nikon-nef",),
+    ".nrw": ("image/x-nikon-nrw",),
+    ".arw": ("image/x-sony-arw",),
+    ".srf": ("image/x-sony-srf",),
+    ".sr2": ("image/x-sony-sr2",),
+    ".dng": ("image/x-adobe-dng",),
+    ".raf": ("image/x-fuji-raf",),
+    ".orf": ("image/x-olympus-orf",),
+    ".rw2": ("image/x-panasonic-rw2",),
+    ".rwl": ("image/x-panasonic-rw2",),  # Leica's RW2 (shared-mime-info has no name of its own)
+    ".pef": ("image/x-pentax-pef",),
+    ".srw": ("image/x-samsung-srw",),
+    ".3fr": ("image/x-hasselblad-3fr",),
+    ".iiq": ("image/x-phaseone-iiq",),
+    ".erf": ("image/x-epson-erf",),
+    ".kdc": ("image/x-kodak-kdc",),
+    ".mef": ("image/x-mamiya-mef",),
+    ".mos": ("image/x-leaf-mos",),
+    ".mrw": ("image/x-minolta-mrw",),
+    ".x3f": ("image/x-sigma-x3f",),
+}
+RAW_PARENT_MIME = "image/x-dcraw"
+
+
+def photo_mime_types() -> list[str]:
+    """Every MIME type of the photos the app opens, sorted, once each."""
+    types = {t for ext in PHOTO_EXTENSIONS for t in MIME_TYPES[ext]}
+    return sorted(types | {RAW_PARENT_MIME})
+
 
 def _ext(path: str | os.PathLike[str]) -> str:
     return os.path.splitext(os.fspath(path))[1].lower()

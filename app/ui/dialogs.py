@@ -34,6 +34,7 @@ class Preferences:
     parent: str
     backend: str = defaults.BACKEND
     tta: str = defaults.TTA
+    color_scheme: str = "system"
 
 
 class SettingsDialog(QDialog):
@@ -103,6 +104,13 @@ class SettingsDialog(QDialog):
         self.parent_keyword.setToolTip(
             "Hierarchical keywords are written as Parent|scene (e.g. Scene|sea)"
         )
+        from app.ui.appearance import CHOICES
+
+        self.color_scheme = QComboBox()
+        for key, text in CHOICES.items():
+            self.color_scheme.addItem(text, key)
+        self.color_scheme.setCurrentIndex(list(CHOICES).index(settings.color_scheme))
+        self.color_scheme.setToolTip("Light or dark; by default as the desktop is")
         form = QFormLayout(self)
         form.addRow("Device", self.device)
         form.addRow("Runtime", self.backend)
@@ -112,6 +120,7 @@ class SettingsDialog(QDialog):
         form.addRow("Review threshold", self.threshold)
         form.addRow("New sidecar name", self.naming)
         form.addRow("Keyword parent", self.parent_keyword)
+        form.addRow("Appearance", self.color_scheme)
         from app.ui.learning import personal_row
 
         self.personal = personal_row(self, on_personal_reset)
@@ -131,6 +140,7 @@ class SettingsDialog(QDialog):
             parent=self.parent_keyword.text().strip() or defaults.PARENT,
             backend=str(self.backend.currentData()),
             tta=str(self.tta.currentData()),
+            color_scheme=str(self.color_scheme.currentData()),
         )
 
 

@@ -16,11 +16,13 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QDoubleSpinBox,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QListView,
     QListWidget,
     QMainWindow,
     QPushButton,
+    QSlider,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -28,8 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.model.scenes import CLASSES
-from app.ui.models import ErrorProxy, PhotoListModel, ReviewProxy, SceneGroupProxy
+from app.ui.findbox import FindBox
+from app.ui.loupe import Loupe
+from app.ui.models import PhotoListModel
 from app.ui.preview import PreviewPane
+from app.ui.proxies import ErrorProxy, ReviewProxy, SceneGroupProxy
 from app.ui.settings import Settings
 from app.ui.thumbnails import ThumbnailCache
 from app.ui.views import GroupPane, PhotoDelegate, PhotoView, ProgressStrip
@@ -38,7 +43,8 @@ from app.ui.welcome import WelcomePage
 
 @dataclass(frozen=True)
 class Central:
-    """The welcome page, and the tabs: six scene groups in a grid, and "Needs review"."""
+    """The welcome page; the tabs: six scene groups in a grid, and "Needs review"; the loupe
+    (one photo larger, Space)."""
 
     delegate: PhotoDelegate
     group_proxies: dict[str, SceneGroupProxy]
@@ -49,10 +55,14 @@ class Central:
     tabs: QTabWidget
     welcome: WelcomePage
     stack: QStackedWidget
+    loupe: Loupe
 
 
 def build_central(
-    photos: PhotoListModel, settings: Settings, threshold_of: Callable[[], float]
+    photos: PhotoListModel,
+    settings: Settings,
+    threshold_of: Callable[[], float],
+    thumbnails: ThumbnailCache,
 ) -> Central:
     stack = QStackedWidget()  # the parent of everything below, so Qt owns their lifetimes
     delegate = PhotoDelegate(threshold_of, stack)
@@ -75,8 +85,10 @@ def build_central(
     tabs.tabBar().setChangeCurrentOnDrag(True)
     tabs.tabBar().setAcceptDrops(True)
     welcome = WelcomePage(settings)
+    loupe = Loupe(thumbnails)
     stack.addWidget(welcome)
     stack.addWidget(tabs)
+    stack.addWidget(loupe)
     return Central(
         delegate,
         group_proxies,
@@ -87,6 +99,7 @@ def build_central(
         tabs,
         welcome,
         stack,
+        loupe,
     )
 
 
@@ -147,15 +160,50 @@ def build_docks(window: QMainWindow, thumbnails: ThumbnailCache, error_proxy: Er
 class StatusParts:
     progress: ProgressStrip
     cancel_button: QPushButton
+    shown_label: QLabel  # "Showing 12 of 340 photos" while the find box filters
     unsaved_label: QLabel
     device_label: QLabel
+    size_slider: QSlider  # thumbnail size
 
 
 def build_status(window: QMainWindow) -> StatusParts:
-    """Progress (shown while scanning), Cancel, the unsaved count, the device and model."""
-    parts = StatusParts(ProgressStrip(), QPushButton("Cancel"), QLabel(), QLabel("Loading model…"))
+    """Progress (shown while scanning), Cancel, what the find box shows, the unsaved count,
+    the device and model, the thumbnail size."""
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setObjectName("thumbnail-size")
+    slider.setFixedWidth(110)
+    slider.setAccessibleName("Thumbnail size")
+    parts = StatusParts(
+        ProgressStrip(),
+        QPushButton("Cancel"),
+        QLabel(),
+        QLabel(),
+        QLabel("Loading model…"),
+        slider,
+    )
     parts.progress.setVisible(False)
     parts.cancel_button.setVisible(False)
-    for w in (parts.progress, parts.cancel_button, parts.unsaved_label, parts.device_label):
+    size = QLabel("Size")
+    size.setToolTip("Thumbnail size (View ▸ Larger / Smaller Thumbnails: Ctrl++ / Ctrl+-)")
+    for w in (
+        parts.progress,
+        parts.cancel_button,
+        parts.shown_label,
+        parts.unsaved_label,
+        parts.device_label,
+        size,
+        parts.size_slider,
+    ):
         window.statusBar().addPermanentWidget(w)
     return parts
+
+
+def find_box(tabs: QTabWidget) -> FindBox:
+    """The find box, in the top right corner of the tabs (over the lists it filters)."""
+    box = FindBox()
+    corner = QWidget()
+    row = QHBoxLayout(corner)
+    row.setContentsMargins(0, 2, 4, 2)
+    row.addWidget(box)
+    tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
+    return box

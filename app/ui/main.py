@@ -51,12 +51,15 @@ def run_gui(
     folder: Path | None = None,
     classifier_factory: ClassifierFactory | None = None,
     recursive: bool = False,
+    photo: Path | None = None,
 ) -> int:
     """Open the window and run until it closes.
 
-    With a folder, that folder is scanned. Without one, a first run (no recent folders) opens the
-    bundled sample photos so the app shows what it does at once; later runs show the welcome page
-    with the recent folders, the samples and Open Folder.
+    With a folder, that folder is scanned; with a photo (a file manager's Open With), its folder,
+    with that photo selected. Without either, a first run (no recent folders) opens the bundled
+    sample photos with an introduction above them, so the app shows and says what it does at
+    once; later runs show the welcome page (what it does, the recent folders, the samples, Open
+    Folder).
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     problem = binding_problem() or display_problem()
@@ -70,8 +73,12 @@ def run_gui(
     # a QThread destroyed while running aborts the process.
     app.aboutToQuit.connect(window.shutdown)
     window.show()
-    if folder is not None:
+    if photo is not None:
+        window.open_photo(photo)
+    elif folder is not None:
         window.open_folder(Path(folder), recursive=recursive or None)
     elif not window.settings.recent_folders:
         window.open_samples()
+        if not window.settings.introduced:
+            window.intro.show()
     return int(app.exec())

@@ -1,8 +1,8 @@
-"""Item models over a Session: one list model for every photo, proxies for the views.
+"""The item model over a Session: one list model for every photo.
 
-As in TagGUI, the list model's UserRole returns the domain record (app.tagging.session.PhotoRecord) and
-the display roles derive from it; grouping by scene, the review list and the error list are
-QSortFilterProxyModels over the same rows, so thousands of photos cost one model. The model
+As in TagGUI, the list model's UserRole returns the domain record (app.tagging.session.PhotoRecord)
+and the display roles derive from it; grouping by scene, the review list and the error list are
+lists over the same rows (app.ui.proxies), so thousands of photos cost one model. The model
 never decodes: decoration starts as a placeholder and a thumbnail job fills it in later.
 """
 
@@ -29,9 +29,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QPainter, QPixmap
 
-from app.model.scenes import CLASSES
 from app.tagging.session import PhotoRecord, Session
 from app.tagging.session_io import display_path
+from app.ui.photofilter import NO_FILTER, PhotoFilter
 from app.ui.rowkeys import RowKeys, fill_keys, records_keys, row_keys
 from app.ui.thumbnails import GRID_SIDE, ThumbnailCache
 
@@ -93,21 +93,27 @@ class PhotoListModel(QAbstractListModel):
     Besides the records it keeps, per row, the few values the proxies filter and sort on
     (label, needs review, has error, confidence key, name key), refreshed whenever the session
     reports a change. The proxies read those lists directly, so filtering and sorting
-    thousands of rows costs list lookups, not data() calls.
+    thousands of rows costs list lookups, not data() calls. `shown[i]` says whether row i
+    passes the find box's query (app.ui.photofilter); the scene and review lists show only
+    those, the error list shows every error.
     """
 
     keys_changed = Signal(object)  # sorted ids whose label/review/error/confidence keys changed
+    filter_changed = Signal()  # `shown` was recomputed for every row (the find box)
 
     def __init__(self, thumbnails: ThumbnailCache | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self.session: Session | None = None
         self.thumbnails = thumbnails
+        self.thumb_side = GRID_SIDE  # the thumbnails the grid asks for (the size slider)
         self._placeholder = placeholder()
         self.labels: list[str | None] = []
         self.review: list[bool] = []
         self.errors: list[bool] = []
         self.conf_keys: list[float] = []
         self.name_keys: list[str] = []
+        self.filter: PhotoFilter = NO_FILTER
+        self.shown: list[bool] = []
         self._batching = 0
         self._held: set[int] = set()  # changed ids whose moves between lists wait (batching)
         self._hold_timer = QTimer(self, singleShot=True)
@@ -133,6 +139,7 @@ class PhotoListModel(QAbstractListModel):
             keys = row_keys(session)
         self.labels, self.review, self.errors = keys.labels, keys.review, keys.errors
         self.conf_keys, self.name_keys = keys.conf_keys, keys.name_keys
+        self.shown = self._matches(range(len(self.labels)))
         if session is not None:
             session.on_change = self.records_changed
         self.endResetModel()
@@ -153,6 +160,7 @@ class PhotoListModel(QAbstractListModel):
         self.errors += keys.errors
         self.conf_keys += keys.conf_keys
         self.name_keys += keys.name_keys
+        self.shown += self._matches(range(first, last + 1))
         self.endInsertRows()
         # The lists take arrivals every hold_ms, not every batch: each insertion makes a view
         # lay out all its rows again (a folder of 100,000 listed in 100 batches did it 100 times).
@@ -174,9 +182,40 @@ class PhotoListModel(QAbstractListModel):
         s = self.session
         return s.records[row] if s is not None and 0 <= row < len(s.records) else None
 
-    def _update_keys(self, ids: Iterable[int]) -> None:
+    def _update_keys(self, ids: list[int]) -> None:
         if self.session is not None:
             fill_keys(self.session.records, ids, self, self.session.threshold)
+            if not self.filter.empty:
+                for i, shown in zip(ids, self._matches(ids), strict=True):
+                    self.shown[i] = shown
+
+    # ------------------------------------------------------------------------------ find box
+    def set_filter(self, query: PhotoFilter) -> None:
+        """Show only the photos that match `query` in the scene and review lists."""
+        if query == self.filter:
+            return
+        self.filter = query
+        self.shown = self._matches(range(len(self.labels)))
+        self.filter_changed.emit()
+
+    def _matches(self, rows: Iterable[int]) -> list[bool]:
+        query = self.filter
+        if query.empty:
+            return [True] * len(rows) if isinstance(rows, range) else [True for _ in rows]
+        labels, names, review, errors, conf = (
+            self.labels,
+            self.name_keys,
+            self.review,
+            self.errors,
+            self.conf_keys,
+        )
+        return [
+            query.matches(names[i], labels[i], conf[i] == 2.0, review[i], errors[i]) for i in rows
+        ]
+
+    def shown_count(self) -> int:
+        """Photos that pass the find box (every photo when it is empty)."""
+        return sum(self.shown) if not self.filter.empty else len(self.shown)
 
     @contextlib.contextmanager
     def batching(self) -> Iterator[None]:
@@ -243,12 +282,21 @@ class PhotoListModel(QAbstractListModel):
 
     @Slot(object, int)
     def _thumbnail_ready(self, path: str, side: int) -> None:
-        if side != GRID_SIDE or self.session is None:
+        if side != self.thumb_side or self.session is None:
             return
         rid = self.session.id_for(path)
         if rid is not None:
             idx = self.index(rid)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+    def set_thumb_side(self, side: int) -> None:
+        """Ask for thumbnails of `side` pixels from now on (128 or 256: the freedesktop store's
+        normal and large sizes, shared with file managers); every row repaints."""
+        if side != self.thumb_side:
+            self.thumb_side = side
+            if self.labels:
+                roles = [Qt.ItemDataRole.DecorationRole]
+                self.dataChanged.emit(self.index(0), self.index(len(self.labels) - 1), roles)
 
     # ------------------------------------------------------------------------------ Qt API
     def rowCount(self, parent: AnyIndex = ROOT) -> int:
@@ -265,7 +313,8 @@ class PhotoListModel(QAbstractListModel):
         if role == RecordRole:
             return r
         if role == Qt.ItemDataRole.DecorationRole:
-            pix = self.thumbnails.get(r.path, GRID_SIDE) if self.thumbnails is not None else None
+            cache = self.thumbnails
+            pix = cache.get(r.path, self.thumb_side) if cache is not None else None
             return pix if pix is not None else self._placeholder
         if role == LabelRole:
             return r.label
@@ -324,258 +373,6 @@ def tooltip(r: PhotoRecord, folder: Path | None = None) -> str:
     if r.error:
         lines.append(f"Error: {r.error}")
     return "\n".join(lines)
-
-
-class _RecordProxy(QAbstractListModel):
-    """Base of the group, review and error lists: the rows of the photo model this list shows,
-    in display order, as a plain list of record ids.
-
-    A QSortFilterProxyModel calls back into Python for every row it filters and every
-    comparison it sorts (a 100,000-photo folder cost ~2.5 million calls and five seconds of a
-    frozen window). Here membership and order are computed with list comprehensions and one
-    sort over the photo model's per-row keys, and changes from a scan arrive as ids: each is
-    removed or inserted at its place (bisect) with the matching row signals, so views keep
-    their selection and scroll position. A change to thousands of rows at once (a threshold
-    change) recomputes the list, and resets the view only when its rows really changed.
-    """
-
-    BULK = 2000  # more changed ids than this: recompute the whole list
-
-    def __init__(self, source: PhotoListModel, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.photos = source
-        self.sort_mode = "confidence"
-        self._ids: list[int] = []
-        self._keys: list[tuple[Any, ...]] = []  # sorted; the last item of a key is its id
-        self._key_of: dict[int, tuple[Any, ...]] = {}
-        source.modelReset.connect(self.rebuild)
-        source.keys_changed.connect(self._source_changed)
-        source.dataChanged.connect(self._source_data_changed)
-        self.rebuild()
-
-    # ------------------------------------------------------------------ what, in which order
-    def accepts(self, row: int) -> bool:  # pragma: no cover - overridden
-        return True
-
-    def members(self) -> list[int]:
-        return [i for i in range(self.photos.released) if self.accepts(i)]
-
-    def sort_key(self, row: int) -> tuple[Any, ...]:
-        """Most sure first, then by name; by name alone in "name" mode. Unique (ends in row)."""
-        names = self.photos.name_keys
-        if self.sort_mode == "name":
-            return (names[row], row)
-        return (-self.photos.conf_keys[row], names[row], row)
-
-    def set_sort_mode(self, mode: str) -> None:
-        """'confidence' (most sure first in groups) or 'name'."""
-        self.sort_mode = mode
-        self.rebuild()
-
-    def refilter(self) -> None:
-        self._bulk_update()
-
-    def rebuild(self) -> None:
-        self.beginResetModel()
-        self._fill(sorted(self.sort_key(i) for i in self.members()))
-        self.endResetModel()
-
-    def _fill(self, keys: list[tuple[Any, ...]]) -> None:
-        self._keys = keys
-        self._ids = [k[-1] for k in keys]
-        self._key_of = {k[-1]: k for k in keys}
-
-    # ------------------------------------------------------------------ following the photos
-    def _source_changed(self, ids: list[int]) -> None:
-        new_rows = [i for i in ids if i not in self._key_of]
-        if len(new_rows) == len(ids) and new_rows:  # only arrivals (a folder listed in batches)
-            self._insert_runs(sorted(self.sort_key(i) for i in new_rows if self.accepts(i)))
-            return
-        if len(ids) > self.BULK:
-            self._bulk_update()
-            return
-        for rid in ids:
-            old = self._key_of.get(rid)
-            new = self.sort_key(rid) if self.accepts(rid) else None
-            if old == new:
-                continue  # repainted by the dataChanged that follows
-            if old is not None:
-                pos = bisect_left(self._keys, old)
-                self.beginRemoveRows(QModelIndex(), pos, pos)
-                del self._keys[pos], self._ids[pos], self._key_of[rid]
-                self.endRemoveRows()
-            if new is not None:
-                pos = bisect_left(self._keys, new)
-                self.beginInsertRows(QModelIndex(), pos, pos)
-                self._keys.insert(pos, new)
-                self._ids.insert(pos, rid)
-                self._key_of[rid] = new
-                self.endInsertRows()
-
-    def _insert_runs(self, keys: list[tuple[Any, ...]]) -> None:
-        """Insert sorted keys, one row signal per run that lands at the same place."""
-        runs: list[tuple[int, list[tuple[Any, ...]]]] = []
-        for key in keys:
-            pos = bisect_left(self._keys, key)
-            if runs and runs[-1][0] == pos:
-                runs[-1][1].append(key)
-            else:
-                runs.append((pos, [key]))
-        for pos, run in reversed(runs):  # from the end: earlier positions stay valid
-            self.beginInsertRows(QModelIndex(), pos, pos + len(run) - 1)
-            self._keys[pos:pos] = run
-            self._ids[pos:pos] = [k[-1] for k in run]
-            self._key_of.update((k[-1], k) for k in run)
-            self.endInsertRows()
-
-    def _bulk_update(self) -> None:
-        keys = sorted(self.sort_key(i) for i in self.members())
-        if keys == self._keys:
-            if keys:
-                self.dataChanged.emit(self.index(0), self.index(len(keys) - 1), [])
-            return
-        self.beginResetModel()
-        self._fill(keys)
-        self.endResetModel()
-
-    def _source_data_changed(self, top: QModelIndex, bottom: QModelIndex, roles: Any) -> None:
-        """Rows to repaint (a new label, a thumbnail), passed on for the rows this list has:
-        moves between lists came before, through keys_changed (or wait, batching)."""
-        if bottom.row() - top.row() >= self.BULK:
-            if self._ids:
-                self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1), roles)
-            return
-        for rid in range(top.row(), bottom.row() + 1):
-            key = self._key_of.get(rid)
-            if key is not None:
-                idx = self.index(bisect_left(self._keys, key))
-                self.dataChanged.emit(idx, idx, roles)
-
-    # ------------------------------------------------------------------ mapping
-    def sourceModel(self) -> PhotoListModel:
-        return self.photos
-
-    def mapToSource(self, index: AnyIndex) -> QModelIndex:
-        if not index.isValid() or not 0 <= index.row() < len(self._ids):
-            return QModelIndex()
-        return self.photos.index(self._ids[index.row()])
-
-    def mapFromSource(self, source: AnyIndex) -> QModelIndex:
-        key = self._key_of.get(source.row()) if source.isValid() else None
-        return self.index(bisect_left(self._keys, key)) if key is not None else QModelIndex()
-
-    def record_at(self, index: AnyIndex) -> PhotoRecord | None:
-        return self.photos.record(self.mapToSource(index).row())
-
-    def ids(self, indexes: Iterable[AnyIndex]) -> list[int]:
-        return sorted({self._ids[i.row()] for i in indexes if i.isValid()})
-
-    # ------------------------------------------------------------------ Qt API
-    def rowCount(self, parent: AnyIndex = ROOT) -> int:
-        return 0 if parent.isValid() else len(self._ids)
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        source = self.mapToSource(index)
-        return self.photos.data(source, role) if source.isValid() else None
-
-    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        return (
-            self.photos.flags(self.mapToSource(index))
-            if index.isValid()
-            else Qt.ItemFlag.NoItemFlags
-        )
-
-    def mimeTypes(self) -> list[str]:
-        return self.photos.mimeTypes()
-
-    def mimeData(self, indexes: Any) -> QMimeData:
-        return self.photos.mimeData([self.mapToSource(i) for i in indexes])
-
-    def supportedDragActions(self) -> Qt.DropAction:
-        return self.photos.supportedDragActions()
-
-
-class SceneGroupProxy(_RecordProxy):
-    """The photos whose effective label is `label`; dropping photos here assigns that label."""
-
-    drop_requested = Signal(object, str)  # ids, label
-
-    def __init__(self, source: PhotoListModel, label: str, parent: Any = None) -> None:
-        if label not in CLASSES:
-            raise ValueError(f"unknown scene {label!r}")
-        self.label = label
-        super().__init__(source, parent)
-
-    def accepts(self, row: int) -> bool:
-        return self.photos.labels[row] == self.label
-
-    def members(self) -> list[int]:
-        label = self.label
-        return [i for i, x in enumerate(self.photos.labels) if x == label]
-
-    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        # the empty area of the view (the invalid root index) accepts drops too
-        return super().flags(index) | Qt.ItemFlag.ItemIsDropEnabled
-
-    def supportedDropActions(self) -> Qt.DropAction:
-        return Qt.DropAction.MoveAction | Qt.DropAction.CopyAction
-
-    def canDropMimeData(
-        self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: AnyIndex
-    ) -> bool:
-        return decode_ids(self.photos.session, data) is not None
-
-    def dropMimeData(
-        self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: AnyIndex
-    ) -> bool:
-        """Photos dropped on this group: ask (via the signal) for them to get this label."""
-        if action == Qt.DropAction.IgnoreAction:
-            return True
-        ids = decode_ids(self.photos.session, data)
-        if not ids:
-            return False
-        if all(self.photos.labels[i] == self.label for i in ids):
-            return False  # dropped back where it came from: nothing to do
-        self.drop_requested.emit(ids, self.label)
-        return True
-
-
-class ReviewProxy(_RecordProxy):
-    """Photos the model is unsure about (below the threshold), failed on, or has not seen."""
-
-    def accepts(self, row: int) -> bool:
-        return self.photos.review[row]
-
-    def members(self) -> list[int]:
-        return [i for i, x in enumerate(self.photos.review) if x]
-
-    def sort_key(self, row: int) -> tuple[Any, ...]:
-        """Least sure first."""
-        names = self.photos.name_keys
-        if self.sort_mode == "name":
-            return (names[row], row)
-        return (self.photos.conf_keys[row], names[row], row)
-
-
-class ErrorProxy(_RecordProxy):
-    """Every photo with a problem, as one line of text each, for the errors list."""
-
-    def accepts(self, row: int) -> bool:
-        return self.photos.errors[row]
-
-    def members(self) -> list[int]:
-        return [i for i, x in enumerate(self.photos.errors) if x]
-
-    def sort_key(self, row: int) -> tuple[Any, ...]:
-        return (self.photos.name_keys[row], row)
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            r = self.photos.record(self.mapToSource(index).row())
-            return f"{r.display_name}: {r.error}" if r is not None else None
-        if role == Qt.ItemDataRole.DecorationRole:
-            return None
-        return super().data(index, role)
 
 
 def dropped_folder(data: Any) -> Path | None:

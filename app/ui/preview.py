@@ -1,4 +1,5 @@
-"""The preview pane: the selected photo larger, its label and source, all six scores as bars."""
+"""The preview pane: the selected photo larger, its label and source, all six scores as bars;
+with nothing selected, a line saying what it will show (no empty score bars)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,22 @@ from app.tagging.session_io import display_path
 from app.ui.thumbnails import PREVIEW_SIDE, ThumbnailCache
 from app.ui.views import SCENE_COLORS, badge_text
 
+EMPTY = (
+    "Select a photo to see it here, with the model's score for each scene.\n\n"
+    "1–6 give it a scene, 0 gives it back to the model, Space shows it larger."
+)
 
-class _ImageLabel(QLabel):
-    """Scales its pixmap to the space it has, keeping the aspect ratio."""
 
-    def __init__(self) -> None:
+class ImageLabel(QLabel):
+    """Scales its pixmap to the space it has, keeping the aspect ratio; never past `max_zoom`
+    times its own size (a small photo is not blown up into a blur)."""
+
+    def __init__(self, max_zoom: float | None = None) -> None:
         super().__init__()
+        self.max_zoom = max_zoom
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(QSize(200, 150))
+        self.setWordWrap(True)  # the hint shown when no photo is selected
         # Ignored, not Expanding: a label's size hint is its pixmap's size, so the pane would
         # grow to fit each photo and push every group sideways when the selection changes.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
@@ -38,9 +47,12 @@ class _ImageLabel(QLabel):
 
     def _rescale(self) -> None:
         if self._pixmap is not None:
+            room = self.size()
+            if self.max_zoom is not None:
+                room = room.boundedTo(self._pixmap.size() * self.max_zoom)
             self.setPixmap(
                 self._pixmap.scaled(
-                    self.size(),
+                    room,
                     Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.SmoothTransformation,
                 )
@@ -57,7 +69,7 @@ class PreviewPane(QWidget):
         self.thumbnails = thumbnails
         self.record: PhotoRecord | None = None
         self._full_title = ""
-        self.image = _ImageLabel()
+        self.image = ImageLabel()
         self.title = QLabel()
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         font = self.title.font()
@@ -73,16 +85,14 @@ class PreviewPane(QWidget):
             label.setMinimumWidth(0)
         self.error.setStyleSheet("color: #c62828")
         self.bars: dict[str, QProgressBar] = {}
-        form = QFormLayout()
+        self.scores = QWidget()  # hidden while no photo is shown
+        form = QFormLayout(self.scores)
+        form.setContentsMargins(0, 0, 0, 0)
         for name in CLASSES:
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
             bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            bar.setStyleSheet(
-                "QProgressBar { border: 1px solid palette(mid); border-radius: 3px; text-align: center; }"
-                f" QProgressBar::chunk {{ background: {SCENE_COLORS[name].name()}; }}"
-            )
             self.bars[name] = bar
             form.addRow(name, bar)
         layout = QVBoxLayout(self)
@@ -90,14 +100,33 @@ class PreviewPane(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.badge)
         layout.addWidget(self.error)
-        layout.addLayout(form)
+        layout.addWidget(self.scores)
+        self._style_bars()
         thumbnails.ready.connect(self._thumbnail_ready)
         self.show_record(None)
 
+    def _style_bars(self) -> None:
+        """The bars in the scene colours, on the palette's ground (again when it changes: a
+        style sheet reads palette() once, so a dark palette would leave white bars)."""
+        pal = self.palette()
+        for name, bar in self.bars.items():
+            bar.setStyleSheet(
+                f"QProgressBar {{ border: 1px solid {pal.mid().color().name()}; border-radius: 3px;"
+                f" text-align: center; background: {pal.base().color().name()};"
+                f" color: {pal.text().color().name()}; }}"
+                f" QProgressBar::chunk {{ background: {SCENE_COLORS[name].name()}; }}"
+            )
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == event.Type.PaletteChange:
+            self._style_bars()
+
     def show_record(self, r: PhotoRecord | None) -> None:
         self.record = r
+        self.scores.setVisible(r is not None)
         if r is None:
-            self.image.set_image(None, "Select a photo")
+            self.image.set_image(None, EMPTY)
             self._full_title = ""
             self.title.setText("")
             self.badge.setText("")

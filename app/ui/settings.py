@@ -19,6 +19,8 @@ from app.userdirs import APP_NAME, DISPLAY_NAME, thumbnails_dir
 
 DEVICES = ("auto", "cpu", "cuda")
 MAX_RECENT = 8
+THUMBNAIL_SIZE = 128
+COLOR_SCHEMES = ("system", "light", "dark")
 
 
 def default_cache_dir() -> Path:
@@ -90,6 +92,32 @@ class Settings:
     @parent.setter
     def parent(self, value: str) -> None:
         self.store.setValue("sidecar/parent", value.strip() or defaults.PARENT)
+
+    # ------------------------------------------------------------------------- looks
+    @property
+    def thumbnail_size(self) -> int:
+        """The grid's thumbnails, in pixels (the size slider)."""
+        try:
+            value = int(str(self.store.value("view/thumbnail_size", THUMBNAIL_SIZE)))
+        except ValueError:
+            return THUMBNAIL_SIZE
+        return value if 32 <= value <= 512 else THUMBNAIL_SIZE
+
+    @thumbnail_size.setter
+    def thumbnail_size(self, value: int) -> None:
+        self.store.setValue("view/thumbnail_size", int(value))
+
+    # light, dark, or what the desktop says (Settings ▸ Appearance; app.ui.appearance)
+    color_scheme = _Choice("view/color_scheme", "system", COLOR_SCHEMES)
+
+    @property
+    def introduced(self) -> bool:
+        """The first-launch introduction was seen (closed, or a folder of one's own opened)."""
+        return str(self.store.value("intro/seen", "false")).lower() in ("true", "1")
+
+    @introduced.setter
+    def introduced(self, value: bool) -> None:
+        self.store.setValue("intro/seen", "true" if value else "false")
 
     # ------------------------------------------------------------------------- recent folders
     @property

@@ -34,6 +34,10 @@ log = logging.getLogger("app.ui")
 
 GRID_SIDE = 128  # thumbnails in the group views
 PREVIEW_SIDE = 640  # the preview pane
+# Larger pictures (the larger preview's 1600 px) are decoded each time they are asked for and
+# kept in memory only: on disk they would cost ~0.3 MB a photo for every photo ever looked at.
+DISK_MAX_SIDE = PREVIEW_SIDE
+MEMORY_BYTES = 384 * 2**20  # the memory LRU's bound in pixels' bytes, whatever their sizes
 # Requests waiting to be decoded, newest first; older ones are dropped. A few screens of the
 # group views: paging through 100,000 rows no longer leaves thousands to decode.
 MAX_QUEUED = 512
@@ -71,7 +75,8 @@ def load_thumbnail(
         xdg_thumbnails.write(shared, path, side, img)
         return _to_qimage(img)
     key = cache_key(path, side)
-    cached = cache_dir / key[:2] / f"{key}.jpg" if cache_dir is not None and key else None
+    keep = cache_dir is not None and key and side <= DISK_MAX_SIDE
+    cached = cache_dir / key[:2] / f"{key}.jpg" if keep else None  # type: ignore[operator]
     if cached is not None and cached.is_file():
         try:
             with Image.open(cached) as img:
@@ -91,6 +96,10 @@ def load_thumbnail(
             with contextlib.suppress(OSError):
                 tmp.unlink()
     return _to_qimage(img)
+
+
+def _size(pix: QPixmap) -> int:
+    return pix.width() * pix.height() * max(1, pix.depth() // 8)
 
 
 class _Bridge(QObject):
@@ -139,6 +148,7 @@ class ThumbnailCache(QObject):
         self,
         cache_dir: Path | None,
         capacity: int = 1500,
+        max_bytes: int = MEMORY_BYTES,
         threads: int = 2,
         parent: QObject | None = None,
         shared: Path | None | bool = True,
@@ -149,6 +159,8 @@ class ThumbnailCache(QObject):
         self.cache_dir = cache_dir
         self.shared = xdg_thumbnails.store_root() if shared is True else (shared or None)
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0  # of the pixmaps in _memory
         self._memory: OrderedDict[tuple[str, int], QPixmap] = OrderedDict()
         self._failed: dict[tuple[str, int], str] = {}
         self._in_flight: set[tuple[str, int]] = set()
@@ -184,6 +196,10 @@ class ThumbnailCache(QObject):
                 self.pool.start(_Drainer(self))
         return None
 
+    def cached(self, path: Path | str, side: int) -> QPixmap | None:
+        """The pixmap if it is in memory, else None; asks for nothing."""
+        return self._memory.get((os.fspath(path), side))
+
     def error(self, path: Path | str, side: int = GRID_SIDE) -> str | None:
         return self._failed.get((os.fspath(path), side))
 
@@ -211,7 +227,13 @@ class ThumbnailCache(QObject):
         if image is None or image.isNull():
             self._failed[key] = error or "no thumbnail"
         else:
-            self._memory[key] = QPixmap.fromImage(image)
-            while len(self._memory) > self.capacity:
-                self._memory.popitem(last=False)
+            pix = QPixmap.fromImage(image)
+            old = self._memory.pop(key, None)
+            self._bytes += _size(pix) - (_size(old) if old is not None else 0)
+            self._memory[key] = pix
+            while len(self._memory) > 1 and (
+                len(self._memory) > self.capacity or self._bytes > self.max_bytes
+            ):
+                _key, gone = self._memory.popitem(last=False)
+                self._bytes -= _size(gone)
         self.ready.emit(path, side)

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
 from app import priority
 from app.model.scenes import CLASSES
 from app.tagging.session import PhotoRecord
-from app.ui.models import RecordRole, _RecordProxy
+from app.ui.models import RecordRole
+from app.ui.proxies import _RecordProxy
 from app.ui.thumbnails import GRID_SIDE
 
 SCENE_COLORS = {
@@ -41,7 +42,14 @@ ERROR_COLOR = QColor("#c62828")
 REVIEW_COLOR = QColor("#f9a825")
 MANUAL_MARK = "✎"
 
-CELL = QSize(GRID_SIDE + 16, GRID_SIDE * 3 // 4 + 48)
+
+def cell_size(side: int) -> QSize:
+    """A grid cell for thumbnails of `side` pixels: the picture (4:3), the name and the badge."""
+    return QSize(side + 16, side * 3 // 4 + 48)
+
+
+CELL = cell_size(GRID_SIDE)
+THUMB_SIDES = (64, 256, 16)  # the size slider: smallest, largest, step
 
 
 def badge_text(r: PhotoRecord) -> str:
@@ -60,6 +68,7 @@ class PhotoDelegate(QStyledItemDelegate):
     def __init__(self, threshold_of: Any = None, parent: Any = None) -> None:
         super().__init__(parent)
         self.threshold_of = threshold_of  # () -> float, for the "needs review" outline
+        self.cell = CELL  # every cell's size (the thumbnail-size slider changes it)
         self._fonts: tuple[QFont, QFont] | None = None  # badge fonts, made once
 
     def _badge_fonts(self, base: QFont) -> tuple[QFont, QFont]:
@@ -74,7 +83,7 @@ class PhotoDelegate(QStyledItemDelegate):
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
-        return CELL
+        return self.cell
 
     def paint(
         self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -156,7 +165,7 @@ class PhotoView(QListView):
         self.setUniformItemSizes(True)
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
-        self.setGridSize(CELL)
+        self.setGridSize(delegate.cell)
         self.setSpacing(0)
         self.setWordWrap(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

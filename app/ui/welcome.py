@@ -1,4 +1,5 @@
-"""The first page: open a folder, try the bundled sample photos, or pick a recent folder."""
+"""The first page: what the app does, open a folder, try the bundled sample photos, or pick a
+recent folder; and the first launch's introduction (IntroBar), shown over the sample photos."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -21,6 +25,29 @@ from app.model import scenes
 from app.photos import imaging
 from app.photos.oserrors import os_reason
 from app.ui.settings import Settings
+
+STEPS = (
+    "<p>Scene Tagger sorts a folder of photos into six scenes — <b>buildings, forest, glacier, "
+    "mountain, sea, street</b> — with a model that runs on this computer.</p>"
+    "<ol>"
+    "<li><b>Open</b> a folder: its photos appear grouped by scene, each with the model's "
+    "confidence.</li>"
+    "<li><b>Review</b>: <i>Needs review</i> (Ctrl+2) holds the photos the model is unsure about. "
+    "Press 1–6 to give the selected photo a scene (0 leaves it to the model) and the next one "
+    "is selected; Space shows it larger. Or drag photos onto another group.</li>"
+    "<li><b>Save</b> (Ctrl+S): each scene goes as a keyword into an XMP sidecar beside the photo "
+    "(<tt>IMG_0001.jpg.xmp</tt>), where digiKam, darktable and Lightroom find it. The photos "
+    "themselves are never changed.</li>"
+    "</ol>"
+)
+INTRO = (
+    "<b>Welcome to Scene Tagger.</b> These are sample photos, sorted by the model into six "
+    "scenes. Correct one by dragging it onto another group, or select it and press 1–6 (0 gives "
+    "it back to the model); <i>Needs review</i> holds those the model is unsure about; Space "
+    "shows a photo larger. <b>Save</b> (Ctrl+S) writes each scene as a keyword into an XMP "
+    "sidecar beside the photo, where digiKam, darktable and Lightroom find it; the photos "
+    "themselves are never changed."
+)
 
 
 def samples_dir() -> Path | None:
@@ -49,22 +76,25 @@ class WelcomePage(QWidget):
     open_requested = Signal(object)  # Path
     browse_requested = Signal()
     samples_requested = Signal()
+    guide_requested = Signal()
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
         title = QLabel("<h1>Scene Tagger</h1>")
         title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        intro = QLabel(
-            "Sorts a folder of photos into buildings, forest, glacier, mountain, sea and street,\n"
-            "lets you correct it (drag photos between groups, or press 1–6), and saves the\n"
-            "scene as a keyword in each photo's XMP sidecar. Photos themselves are never modified."
-        )
-        intro.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        intro = QLabel(STEPS)
+        intro.setTextFormat(Qt.TextFormat.RichText)
+        intro.setWordWrap(True)
+        intro.setFixedWidth(620)
+        intro.setMinimumHeight(intro.heightForWidth(620))  # a layout would give it one line
         self.open_button = QPushButton("Open a Folder of Photos…")
+        self.open_button.setDefault(True)
         self.open_button.clicked.connect(self.browse_requested)
         self.samples_button = QPushButton("Try the Sample Photos")
         self.samples_button.clicked.connect(self.samples_requested)
+        self.guide_button = QPushButton("Read the User's Guide (F1)")
+        self.guide_button.clicked.connect(self.guide_requested)
         hint = QLabel("You can also drop a folder onto this window.")
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.recent = QListWidget()
@@ -79,6 +109,7 @@ class WelcomePage(QWidget):
             intro,
             self.open_button,
             self.samples_button,
+            self.guide_button,
             hint,
             self.recent_label,
             self.recent,
@@ -105,3 +136,39 @@ class WelcomePage(QWidget):
 
     def _open_recent(self, item: QListWidgetItem) -> None:
         self.open_requested.emit(Path(item.data(Qt.ItemDataRole.UserRole)))
+
+
+class IntroBar(QFrame):
+    """The first launch's introduction, above the sample photos, until it is dismissed or a
+    folder of one's own is opened (Settings.introduced remembers it)."""
+
+    open_requested = Signal()
+    guide_requested = Signal()
+    dismissed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("intro")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(QPalette.ColorRole.AlternateBase)
+        self.text = QLabel(INTRO)
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        open_button = QPushButton("Open Your Own Folder…")
+        open_button.clicked.connect(self.open_requested)
+        guide_button = QPushButton("User's Guide")
+        guide_button.clicked.connect(self.guide_requested)
+        close_button = QPushButton("Got It")
+        close_button.clicked.connect(self.dismiss)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.addWidget(self.text, 1)
+        for button in (open_button, guide_button, close_button):
+            row.addWidget(button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.hide()
+
+    def dismiss(self) -> None:
+        if self.isVisible():
+            self.hide()
+            self.dismissed.emit()

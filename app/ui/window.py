@@ -3,8 +3,8 @@
 The window owns the session (the GUI thread is the only one that touches it), the item models
 over it, an undo stack of label changes, and the background machinery: the scan worker, one
 task thread for the model load, another for file work (folder listing, sidecars: one at a
-time, so two saves never race), and the thumbnail pool. Its widgets come from the builders in
-layout.py, its actions from the registry in actions.py.
+time, so two saves never race), and the thumbnail pool. What it is made of (widgets, actions,
+menus, the browsing and help controllers) is assembled by frame.py.
 """
 
 from __future__ import annotations
@@ -17,32 +17,24 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSignalBlocker, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 
 from app.tagging.session import SaveReport, Session
-from app.ui import dialogs, guard, layout, learning
-from app.ui.actions import (
-    SCENE_ACTIONS,
-    ActionId,
-    build_menus,
-    build_toolbar,
-    check_listing,
-    create_actions,
-    fill_recent_menu,
-)
+from app.ui import appearance, dialogs, frame, guard, learning
+from app.ui.actions import ActionId, check_listing
 from app.ui.commands import AssignSceneCommand
 from app.ui.exporting import ReportExporter
 from app.ui.guard import guarded
 from app.ui.modelload import ModelLoader, close_quietly
 from app.ui.models import PhotoListModel, dropped_folder
-from app.ui.opening import FolderLoader, UnreadableFolders
+from app.ui.opening import FolderLoader
 from app.ui.rowkeys import RowKeys
 from app.ui.saving import SaveController, report_text
 from app.ui.scanning import ScanController
 from app.ui.settings import Settings, default_cache_dir
 from app.ui.thumbnails import ThumbnailCache
 from app.ui.views import PhotoView
-from app.ui.welcome import open_user_samples, samples_dir
+from app.ui.welcome import open_user_samples
 from app.ui.workers import (
     ClassifierFactory,
     TaskRunner,
@@ -109,9 +101,11 @@ class MainWindow(QMainWindow):
         self.saver.started.connect(self._save_started)
         self.saver.saved.connect(self._saved)
         self.saver.failed.connect(self._save_failed)
-        self.setWindowTitle("Scene Tagger")
+        self.looks = appearance.Follower(lambda: self.settings.color_scheme, self)
+        self._reveal: Path | None = None  # a photo to show once its folder is listed
+        self.samples_folder: Path | None = None  # where the sample photos were opened from
         self.setAcceptDrops(True)
-        self._build()
+        frame.assemble(self)  # widgets, actions, menus, toolbar, status bar, controllers
         self.learning = learning.LearningController(  # learn from corrections (after saves)
             self.actions[ActionId.LEARN],
             self.file_tasks,
@@ -137,57 +131,6 @@ class MainWindow(QMainWindow):
         self.preview.follow(self.photos)  # the shown photo's label and scores stay current
         QApplication.instance().focusChanged.connect(self._focus_changed)
         self.load_classifier()
-
-    def _build(self) -> None:
-        """Widgets from layout.py, actions from actions.py; here only the wiring."""
-        c = self.central = layout.build_central(self.photos, self.settings, lambda: self.threshold)
-        self.delegate, self.tabs, self.welcome, self.stack = c.delegate, c.tabs, c.welcome, c.stack
-        self.group_proxies, self.group_panes = c.group_proxies, c.group_panes
-        self.review_proxy, self.review_pane = c.review_proxy, c.review_pane
-        self.error_proxy = c.error_proxy
-        for proxy in self.group_proxies.values():
-            proxy.drop_requested.connect(self._drop_requested)
-        for view in self.views():
-            view.assign_requested.connect(partial(self._assign_from_view, view))
-            view.activated_record.connect(self._show_preview)
-        self.welcome.open_requested.connect(self.open_folder)
-        self.welcome.browse_requested.connect(self.choose_folder)
-        self.welcome.samples_requested.connect(self.open_samples)
-        self.setCentralWidget(self.stack)
-
-        docks = layout.build_docks(self, self.thumbnails, self.error_proxy)
-        self.preview, self.preview_dock = docks.preview, docks.preview_dock
-        self.errors_view, self.errors_dock = docks.errors_view, docks.errors_dock
-        self.unreadable = UnreadableFolders(self.loader, docks.folders_view, self.statusBar())
-        for signal in (self.errors_view.activated, self.errors_view.clicked):
-            signal.connect(lambda index: self._show_preview(self.error_proxy.record_at(index)))
-
-        self.actions = create_actions(self, self.undo_stack)
-        a = self.actions
-        self.open_action, self.samples_action = a[ActionId.OPEN], a[ActionId.SAMPLES]
-        self.save_action, self.classify_action = a[ActionId.SAVE], a[ActionId.CLASSIFY]
-        self.cancel_action, self.settings_action = a[ActionId.CANCEL], a[ActionId.SETTINGS]
-        self.undo_action, self.redo_action = a[ActionId.UNDO], a[ActionId.REDO]
-        self.scene_actions = {label: a[action_id] for label, action_id in SCENE_ACTIONS.items()}
-        self.samples_action.setEnabled(samples_dir() is not None)
-        check_listing(a, self.settings)
-        toggles = [self.preview_dock.toggleViewAction(), self.errors_dock.toggleViewAction()]
-        recent = self.recent_menu = build_menus(self.menuBar(), a, toggles)
-        recent.aboutToShow.connect(
-            lambda: fill_recent_menu(recent, self.settings, self.open_folder)
-        )
-        self.threshold_box = layout.threshold_box(self.settings.threshold)
-        self.threshold_box.valueChanged.connect(self._threshold_changed)
-        self.sort_box = layout.sort_box()
-        self.sort_box.currentIndexChanged.connect(self._sort_changed)
-        extra = [QLabel(" Needs review: "), self.threshold_box, QLabel("  Sort: "), self.sort_box]
-        self.addToolBar(build_toolbar(a, extra))
-
-        status = layout.build_status(self)
-        self.progress, self.cancel_button = status.progress, status.cancel_button
-        self.unsaved_label, self.device_label = status.unsaved_label, status.device_label
-        self.cancel_button.clicked.connect(self.cancel_scan)
-        self.scanner.progress.connect(self.progress.set_progress)
 
     # ---------------------------------------------------------------------------------- state
     @property
@@ -266,7 +209,38 @@ class MainWindow(QMainWindow):
 
     @guarded
     def open_samples(self) -> None:
-        open_user_samples(self.open_folder, self.show_error)  # a copy, never the app's own
+        def open_copy(folder: Path) -> None:
+            self.samples_folder = folder  # the first launch's introduction stays up over these
+            self.open_folder(folder)
+
+        open_user_samples(open_copy, self.show_error)  # a copy, never the app's own
+
+    @guarded
+    def open_photo(self, photo: str | os.PathLike[str]) -> bool:
+        """A photo from the command line (a file manager's Open With): its folder opens, and
+        that photo becomes the current, selected one once it is listed (again once it is
+        classified, if nothing else was chosen meanwhile)."""
+        photo = Path(os.path.abspath(photo))
+        if not self.open_folder(photo.parent):
+            return False
+        self._reveal = photo
+        return True
+
+    def _reveal_photo(self, last: bool) -> None:
+        """The photo asked for by open_photo becomes current once listed; one still to be
+        classified is only previewed until its scan ends (it then moves to its group), and
+        selected then unless the user went elsewhere meanwhile."""
+        photo, session = self._reveal, self.session
+        rid = session.id_for(photo) if photo is not None and session is not None else None
+        if rid is None:
+            self._reveal = None
+        elif not last and session.records[rid].label is None and self.classifier_error is None:
+            self.preview.show_record(session.records[rid])
+            self.browser.user_moved = False
+        else:
+            if not (last and self.browser.user_moved):
+                self.browser.reveal(rid)
+            self._reveal = None
 
     @guarded
     def open_folder(self, folder: str | os.PathLike[str], recursive: bool | None = None) -> bool:
@@ -281,15 +255,18 @@ class MainWindow(QMainWindow):
         if not self.confirm_unsaved():
             return False
         self._stop_scan()
+        self._reveal = None
         self.thumbnails.clear_queue()
         self.undo_stack.clear()
         self.preview.show_record(None)
         self.photos.set_session(None)
         self.session = None
         self.settings.add_recent(folder)
+        if folder != self.samples_folder:  # one's own folder: the introduction has done its job
+            self.intro.dismiss()
         self.welcome.refresh()
         self.stack.setCurrentWidget(self.tabs)
-        self.setWindowTitle(f"Scene Tagger — {folder.name} (reading…)")
+        self.setWindowTitle(f"{folder.name} (reading…)")  # Qt adds " — Scene Tagger" itself
         self.statusBar().showMessage(f"Reading {folder}…")
         self.loader.open(
             folder,
@@ -342,6 +319,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{len(session):,} photos in {folder}", 5000)
         settle_heap()
         self._refresh_status()
+        self._reveal_photo(last=False)
         self.folder_opened.emit(folder)
         self.start_scan()
 
@@ -413,6 +391,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Scan cancelled" if cancelled else done, 8000)
         self.photos.flush()  # every row in its list now
         self._refresh_status()
+        self._reveal_photo(last=True)  # classified: the photo opened is now in its group
         self.scan_finished.emit(cancelled)
 
     # ---------------------------------------------------------------------------------- labels
@@ -428,13 +407,21 @@ class MainWindow(QMainWindow):
 
     @guarded
     def assign_selected(self, label: str | None) -> int:
-        """Keys 1-6 (0 = automatic): label the selection of the active view; one undo step."""
+        """Keys 1-6 (0 = automatic): label the selection of the active view (or its current
+        photo), one undo step; then the next photo of that list is the selected one."""
         view = self._active_view
-        ids = view.selected_ids() if view is not None else []
-        if not ids:
-            self.statusBar().showMessage("Select photos first, then press 1–6", 4000)
+        ids = self.browser.targets(view)
+        if view is None or not ids:
+            self.statusBar().showMessage(
+                "Select a photo first (a click, the arrow keys, or Ctrl+2 for Needs review), "
+                "then press 1–6",
+                6000,
+            )
             return 0
-        return self.assign(ids, label)
+        position = self.browser.position(view, ids)
+        changed = self.assign(ids, label)
+        self.browser.advance(position)
+        return changed
 
     def assign(self, ids: list[int], label: str | None) -> int:
         """Give photos a manual label through the undo stack; returns how many changed."""
@@ -503,6 +490,8 @@ class MainWindow(QMainWindow):
         s.device, s.backend, s.tta = prefs.device, prefs.backend, prefs.tta
         self.settings.naming = prefs.naming
         self.settings.parent = prefs.parent
+        self.settings.color_scheme = prefs.color_scheme
+        self.looks.set_choice()
         if self.session is not None:
             self.session.naming, self.session.parent = prefs.naming, prefs.parent
         self.threshold_box.setValue(round(prefs.threshold * 100))  # applies it
@@ -540,12 +529,13 @@ class MainWindow(QMainWindow):
         session = self.session
         dirty = self.dirty_count()
         name = session.folder.name if session is not None and session.folder else ""
-        self.setWindowTitle(f"Scene Tagger — {name}[*]" if name else "Scene Tagger[*]")
+        self.setWindowTitle(f"{name}[*]" if name else "")  # the app's name: Qt adds it
         self.setWindowModified(dirty > 0)
         self.unsaved_label.setText(f"{dirty} unsaved" if dirty else "All saved" if session else "")
         self.tabs.setTabText(1, f"Needs review · {self.review_proxy.rowCount()}")
         errors = self.error_proxy.rowCount() + self.unreadable.count()
         self.errors_dock.setWindowTitle(f"Errors · {errors}" if errors else "Errors")
+        self.browser.refresh_counts()
         if errors > self._error_count:
             self.errors_dock.show()  # a new problem is never silent
         self._error_count = errors
