@@ -67,3 +67,43 @@ def onnx_copy(onnx_card: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "model"
     shutil.copytree(onnx_card.parent, dest, ignore=shutil.ignore_patterns("calib", "raw.onnx"))
     return dest / scenes.MODEL_CARD_NAME
+
+
+def odd_photo(path: Path, seed: int = 0) -> Path:
+    """A flat blue photo: far, for the tiny network, from the gradient photos `photos` makes
+    (open-set distance ~0.5 against ~0.0 in every runtime; the card below puts its threshold
+    at 0.3). `seed` changes the size only (distinct files, the same features)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (200 + seed, 150), (0, 0, 255)).save(path)
+    return path
+
+
+def add_open_set(card_path: Path, k: int = 1, threshold: float = 0.3) -> Path:
+    """Give a card an open_set section whose bank is the features of 12 gradient photos
+    (the way training's export-open-set writes it, bank file and sha256 beside the card)."""
+    from safetensors.numpy import save
+
+    from app.model.engine import Classifier
+
+    folder = card_path.parent
+    with Classifier(card_path, backend="onnx", precision="fp32") as clf:
+        feats = np.stack([p.feature for p in clf.classify_paths(photos(folder / "bank", 12))])
+    blob = save({"features": feats.astype(np.float16)})
+    (folder / "bank.safetensors").write_bytes(blob)
+    card = scenes.ModelCard.read(card_path)
+    card.extra["open_set"] = {
+        "method": "knn-cosine",
+        "k": k,
+        "threshold": threshold,
+        "bank": {"file": "bank.safetensors", "sha256": scenes.sha256_bytes(blob)},
+    }
+    card.write(card_path)
+    return card_path
+
+
+@pytest.fixture(scope="session")
+def open_set_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny ONNX model with an open-set section: gradient photos are scenes, noise is none."""
+    return add_open_set(write_onnx_model(tmp_path_factory.mktemp("tiny_open_set")))

@@ -59,6 +59,7 @@ def test_tag_writes_sidecars_then_a_rerun_changes_nothing(
         "unchanged": 0,
         "skipped manual": 0,
         "below threshold": 0,
+        "none": 0,
         "errors": 0,
     }
     for photo in photos:

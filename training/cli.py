@@ -360,6 +360,10 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
     sp.set_defaults(func=cmd_gate_openvino)
+
+    from training import openset
+
+    openset.add_parser(sub, common)
     return p
 
 

@@ -108,7 +108,9 @@ def _prediction(path: Path, classes: Sequence[str], label: str, scores: bytes, f
 
     values = unpack_scores(scores)
     score_map = {c: float(v) for c, v in zip(classes, values, strict=True)}
-    return Prediction(path, label, score_map[label], score_map, feature=unpack_feature(feature))
+    # the best scene is stored; "none" is decided again on the way out (CachedClassifier)
+    best = label if label in score_map else max(score_map, key=score_map.__getitem__)
+    return Prediction(path, best, score_map[best], score_map, feature=unpack_feature(feature))
 
 
 @dataclass
@@ -425,7 +427,7 @@ class Library:
                     (
                         digest,
                         model_row,
-                        p.label,
+                        getattr(p, "scene", None) or p.label,
                         pack_scores((p.scores or {}).values()),
                         pack_feature(getattr(p, "feature", None)),
                         now_ns // 1_000_000_000,

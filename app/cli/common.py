@@ -123,6 +123,19 @@ def probability(text: str) -> float:
 probability.__name__ = "probability"  # argparse names the type in its error message
 
 
+def none_threshold(text: str) -> float:
+    """'0.46' -> 0.46; 'off' -> inf (never "none"); a cosine distance lies in [0, 2]."""
+    if text.strip().lower() == "off":
+        return math.inf
+    value = float(text)
+    if not value >= 0.0 or math.isnan(value):
+        raise ValueError(text)
+    return value
+
+
+none_threshold.__name__ = "open-set threshold"
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -145,6 +158,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=defaults.BATCH_SIZE,
         help=f"photos per forward pass (default: {defaults.BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--none-threshold",
+        metavar="D",
+        type=none_threshold,
+        default=None,
+        help="how far from every scene the model knows a photo may be before it is 'none' "
+        "(no scene keyword): the open-set score, a cosine distance; lower is stricter, 'off' "
+        "never says none (default: the model card's, which calls ~1 %% of scene photos none)",
     )
 
 
@@ -213,7 +235,13 @@ def open_classifier(
         err(f"error: {problem}")
         return EXIT_USAGE
     choice = ModelChoice(
-        args.model, args.device, args.backend, args.precision, args.batch_size, args.tta
+        args.model,
+        args.device,
+        args.backend,
+        args.precision,
+        args.batch_size,
+        args.tta,
+        getattr(args, "none_threshold", None),
     )
     try:
         return build_classifier(

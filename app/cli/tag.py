@@ -24,6 +24,7 @@ from app.cli.common import (
     probability,
     prog,
 )
+from app.model.openset import NONE
 
 if TYPE_CHECKING:
     from app.model.engine import Prediction
@@ -39,7 +40,9 @@ def tag_parser() -> argparse.ArgumentParser:
         description="Classify a folder and write the scene into each photo's XMP sidecar, with "
         "the window's rules: photos labelled by hand are never classified nor overwritten, "
         "photos whose sidecar already holds this model's label are not classified again, "
-        "and labels below the confidence threshold are not written.",
+        "labels below the confidence threshold are not written, and a photo that is none of "
+        "the six scenes (see --none-threshold) gets no scene keyword: one this model wrote "
+        "there earlier is removed.",
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -89,7 +92,7 @@ def tag_parser() -> argparse.ArgumentParser:
 class _TagReport:
     """The per-photo lines and the counts of `tag`."""
 
-    KEYS = ("written", "unchanged", "skipped manual", "below threshold", "errors")
+    KEYS = ("written", "unchanged", "skipped manual", "below threshold", "none", "errors")
 
     def __init__(self, dry_run: bool, unlisted: int = 0) -> None:
         self.dry_run = dry_run
@@ -143,7 +146,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     clf = open_classifier(args, cache=not args.no_cache, personal=not args.bundled)
     if isinstance(clf, int):
         return clf
-    wanted = set(session.to_classify(clf.model_id))
+    wanted = set(session.to_classify(clf.model_id, getattr(clf, "open_set", None) is not None))
     for r in session.records:  # already tagged by this very model: nothing to redo
         if r.id not in wanted and not r.manual and not r.sidecar_error:
             _tag_outcome(session, report, r.id, None)
@@ -183,6 +186,9 @@ def _tag_outcome(
         report.line("errors", r.path, f"ERROR: {outcome.error}")
     elif outcome is not None and outcome.skipped_reason:
         report.line("skipped manual", r.path, f"skipped: {outcome.skipped_reason}")
+    elif label == NONE:  # none of the six scenes: no keyword; an earlier automatic one goes
+        done = ("would remove" if report.dry_run else "removed") if planned else "no keyword"
+        report.line("none", r.path, f"none\t{done}\topen-set {_distance(r)}")
     elif planned:
         verb = "would write" if report.dry_run else "written"
         names = (
@@ -195,6 +201,11 @@ def _tag_outcome(
         report.line("below threshold", r.path, f"below threshold\t{label}\t{percent(conf)}")
     else:
         report.line("unchanged", r.path, f"unchanged\t{label}\t{percent(conf)}")
+
+
+def _distance(r: Any) -> str:
+    d = r.prediction.open_set if r.prediction is not None else None
+    return "-" if d is None else ("personal" if d == float("inf") else f"{d:.3f}")
 
 
 def sidecar_name(photo: Path, naming: str) -> str:

@@ -13,14 +13,14 @@ import concurrent.futures as cf
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from app import defaults
-from app.model import runtimes, scenes
+from app.model import openset, runtimes, scenes
 from app.model.calibration import softmax
 from app.model.modelid import ModelId
 from app.photos import imaging
@@ -37,7 +37,11 @@ F32 = np.float32  # the scores every runtime reports are float32
 
 @dataclass(frozen=True)
 class Prediction:
-    """The outcome for one photo: a label with calibrated scores, or a user-readable error."""
+    """The outcome for one photo: a label with calibrated scores, or a user-readable error.
+
+    `label` is one of the six scenes or openset.NONE ("none of these": the photo is farther
+    than the threshold from every scene the model knows); `confidence` is the best scene's
+    calibrated probability either way, and `scores` always the six."""
 
     path: Path
     label: str | None = None
@@ -47,10 +51,20 @@ class Prediction:
     # The pooled vector the head saw (512 values for VGG16), when the runtime provides it; the
     # results cache keeps it (float16) for learning from corrections. Not part of equality.
     feature: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # The open-set score (app.model.openset): cosine distance to the k-th nearest training
+    # photo; None when the card has no open-set section or the runtime gave no feature
+    open_set: float | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None and self.label is not None
+
+    @property
+    def scene(self) -> str | None:
+        """The best of the six scenes, whether or not the label is NONE."""
+        if not self.scores:
+            return None if self.label == openset.NONE else self.label
+        return max(self.scores, key=self.scores.__getitem__)
 
 
 class SceneClassifier(Protocol):
@@ -212,7 +226,10 @@ class Classifier:
         threads: int | None = None,
         warn: runtimes.WarnFn | None = None,
         tta: str = defaults.TTA,
+        none_threshold: float | None = None,
     ) -> None:
+        """`none_threshold`: the open-set score above which a photo is "none" (None: the
+        card's; math.inf: never none)."""
         if tta not in TTAS:
             raise ValueError(f"tta must be one of {', '.join(TTAS)}, not {tta!r}")
         if precision not in PRECISIONS:
@@ -240,6 +257,13 @@ class Classifier:
         # what the status bar shows
         self.device_name: str = self.runtime.description + (", flip TTA" if tta == "flip" else "")
         self.decode_workers = decode_workers or default_decode_workers(self.device)
+        # the card's open-set bank and threshold (None: an older card, six outcomes only)
+        self.open_set: openset.OpenSet | None = openset.OpenSet.from_card(self.card)
+        self.none_threshold: float | None = (
+            none_threshold
+            if none_threshold is not None
+            else (self.open_set.threshold if self.open_set else None)
+        )
         self._pool: cf.ThreadPoolExecutor | None = cf.ThreadPoolExecutor(
             max_workers=self.decode_workers, thread_name_prefix="decode"
         )
@@ -357,6 +381,7 @@ class Classifier:
                 # e.g. out of GPU memory: the batch's photos fail, the run goes on
                 failure = f"classification failed: {exc}"
         classes = self.card.classes
+        distances = self.open_set_scores(feats) if probs is not None else None
         row = {i: k for k, i in enumerate(good)}
         preds: list[Prediction] = []
         for i, (path, d) in enumerate(zip(paths, decoded, strict=True)):
@@ -369,8 +394,50 @@ class Classifier:
                 best = int(p.argmax())
                 scores = {c: float(v) for c, v in zip(classes, p, strict=True)}
                 feature = None if feats is None else np.array(feats[row[i]], dtype=np.float32)
-                preds.append(Prediction(path, classes[best], float(p[best]), scores, None, feature))
+                d = None if distances is None else distances[row[i]]
+                preds.append(
+                    Prediction(
+                        path,
+                        self.outcome(classes[best], d),
+                        float(p[best]),
+                        scores,
+                        None,
+                        feature,
+                        d,
+                    )
+                )
         return preds
+
+    # ----------------------------------------------------------------------------------------
+    def open_set_scores(self, features: np.ndarray | None) -> list[float] | None:
+        """float (N,) open-set scores, inf where a person's own "none" photo is nearer than the
+        k-th scene neighbour; None without a bank or features."""
+        if self.open_set is None or features is None or not len(features):
+            return None
+        d = self.open_set.score(features)
+        hits = self.open_set.personal_hits(features, d)
+        return [float("inf") if h else float(v) for v, h in zip(d, hits, strict=True)]
+
+    def outcome(self, best: str, distance: float | None) -> str:
+        """The best scene, or NONE when the photo is farther than the threshold (one rule:
+        app.model.openset.outcome)."""
+        return openset.outcome(best, distance, self.none_threshold)
+
+    def decide(self, preds: Sequence[Prediction]) -> list[Prediction]:
+        """Predictions with their open-set score and label (re)computed from their features:
+        for results that come from the cache or a personal head, and after the threshold
+        changes. A prediction without a feature keeps its score, relabelled."""
+        ok = [p for p in preds if p.ok and p.feature is not None]
+        scores = self.open_set_scores(np.stack([p.feature for p in ok])) if ok else None
+        by_id = {id(p): s for p, s in zip(ok, scores or (), strict=False)}
+        out = []
+        for p in preds:
+            if not p.ok:
+                out.append(p)
+                continue
+            d = by_id.get(id(p), p.open_set)
+            out.append(replace(p, label=self.outcome(p.scene, d), open_set=d))
+        return out
 
     # ----------------------------------------------------------------------------------------
     @property

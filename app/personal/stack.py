@@ -34,6 +34,7 @@ class ModelChoice:
     precision: str = "auto"
     batch_size: int = defaults.BATCH_SIZE
     tta: str = defaults.TTA
+    none_threshold: float | None = None  # the open-set threshold (None: the card's; inf: never)
 
 
 def open_engine(choice: ModelChoice, warn: WarnFn | None = None) -> Classifier:
@@ -47,6 +48,7 @@ def open_engine(choice: ModelChoice, warn: WarnFn | None = None) -> Classifier:
         backend=choice.backend,
         warn=warn,
         tta=choice.tta,
+        none_threshold=choice.none_threshold,
     )
 
 

@@ -184,7 +184,9 @@ class PersonalClassifier(ClassifierLayer):
         classes = self.inner.card.classes
         best = int(p.argmax())
         scores = {c: float(v) for c, v in zip(classes, p, strict=True)}
-        return Prediction(Path(path), classes[best], float(p[best]), scores, feature=feature)
+        pred = Prediction(Path(path), classes[best], float(p[best]), scores, feature=feature)
+        decide = getattr(self.inner, "decide", None)  # the open-set score: the same feature
+        return decide([pred])[0] if decide is not None else pred
 
     def rescore(self, pred: Prediction) -> Prediction:
         """One base prediction (with its feature) as the personal head sees it."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from app.model.openset import NONE, OUTCOMES
 from app.model.scenes import CLASSES
 from app.tagging import sidecar
 from app.tagging.session_io import Infos, display_path
@@ -24,6 +25,7 @@ class PredictionLike(Protocol):
     confidence: float | None
     scores: dict[str, float] | None
     error: str | None
+    open_set: float | None
 
     @property
     def ok(self) -> bool: ...
@@ -146,15 +148,19 @@ class PhotoRecord:
         return "; ".join(parts) if parts else None
 
     def auto_confident(self, threshold: float) -> bool:
-        """The review rule, the one place it is written: the model's label stands (is shown
-        without the review outline, saved, written by `tag`) when it has a confidence at or
-        above the threshold."""
+        """The review rule, the one place it is written: the model's scene label stands (is
+        shown without the review outline, saved, written by `tag`) when it has a confidence at
+        or above the threshold. "none" is never written as a keyword (app.model.openset)."""
         conf = self.auto_confidence
-        return self.auto_label is not None and conf is not None and conf >= threshold
+        label = self.auto_label
+        return label is not None and label != NONE and conf is not None and conf >= threshold
 
     def needs_review(self, threshold: float) -> bool:
-        """Not decided by the user and the model is unsure, failed, or has not run yet."""
-        return not self.manual and not self.auto_confident(threshold)
+        """Not decided by the user and the model is unsure, failed, or has not run yet. A photo
+        the model calls "none of these" is an outcome, not a doubt: it is not for review."""
+        if self.manual or self.auto_label == NONE:
+            return False
+        return not self.auto_confident(threshold)
 
     def take_sidecar(self, infos: Infos, err: str | None) -> None:
         """What its files' sidecars say (read_files): a saved manual label becomes the pending
@@ -177,7 +183,7 @@ class PhotoRecord:
             if all(i is None for i in infos):
                 return
         s = self.saved
-        if s is not None and s.source == "manual" and s.label in CLASSES:
+        if s is not None and s.source == "manual" and s.label in OUTCOMES:
             self.manual = s.label
         # otherwise a pending correction survives the re-read: it is not on disk yet
 

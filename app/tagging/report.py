@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import math
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app import defaults
+from app.model.openset import OUTCOMES
 from app.model.scenes import CLASSES
 from app.tagging import sidecar
 from app.tagging.session_io import display_path
@@ -41,6 +43,9 @@ class ReportRow:
     scores: dict[str, float] | None = None
     model: str | None = None  # the model that gave the scores
     error: str | None = None
+    # the open-set score (app.model.openset): distance from the scenes the model knows; inf:
+    # nearer to one of the person's own "none" photos
+    open_set: float | None = None
 
 
 def manual_label(photo: Path, naming: str = defaults.NAMING) -> str | None:
@@ -50,7 +55,7 @@ def manual_label(photo: Path, naming: str = defaults.NAMING) -> str | None:
     except sidecar.SidecarError:
         return None
     return (
-        tag.label if tag is not None and tag.source == "manual" and tag.label in CLASSES else None
+        tag.label if tag is not None and tag.source == "manual" and tag.label in OUTCOMES else None
     )
 
 
@@ -62,7 +67,10 @@ def row_for_prediction(pred: Any, model: str | None, manual: str | None = None) 
         return ReportRow(pred.path, manual, None, MANUAL, scores, model if scores else None)
     if not pred.ok:
         return ReportRow(pred.path, error=pred.error or "not classified")
-    return ReportRow(pred.path, pred.label, pred.confidence, AUTOMATIC, scores, model)
+    open_set = getattr(pred, "open_set", None)
+    return ReportRow(
+        pred.path, pred.label, pred.confidence, AUTOMATIC, scores, model, open_set=open_set
+    )
 
 
 def row_for_record(r: Any) -> ReportRow:
@@ -157,6 +165,8 @@ class ReportWriter:
         obj["confidence"] = _number(row.confidence)
         obj["source"] = row.source
         obj["scores"] = {k: _number(v) for k, v in row.scores.items()} if row.scores else None
+        if row.open_set is not None:  # "none" is decided on it (null: a person's own "none")
+            obj["open_set"] = _number(row.open_set) if math.isfinite(row.open_set) else None
         obj["model"] = row.model  # which model said so (a personal version names itself)
         return obj
 

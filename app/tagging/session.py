@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app import defaults
+from app.model.openset import NONE, OUTCOMES, family
 from app.model.scenes import CLASSES
 from app.photos.formats import Entry
 from app.photos.listing import ListingError
@@ -152,9 +153,11 @@ class Session:
     def id_for(self, path: str | os.PathLike[str]) -> int | None:
         return self._by_path.get(os.path.normcase(os.fspath(path)))
 
-    def to_classify(self, model_id: str | None = None) -> list[int]:
+    def to_classify(self, model_id: str | None = None, open_set: bool = False) -> list[int]:
         """Photos the model should (re-)run on: never those with a manual label, and not those
-        whose sidecar already holds an automatic label with scores from this same model.
+        whose sidecar already holds an automatic label with scores from this same model (and,
+        when the model has an open-set score, that score: a label written before "none" existed
+        is looked at again, so a cat tagged "sea" back then loses that keyword).
         (The GUI thread asks this of 100,000 records at once: the checks are inlined.)"""
         out = []
         for r in self.records:
@@ -171,6 +174,7 @@ class Session:
                 and s.scores
                 and s.source == "auto"
                 and s.label in CLASSES
+                and (not open_set or s.open_set is not None)
             ):
                 continue
             out.append(r.id)
@@ -178,7 +182,7 @@ class Session:
 
     def counts(self) -> dict[str | None, int]:
         """Photos per effective label (None = not classified), every class present."""
-        out: dict[str | None, int] = {c: 0 for c in CLASSES}
+        out: dict[str | None, int] = {c: 0 for c in OUTCOMES}
         out[None] = 0
         for r in self.records:
             out[r.label if r.label in out else None] += 1
@@ -221,7 +225,7 @@ class Session:
     def set_manual(self, ids: Iterable[int], label: str | None) -> dict[int, str | None]:
         """Give photos a manual label (None = back to automatic); returns the previous values
         of the records that changed, which is exactly what an undo needs."""
-        if label is not None and label not in CLASSES:
+        if label is not None and label not in OUTCOMES:
             raise ValueError(f"unknown scene {label!r}")
         old: dict[int, str | None] = {}
         for rid in self._ids(ids):
@@ -250,6 +254,8 @@ class Session:
         model_id = (
             r.model_id if r.prediction is not None else (r.saved.model_id if r.saved else None)
         )
+        p = r.prediction
+        open_set = p.open_set if p is not None and p.ok else (r.saved.open_set if r.saved else None)
         if r.manual:
             return sidecar.SceneTag(
                 label=r.manual,
@@ -257,24 +263,43 @@ class Session:
                 confidence=scores.get(r.manual) if scores else None,
                 scores=scores,
                 model_id=model_id,
+                open_set=open_set,
             )
         if r.auto_confident(self.threshold):
             return sidecar.SceneTag(
-                label=r.auto_label,
+                label=r.auto_label,  # type: ignore[arg-type]
                 source="auto",
                 confidence=r.auto_confidence,
                 scores=scores,
                 model_id=model_id,
+                open_set=open_set,
             )
-        return None
+        return None  # below the threshold, or "none": no scene keyword
 
     def pending_key(self, r: PhotoRecord) -> tuple[str, str] | None:
-        """(label, source) a save would leave on disk, cheap enough to ask for every photo."""
+        """(label, source) a save would leave on disk, cheap enough to ask for every photo.
+        ("none", "auto") means: take back the scene keyword this model family wrote earlier."""
         if r.manual:
             return (r.manual, "manual")
+        if r.auto_label == NONE:
+            return (NONE, "auto") if self._takes_back(r) else None
         if r.auto_confident(self.threshold):
-            return (r.auto_label, "auto")
+            return (r.auto_label, "auto")  # type: ignore[return-value]
         return None
+
+    @staticmethod
+    def _takes_back(r: PhotoRecord) -> bool:
+        """The model now calls the photo "none" and its sidecar holds an automatic scene label
+        of the same model family (retrained weights, int8, TTA, a personal head): that label
+        goes. A manual label, or one another model wrote, is never touched."""
+        s = r.saved
+        return (
+            s is not None
+            and s.source == "auto"
+            and s.label in CLASSES
+            and family(s.model_id) is not None
+            and family(s.model_id) == family(r.model_id)
+        )
 
     @staticmethod
     def _differs(want: tuple[str, str] | None, tag: sidecar.SceneTag | None) -> bool:

@@ -39,6 +39,9 @@ KEYWORD_PROPS = (
 )
 NAMINGS = defaults.NAMINGS  # IMG.jpg.xmp (darktable, digiKam, exiftool) | IMG.xmp (Adobe)
 SOURCES = ("auto", "manual")
+# "none of these scenes": recorded in our namespace only, never as a keyword (other apps
+# ignore it); app.model.openset.NONE, spelled here so sidecars do not import the model
+NONE = "none"
 MAX_SIDECAR_BYTES = 10 * 1024 * 1024  # real sidecars are KBs; a darktable history rarely 1 MB
 DECIMALS = 4  # confidence and scores are written, and compared, at this precision
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -63,6 +66,8 @@ class SceneTag:
     scores: dict[str, float] | None = None
     model_id: str | None = None
     time: str | None = None  # ISO 8601; filled with now() on write if None
+    # the open-set score (app.model.openset) the label was decided with; None: not known
+    open_set: float | None = None
 
 
 @dataclass
@@ -211,7 +216,7 @@ def write_scene(
             on_disk.tag is not None
             and on_disk.parent == parent
             and _same_tag(on_disk.tag, tag)
-            and _keywords_present(descs, _keyword_values(tag.label, parent))
+            and _keywords_present(descs, _keyword_values_of(tag.label, parent))
         ):
             return WriteResult(path, False)
         if tag.time is None:
@@ -298,12 +303,13 @@ def _same_tag(a: SceneTag, b: SceneTag) -> bool:
     def scores(t: SceneTag) -> dict[str, str | None] | None:
         return None if t.scores is None else {k: _fmt(v) for k, v in t.scores.items()}
 
-    return (a.label, a.source, a.model_id, _fmt(a.confidence), scores(a)) == (
+    return (a.label, a.source, a.model_id, _fmt(a.confidence), scores(a), _fmt(a.open_set)) == (
         b.label,
         b.source,
         b.model_id,
         _fmt(b.confidence),
         scores(b),
+        _fmt(b.open_set),
     )
 
 
@@ -349,6 +355,7 @@ def _read_provenance(descs: list[Element]) -> _OurProvenance:
             scores=scores,
             model_id=text("modelId"),
             time=text("time"),
+            open_set=number(text("openSet")),
         )
     return _OurProvenance(
         tag, text("parent"), xmpdoc.array_items(added) if isinstance(added, Element) else None, home
@@ -370,10 +377,15 @@ def _struct_fields(el: Element) -> dict[str, str]:
     return fields
 
 
+def _keyword_values_of(label: str, parent: str) -> tuple[str, ...]:
+    """The keywords a tag puts in the file: none for NONE."""
+    return () if label == NONE else _keyword_values(label, parent)
+
+
 def _keywords_present(descs: list[Element], values: tuple[str, ...]) -> bool:
     return all(
         v in xmpdoc.array_values(descs, ns, local)
-        for (ns, local, _), v in zip(KEYWORD_PROPS, values, strict=True)
+        for (ns, local, _), v in zip(KEYWORD_PROPS, values, strict=False)
     )
 
 
@@ -390,7 +402,7 @@ def _strip_provenance(
         for child in [c for c in xmpdoc.element_children(desc) if c.namespaceURI == NS]:
             xmpdoc.remove(child)
             touched.add(id(desc))
-    if on_disk.tag is not None:
+    if on_disk.tag is not None and on_disk.tag.label != NONE:
         parent = on_disk.parent if on_disk.parent is not None else fallback_parent
         values = _keyword_values(on_disk.tag.label, parent)
         for (ns, local, _), value in zip(KEYWORD_PROPS, values, strict=True):
@@ -432,7 +444,7 @@ def _add_provenance(doc: Document, on_disk: _OurProvenance, tag: SceneTag, paren
         descs.append(home)
     added = []
     for (ns, local, kind), value in zip(
-        KEYWORD_PROPS, _keyword_values(tag.label, parent), strict=True
+        KEYWORD_PROPS, _keyword_values_of(tag.label, parent), strict=False
     ):
         if value in xmpdoc.array_values(descs, ns, local):
             continue
@@ -453,6 +465,7 @@ def _add_provenance(doc: Document, on_disk: _OurProvenance, tag: SceneTag, paren
         ("modelId", tag.model_id),
         ("time", tag.time),
         ("parent", parent),
+        ("openSet", _fmt(tag.open_set)),
     ):
         if value is not None:
             xmpdoc.append_text(home, NS, local, value, declare_on=home)
