@@ -13,7 +13,7 @@ import concurrent.futures as cf
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -410,13 +410,10 @@ class Classifier:
 
     # ----------------------------------------------------------------------------------------
     def open_set_scores(self, features: np.ndarray | None) -> list[float] | None:
-        """float (N,) open-set scores, inf where a person's own "none" photo is nearer than the
-        k-th scene neighbour; None without a bank or features."""
+        """The open-set scores of pooled features (None without a bank or features)."""
         if self.open_set is None or features is None or not len(features):
             return None
-        d = self.open_set.score(features)
-        hits = self.open_set.personal_hits(features, d)
-        return [float("inf") if h else float(v) for v, h in zip(d, hits, strict=True)]
+        return self.open_set.scores_of(features)
 
     def outcome(self, best: str, distance: float | None) -> str:
         """The best scene, or NONE when the photo is farther than the threshold (one rule:
@@ -424,20 +421,9 @@ class Classifier:
         return openset.outcome(best, distance, self.none_threshold)
 
     def decide(self, preds: Sequence[Prediction]) -> list[Prediction]:
-        """Predictions with their open-set score and label (re)computed from their features:
-        for results that come from the cache or a personal head, and after the threshold
-        changes. A prediction without a feature keeps its score, relabelled."""
-        ok = [p for p in preds if p.ok and p.feature is not None]
-        scores = self.open_set_scores(np.stack([p.feature for p in ok])) if ok else None
-        by_id = {id(p): s for p, s in zip(ok, scores or (), strict=False)}
-        out = []
-        for p in preds:
-            if not p.ok:
-                out.append(p)
-                continue
-            d = by_id.get(id(p), p.open_set)
-            out.append(replace(p, label=self.outcome(p.scene, d), open_set=d))
-        return out
+        """Predictions with their open-set score and label worked out again (openset.decide)
+        with this classifier's bank and threshold."""
+        return openset.decide(preds, self.open_set, self.none_threshold)
 
     # ----------------------------------------------------------------------------------------
     @property

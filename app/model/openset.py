@@ -17,7 +17,8 @@ personal bank: a photo nearer to one of those than to the k-th scene neighbour i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,23 @@ def outcome(best: str, distance: float | None, threshold: float | None) -> str:
     return NONE if distance > threshold else best
 
 
+def decide(preds: Sequence[Any], open_set: OpenSet | None, threshold: float | None) -> list[Any]:
+    """Predictions (app.model.engine.Prediction) with their open-set score and label worked out
+    again from their features: for results from the results cache or a personal head, and after
+    the threshold changes. One without a feature keeps its score, relabelled."""
+    ok = [p for p in preds if p.ok and p.feature is not None]
+    scores = open_set.scores_of(np.stack([p.feature for p in ok])) if ok and open_set else None
+    by_id = {id(p): s for p, s in zip(ok, scores or (), strict=False)}
+    out = []
+    for p in preds:
+        if not p.ok:
+            out.append(p)
+            continue
+        d = by_id.get(id(p), p.open_set)
+        out.append(replace(p, label=outcome(p.scene, d, threshold), open_set=d))
+    return out
+
+
 def family(model_id: str | None) -> str | None:
     """The model family of an id ("scene-vgg16@a4684ef2ce43/int8+tta-flip" -> "scene-vgg16"):
     retrained weights, their int8 twin, TTA and a personal head all belong to one family, so a
@@ -94,6 +112,13 @@ class OpenSet:
             return np.zeros(len(scores), dtype=bool)
         near = 1.0 - (normalise(features) @ self.personal_none.T).max(axis=1)
         return near < scores
+
+    def scores_of(self, features: np.ndarray) -> list[float]:
+        """The scores the outcome is decided on: inf where one of the person's own "none"
+        photos is nearer than the k-th scene neighbour (none at any threshold)."""
+        d = self.score(features)
+        hits = self.personal_hits(features, d)
+        return [math.inf if h else float(v) for v, h in zip(d, hits, strict=True)]
 
     def with_personal_none(self, features: np.ndarray | None) -> OpenSet:
         bank = None if features is None or not len(features) else normalise(features)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import base64
 import csv
-import math
 import io
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model.scenes import CLASSES
+from app.model.openset import NONE, OUTCOMES
 
 
 class ActionId(Enum):
@@ -68,9 +68,10 @@ class ActionId(Enum):
     MOUNTAIN = "mountain"
     SEA = "sea"
     STREET = "street"
+    NONE = "none"  # "Not a scene" (app.model.openset.NONE)
 
 
-SCENE_ACTIONS: dict[str, ActionId] = {c: ActionId(c) for c in CLASSES}
+SCENE_ACTIONS: dict[str, ActionId] = {c: ActionId(c) for c in OUTCOMES}
 Shortcut = QKeySequence.StandardKey | str | None
 SP = QStyle.StandardPixmap
 Icon = tuple[str, QStyle.StandardPixmap]  # a freedesktop theme icon, the style's stand-in
@@ -167,12 +168,13 @@ REGISTRY: dict[ActionId, ActionSpec] = {
     ),
     **{
         SCENE_ACTIONS[label]: ActionSpec(
-            f"{n}  {label}",
+            f"{n}  {'Not a scene' if label == NONE else label}",
             _scene(label),
             str(n),
-            f"Label the selected photos {label}, then go on to the next photo",
+            f"Label the selected photos {'Not a scene' if label == NONE else label}, then go on "
+            "to the next photo",
         )
-        for n, label in enumerate(CLASSES, 1)
+        for n, label in enumerate(OUTCOMES, 1)
     },
     ActionId.FIND: ActionSpec(
         "&Find Photos…",
@@ -372,7 +374,9 @@ def build_menus(
     menu.addSeparator()
     menu.addAction(a[ActionId.SETTINGS])
     menu = bar.addMenu("&Scene")
-    for label in CLASSES:
+    for label in OUTCOMES:
+        if label == NONE:
+            menu.addSeparator()
         menu.addAction(a[SCENE_ACTIONS[label]])
     menu.addAction(a[ActionId.AUTO_LABEL])
     menu = bar.addMenu("&View")

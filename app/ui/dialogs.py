@@ -35,6 +35,7 @@ class Preferences:
     backend: str = defaults.BACKEND
     tta: str = defaults.TTA
     color_scheme: str = "system"
+    none_threshold: float | None = None  # None: the model card's
 
 
 class SettingsDialog(QDialog):
@@ -91,6 +92,17 @@ class SettingsDialog(QDialog):
         self.threshold.setToolTip(
             "Automatic labels below this confidence need review and are not saved"
         )
+        self.none_threshold = QDoubleSpinBox()
+        self.none_threshold.setRange(0.0, 2.0)
+        self.none_threshold.setDecimals(2)
+        self.none_threshold.setSingleStep(0.01)
+        self.none_threshold.setSpecialValueText("Model default")  # shown at 0.00
+        self.none_threshold.setValue(settings.none_threshold or 0.0)
+        self.none_threshold.setToolTip(
+            "A photo farther than this from every scene the model knows (its open-set score, "
+            'a cosine distance) is "Not a scene" and gets no keyword. Lower is stricter; '
+            "2.00 never says it. The model's default calls about 1 % of scene photos so."
+        )
         self.naming = QComboBox()
         for n, text in zip(
             NAMINGS, ("IMG_0001.jpg.xmp (darktable, digiKam)", "IMG_0001.xmp (Adobe)"), strict=True
@@ -118,6 +130,7 @@ class SettingsDialog(QDialog):
             form.addRow("", self.runtime_note)
         form.addRow("Test-time augmentation", self.tta)
         form.addRow("Review threshold", self.threshold)
+        form.addRow("Not a scene beyond", self.none_threshold)
         form.addRow("New sidecar name", self.naming)
         form.addRow("Keyword parent", self.parent_keyword)
         form.addRow("Appearance", self.color_scheme)
@@ -141,6 +154,7 @@ class SettingsDialog(QDialog):
             backend=str(self.backend.currentData()),
             tta=str(self.tta.currentData()),
             color_scheme=str(self.color_scheme.currentData()),
+            none_threshold=self.none_threshold.value() or None,
         )
 
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model.scenes import CLASSES
+from app.model.openset import NONE, OUTCOMES
 from app.ui.findbox import FindBox
 from app.ui.loupe import Loupe
 from app.ui.models import PhotoListModel
@@ -37,7 +37,7 @@ from app.ui.preview import PreviewPane
 from app.ui.proxies import ErrorProxy, ReviewProxy, SceneGroupProxy
 from app.ui.settings import Settings
 from app.ui.thumbnails import ThumbnailCache
-from app.ui.views import GroupPane, PhotoDelegate, PhotoView, ProgressStrip
+from app.ui.views import GroupPane, PhotoDelegate, PhotoView, ProgressStrip, outcome_title
 from app.ui.welcome import WelcomePage
 
 
@@ -66,16 +66,22 @@ def build_central(
 ) -> Central:
     stack = QStackedWidget()  # the parent of everything below, so Qt owns their lifetimes
     delegate = PhotoDelegate(threshold_of, stack)
-    group_proxies = {c: SceneGroupProxy(photos, c, stack) for c in CLASSES}
+    group_proxies = {c: SceneGroupProxy(photos, c, stack) for c in OUTCOMES}
     grid_page = QWidget()
     grid = QGridLayout(grid_page)
     grid.setContentsMargins(2, 2, 2, 2)
     group_panes: dict[str, GroupPane] = {}
-    for n, label in enumerate(CLASSES):
+    for n, label in enumerate(OUTCOMES):
         view = PhotoView(delegate, accept_drops=True)
-        pane = GroupPane(f"{n + 1}  {label}", group_proxies[label], view)
+        pane = GroupPane(f"{n + 1}  {outcome_title(label)}", group_proxies[label], view)
         group_panes[label] = pane
-        grid.addWidget(pane, n // 3, n % 3)
+        if label == NONE:  # "Not a scene": a strip beside the six, under them
+            grid.addWidget(pane, 2, 0, 1, 3)
+        else:
+            grid.addWidget(pane, n // 3, n % 3)
+    grid.setRowStretch(0, 3)
+    grid.setRowStretch(1, 3)
+    grid.setRowStretch(2, 2)
     review_proxy = ReviewProxy(photos, stack)
     review_pane = GroupPane("Needs review", review_proxy, PhotoView(delegate, accept_drops=False))
     tabs = QTabWidget()

@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from app.model.scenes import CLASSES
+from app.model.openset import OUTCOMES
 from app.tagging.session import PhotoRecord
 from app.ui.preview import ImageLabel
 from app.ui.thumbnails import ThumbnailCache
@@ -144,8 +144,8 @@ class Loupe(QWidget):
             self.closed.emit()
         elif key in STEPS:
             self.step_requested.emit(STEPS[Qt.Key(key)])
-        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_6:
-            self.assign_requested.emit(CLASSES[key - Qt.Key.Key_1])
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_7:  # 7: "Not a scene"
+            self.assign_requested.emit(OUTCOMES[key - Qt.Key.Key_1])
         elif key == Qt.Key.Key_0:
             self.assign_requested.emit(None)
         else:

@@ -24,6 +24,35 @@ def close_quietly(classifier: Any) -> None:
         close()
 
 
+def has_open_set(classifier: Any) -> bool:
+    """The model says "none" (its card has an open-set section), through any wrapper."""
+    return getattr(classifier, "open_set", None) is not None
+
+
+def apply_none_threshold(classifier: Any, session: Any, wanted: float | None) -> None:
+    """The "Not a scene" strictness (Settings; None = the card's) on the loaded model, and
+    every photo's outcome decided again with it from its open-set score: nothing runs again."""
+    from app.model import openset
+
+    clf = classifier
+    while clf is not None and "open_set" not in vars(clf) and hasattr(clf, "inner"):
+        clf = clf.inner  # under the results cache and a personal head: the Classifier
+    if clf is None or getattr(clf, "open_set", None) is None:
+        return
+    clf.none_threshold = wanted if wanted is not None else clf.open_set.threshold
+    if session is None:
+        return
+    changed = {}
+    for r in session.records:
+        p = r.prediction
+        if p is not None and p.ok:
+            [q] = openset.decide([p], clf.open_set, clf.none_threshold)
+            if q.label != p.label:
+                changed[r.id] = (q, r.model_id)
+    if changed:
+        session.swap_predictions(changed)
+
+
 class ModelLoader(QObject):
     loaded = Signal(object)  # the classifier (a SceneClassifier)
     failed = Signal(str)  # why there is none

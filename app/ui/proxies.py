@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, Qt, Signal
 
-from app.model.scenes import CLASSES
+from app.model.openset import OUTCOMES
 from app.tagging.session import PhotoRecord
 from app.ui.models import ROOT, AnyIndex, PhotoListModel, decode_ids
 
@@ -201,7 +201,7 @@ class SceneGroupProxy(_RecordProxy):
     drop_requested = Signal(object, str)  # ids, label
 
     def __init__(self, source: PhotoListModel, label: str, parent: Any = None) -> None:
-        if label not in CLASSES:
+        if label not in OUTCOMES:  # the six scenes and "none" ("Not a scene")
             raise ValueError(f"unknown scene {label!r}")
         self.label = label
         super().__init__(source, parent)

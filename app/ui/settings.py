@@ -82,6 +82,20 @@ class Settings:
     def threshold(self, value: float) -> None:
         self.store.setValue("review/threshold", min(1.0, max(0.0, float(value))))
 
+    @property
+    def none_threshold(self) -> float | None:
+        """ "Not a scene" strictness: the open-set score above which a photo is none of the
+        six scenes (app.model.openset); None = the model card's (the default)."""
+        try:
+            value = float(self.store.value("review/none_threshold", 0.0))
+        except (TypeError, ValueError):
+            return None
+        return value if 0.0 < value <= 2.0 else None
+
+    @none_threshold.setter
+    def none_threshold(self, value: float | None) -> None:
+        self.store.setValue("review/none_threshold", 0.0 if value is None else float(value))
+
     naming = _Choice("sidecar/naming", defaults.NAMING, NAMINGS)
 
     @property

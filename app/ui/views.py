@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import priority
-from app.model.scenes import CLASSES
+from app.model.openset import NONE, OUTCOMES
 from app.tagging.session import PhotoRecord
 from app.ui.models import RecordRole
 from app.ui.proxies import _RecordProxy
@@ -37,7 +37,15 @@ SCENE_COLORS = {
     "mountain": QColor("#7e57c2"),
     "sea": QColor("#1565c0"),
     "street": QColor("#616161"),
+    NONE: QColor("#455a64"),
 }
+NONE_TITLE = "Not a scene"  # how the window names openset.NONE ("none of these scenes")
+
+
+def outcome_title(label: str | None) -> str | None:
+    return NONE_TITLE if label == NONE else label
+
+
 ERROR_COLOR = QColor("#c62828")
 REVIEW_COLOR = QColor("#f9a825")
 MANUAL_MARK = "✎"
@@ -55,9 +63,11 @@ THUMB_SIDES = (64, 256, 16)  # the size slider: smallest, largest, step
 def badge_text(r: PhotoRecord) -> str:
     """What the badge says; also used by tests and the preview pane."""
     if r.source == "manual":
-        return f"{MANUAL_MARK} {r.label} · manual"
+        return f"{MANUAL_MARK} {outcome_title(r.label)} · manual"
     if r.label is None:
         return "⚠ error" if r.error else "…"
+    if r.label == NONE:  # its confidence is a scene's, which the model set aside
+        return NONE_TITLE
     conf = f" {r.confidence * 100:.0f} %" if r.confidence is not None else ""
     return f"{r.label}{conf}"
 
@@ -150,7 +160,7 @@ class PhotoDelegate(QStyledItemDelegate):
 
 
 class PhotoView(QListView):
-    """An icon grid of photos; keys 1-6 ask for a scene, 0 for the automatic label."""
+    """An icon grid of photos; keys 1-6 ask for a scene, 7 for "Not a scene", 0 for the automatic label."""
 
     assign_requested = Signal(object)  # a scene name, or None for "back to automatic"
     activated_record = Signal(object)  # PhotoRecord | None, the current photo
@@ -214,10 +224,10 @@ class PhotoView(QListView):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         key = event.key()
-        if Qt.Key.Key_1 <= key <= Qt.Key.Key_6 and not (
+        if Qt.Key.Key_1 <= key <= Qt.Key.Key_7 and not (
             event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-        ):
-            self.assign_requested.emit(CLASSES[key - Qt.Key.Key_1])
+        ):  # 1-6 the scenes, 7 "Not a scene"
+            self.assign_requested.emit(OUTCOMES[key - Qt.Key.Key_1])
             return
         if key == Qt.Key.Key_0 and not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
             self.assign_requested.emit(None)

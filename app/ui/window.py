@@ -25,7 +25,7 @@ from app.ui.actions import ActionId, check_listing
 from app.ui.commands import AssignSceneCommand
 from app.ui.exporting import ReportExporter
 from app.ui.guard import guarded
-from app.ui.modelload import ModelLoader, close_quietly
+from app.ui.modelload import ModelLoader, apply_none_threshold, close_quietly, has_open_set
 from app.ui.models import PhotoListModel, dropped_folder
 from app.ui.opening import FolderLoader
 from app.ui.rowkeys import RowKeys
@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
 
     def _use_classifier(self, classifier: SceneClassifier) -> None:  # loaded, or a head learned
         self.classifier = classifier
+        apply_none_threshold(classifier, self.session, self.settings.none_threshold)
         self.device_label.setText(f"{classifier.device_name} · {classifier.model_id}")
 
     @guarded
@@ -192,7 +193,7 @@ class MainWindow(QMainWindow):
         self.scan_wanted = False
         self.show_error(
             f"The scene model could not be loaded:\n{message}\n\n"
-            "Photos can still be sorted by hand (keys 1–6 or drag and drop) and saved."
+            "Photos can still be sorted by hand (keys 1–7 or drag and drop) and saved."
         )
         self.classifier_changed.emit(False)
 
@@ -355,7 +356,7 @@ class MainWindow(QMainWindow):
                 )
             return False
         self.scan_wanted = False
-        ids = self.session.to_classify(self.classifier.model_id)
+        ids = self.session.to_classify(self.classifier.model_id, has_open_set(self.classifier))
         if not ids:
             self.statusBar().showMessage("Every photo already has a label", 5000)
             self.scan_finished.emit(False)
@@ -407,14 +408,14 @@ class MainWindow(QMainWindow):
 
     @guarded
     def assign_selected(self, label: str | None) -> int:
-        """Keys 1-6 (0 = automatic): label the selection of the active view (or its current
+        """Keys 1-6, 7 = Not a scene (0 = automatic): label the selection of the active view (or its current
         photo), one undo step; then the next photo of that list is the selected one."""
         view = self._active_view
         ids = self.browser.targets(view)
         if view is None or not ids:
             self.statusBar().showMessage(
                 "Select a photo first (a click, the arrow keys, or Ctrl+2 for Needs review), "
-                "then press 1–6",
+                "then press 1–7",
                 6000,
             )
             return 0
@@ -495,6 +496,9 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.naming, self.session.parent = prefs.naming, prefs.parent
         self.threshold_box.setValue(round(prefs.threshold * 100))  # applies it
+        if prefs.none_threshold != s.none_threshold:  # "Not a scene" strictness: no rerun
+            s.none_threshold = prefs.none_threshold
+            apply_none_threshold(self.classifier, self.session, s.none_threshold)
         if device_changed:
             self.load_classifier()
 

@@ -259,13 +259,36 @@ def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]
             model_id = runtimes.expected_model_id(None, backend, "auto", device)
             state["id"] = str(ModelId.parse(model_id).with_tta(tta)) if model_id else ""
             state["library"] = Library(warn=lambda message: log.warning("%s", message))
-        if not state["id"]:
+            state["open_set"] = _open_set(state)
+        if not state["id"] or state["open_set"] is False:
             return "", []
         # the stat short cut only: a photo seen before answers at once, nothing is read (a
         # moved or renamed one is found by its content when the scan looks it up)
-        return state["id"], state["library"].lookup(paths, state["id"], hash_unknown=False).hits
+        hits = state["library"].lookup(paths, state["id"], hash_unknown=False).hits
+        open_set = state["open_set"]
+        if open_set is None:
+            return state["id"], hits
+        from app.model import openset  # "none" decided as the model will (kept without a
+
+        # feature: no hit, the scan asks the model)
+        threshold = settings.none_threshold or open_set.threshold
+        return state["id"], openset.decide(
+            [h for h in hits if h.feature is not None], open_set, threshold
+        )
 
     return lookup
+
+
+def _open_set(state: dict[str, Any]) -> Any:
+    """The bundled card's open-set bank (None: the card has none; False: it cannot be read,
+    so the cache gives no early answers and the scan asks the model)."""
+    from app.model import openset, scenes
+
+    try:
+        return openset.OpenSet.from_card(scenes.ModelCard.read(scenes.default_card_path()))
+    except scenes.ModelError as exc:
+        log.warning("%s", exc)
+        return False
 
 
 def settle_heap() -> None:
