@@ -426,3 +426,29 @@ def test_a_folder_dragged_from_a_file_manager_opens(
     with qtbot.waitSignal(win.folder_opened, timeout=30_000):
         mouse_drag(qtbot, other, QPoint(50, 50), target, target.rect().center())
     assert win.session is not None and win.session.folder == photo_folder
+
+
+def test_mouse_drag_into_not_a_scene_marks_it_by_hand_and_undo(
+    qtbot: Any, make_window: Any, photo_folder: Path
+) -> None:
+    """Issue 25: the "Not a scene" group takes drops like the six; the photo becomes a manual
+    "none" (no keyword, our namespace only), one undo step takes it back."""
+    from app.model.openset import NONE
+
+    win, session = scanned_window(qtbot, make_window, photo_folder)
+    source, ids, _ = pick_groups(session)
+    rid = ids[0]
+    src_view, dst_view = win.group_panes[source].view, win.group_panes[NONE].view
+    before = win.group_count(NONE)
+    mouse_drag(
+        qtbot,
+        src_view.viewport(),
+        item_center(src_view, rid),
+        dst_view.viewport(),
+        empty_spot(dst_view),
+    )
+    record = session.records[rid]
+    assert (record.label, record.source) == (NONE, "manual")
+    assert win.group_count(NONE) == before + 1
+    win.undo_action.trigger()
+    assert (record.label, record.source) == (source, "auto")

@@ -76,12 +76,15 @@ class CachedClassifier(ClassifierLayer):
     def _chunk(self, part: list[Path], cancel: threading.Event | None) -> Iterator[Prediction]:
         model_id = self.inner.model_id
         found = self.library.lookup(part, model_id)
-        decide = getattr(self.inner, "decide", None)
-        if decide is not None and getattr(self.inner, "open_set", None) is not None:
+        open_set = self.inner.open_set
+        if open_set is not None:
             # the open-set score comes from the feature: a result kept without one goes to the
             # model again; the others get their score and "none" decided with today's threshold
+            from app.model import openset
+
             found.misses.extend(p.path for p in found.hits if p.feature is None)
-            found.hits = decide([p for p in found.hits if p.feature is not None])
+            kept = [p for p in found.hits if p.feature is not None]
+            found.hits = openset.decide(kept, open_set, self.inner.none_threshold)
         if self.need_features and any(p.feature is None for p in found.hits):
             found.misses.extend(p.path for p in found.hits if p.feature is None)
             found.hits = [p for p in found.hits if p.feature is not None]

@@ -82,6 +82,11 @@ class SceneClassifier(Protocol):
     # predictions must carry the pooled feature: a results cache classifies again a row it
     # kept without one (the engine returns one whenever its runtime has it)
     need_features: bool
+    # the card's open-set bank and k (None: a card without one, six outcomes only); a personal
+    # head's adds the person's own "none" photos
+    open_set: openset.OpenSet | None
+    # above it a photo is "none" (None: no open set; settable: the window's strictness)
+    none_threshold: float | None
 
     @property
     def hits(self) -> int | None:
@@ -151,6 +156,18 @@ class ClassifierLayer:
     @property
     def hits(self) -> int | None:
         return self.inner.hits
+
+    @property
+    def open_set(self) -> openset.OpenSet | None:
+        return self.inner.open_set
+
+    @property
+    def none_threshold(self) -> float | None:
+        return self.inner.none_threshold
+
+    @none_threshold.setter
+    def none_threshold(self, value: float | None) -> None:
+        self.inner.none_threshold = value
 
     def classify_paths(
         self,

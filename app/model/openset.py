@@ -47,7 +47,9 @@ def knn_distance(features: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
     `bank` is already normalised (float32, (M, D)); `features` are raw. float32 throughout: the
     score of one photo does not depend on the batch it came in (a matrix product per row block
     gives the same sums whatever the block, to float32 rounding)."""
-    f = normalise(features)
+    # through float16 first, as the results cache keeps features: a photo scores the same
+    # fresh from the model and from the cache (the bank is float16 too)
+    f = normalise(np.asarray(features, dtype=np.float32).astype(np.float16))
     sims = f @ bank.T  # (N, M)
     k = min(k, bank.shape[0])
     # the k-th largest similarity = the k-th nearest neighbour
@@ -57,8 +59,14 @@ def knn_distance(features: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
 
 def outcome(best: str, distance: float | None, threshold: float | None) -> str:
     """The one rule: the best of the six scenes, or NONE when the photo is farther than
-    `threshold` from the scenes the model knows. No score or no threshold: the scene."""
-    if distance is None or threshold is None or not math.isfinite(threshold):
+    `threshold` from the scenes the model knows. No score or no threshold: the scene. An
+    infinite score (nearer to one of the person's own "none" photos than to the scenes) is
+    none whatever the threshold: the person said so."""
+    if distance is None:
+        return best
+    if math.isinf(distance):
+        return NONE
+    if threshold is None or not math.isfinite(threshold):
         return best
     return NONE if distance > threshold else best
 
@@ -110,7 +118,8 @@ class OpenSet:
         scene neighbour (all False without any)."""
         if self.personal_none is None or not len(self.personal_none):
             return np.zeros(len(scores), dtype=bool)
-        near = 1.0 - (normalise(features) @ self.personal_none.T).max(axis=1)
+        f = normalise(np.asarray(features, dtype=np.float32).astype(np.float16))
+        near = 1.0 - (f @ self.personal_none.T).max(axis=1)
         return near < scores
 
     def scores_of(self, features: np.ndarray) -> list[float]:

@@ -53,6 +53,11 @@ PROX = 1e-1
 MAX_ITER = 200
 REPLAY_FIT_PER_CLASS = 500  # replay photos per scene in each fit (500: the whole bank)
 MAX_REPLAY_DROP_POINTS = 0.5
+# The held-out evidence a head must bring: on the corrections where the personal and the
+# bundled head disagree about being right, the one-sided exact sign test (McNemar's, exact)
+# must give p <= ADOPT_P. A one-photo difference (20 corrections, 60 % -> 65 %) is p = 0.5; it
+# takes at least 5 photos fixed and none broken (p = 0.031), or 7 fixed and 1 broken (0.035).
+ADOPT_P = 0.05
 REPLAY_NAME = "replay_features"
 
 
@@ -366,6 +371,7 @@ class LearnReport:
     seconds: float
     adopted: bool = False
     reason: str = ""
+    none_photos: int = 0  # the person's own "none" photos, used beside the head (app.model.openset)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -382,7 +388,14 @@ class LearnReport:
             f"{100 * self.replay_before:.2f} % -> {100 * self.replay_after:.2f} % "
             f"({-drop:+.2f} points)",
             f"temperature {self.temperature:.3f}; learned in {self.seconds:.2f} s",
-        ]
+        ] + (
+            [
+                f"your 'Not a scene' photos: {self.none_photos} (a photo nearer to one of them "
+                "than to the scenes the model knows is 'none' too)"
+            ]
+            if self.none_photos
+            else []
+        )
 
 
 @dataclass
@@ -390,6 +403,8 @@ class Learned:
     head: Head
     temperature: float
     report: LearnReport
+    # the features of the person's own "none" photos (float32 (M, D)); None: there are none
+    none_bank: np.ndarray | None = None
 
 
 def check_enough(labels: list[str]) -> None:
@@ -404,6 +419,17 @@ def check_enough(labels: list[str]) -> None:
             f"learning needs corrections in at least {MIN_SCENES} scenes; all {len(labels)} "
             f"are {scenes_seen[0] if scenes_seen else 'none'}"
         )
+
+
+def sign_test(fixed: int, broken: int) -> float:
+    """One-sided exact sign test: the chance of at least `fixed` of the fixed + broken
+    disagreements going the personal head's way if either way were equally likely."""
+    from math import comb
+
+    n = fixed + broken
+    if n == 0:
+        return 1.0
+    return sum(comb(n, i) for i in range(fixed, n + 1)) / 2**n
 
 
 def folds_for(y: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -446,8 +472,10 @@ def learn(
             continue
         oof[held] = fit(base, hx[train], y[train], (hr, ry), hidden=True).logits(x[held])
     final = fit(base, hx, y, (hr, ry), hidden=True)
-    bundled = float((base.logits(x).argmax(1) == y).mean())
-    personal = float((oof.argmax(1) == y).mean())
+    base_right, personal_right = base.logits(x).argmax(1) == y, oof.argmax(1) == y
+    bundled, personal = float(base_right.mean()), float(personal_right.mean())
+    fixed = int((personal_right & ~base_right).sum())
+    broken = int((base_right & ~personal_right).sum())
     before = float((base.logits(replay.features).argmax(1) == replay.labels).mean())
     after = float((final.logits(replay.features).argmax(1) == replay.labels).mean())
     temperature = fit_temperature(oof, y, (base_temperature / 2, 2 * base_temperature))
@@ -476,6 +504,12 @@ def learn(
         report.reason = (
             f"not adopted: on your held-out photos it is not better than the bundled model "
             f"({100 * personal:.1f} % vs {100 * bundled:.1f} %)"
+        )
+    elif (p := sign_test(fixed, broken)) > ADOPT_P:
+        report.reason = (
+            f"not adopted: on your held-out photos it fixes {fixed} and breaks {broken} of the "
+            f"bundled model's answers ({100 * bundled:.1f} % -> {100 * personal:.1f} %), which "
+            f"chance explains too (sign test p = {p:.2f}; adopted at {ADOPT_P:g} or less)"
         )
     elif drop > MAX_REPLAY_DROP_POINTS:
         report.reason = (

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.model import scenes
+from app.model.openset import NONE
 from app.personal import head as personal
 from app.personal.corrections import Correction, Corrections, base_model_id
 from app.personal.versions import Version, Versions
@@ -100,14 +101,47 @@ def learn_from_corrections(
     items = [
         c for c in store.all() if c.feature is not None and c.feature.shape == (base.in_features,)
     ]
-    personal.check_enough([c.label for c in items])
-    replay = personal.ReplayBank.load(card.weights_path.parent)
-    learned = personal.learn(
-        np.stack([c.feature for c in items]),
-        [c.label for c in items],
-        base,
-        replay,
-        base_temperature(card),
+    # "none" photos are no scene for the head: they join the open-set score as the person's own
+    # bank (docs/open_set.md measured it against a looser rule: no cost on scene photos)
+    nones = [c for c in items if c.label == NONE]
+    items = [c for c in items if c.label != NONE]
+    none_bank = np.stack([c.feature for c in nones]).astype(np.float32) if nones else None
+    try:
+        personal.check_enough([c.label for c in items])
+        replay = personal.ReplayBank.load(card.weights_path.parent)
+        learned = personal.learn(
+            np.stack([c.feature for c in items]),
+            [c.label for c in items],
+            base,
+            replay,
+            base_temperature(card),
+        )
+    except personal.LearnError as exc:
+        if none_bank is None:
+            raise
+        learned = personal.Learned(base, base_temperature(card), _report_without_head(items, exc))
+    learned.none_bank, learned.report.none_photos = none_bank, len(nones)
+    if not learned.report.adopted and none_bank is not None:
+        # the head was not adopted, the "none" photos are used all the same: the bundled head
+        learned.head, learned.temperature = base, base_temperature(card)
+        learned.report.reason += f"; your {len(nones)} 'Not a scene' photos are used"
+    if learned.report.adopted or none_bank is not None:
+        return LearnOutcome(learned, versions.add(learned, card.model_id))
+    return LearnOutcome(learned, None)
+
+
+def _report_without_head(items: list[Correction], why: Exception) -> personal.LearnReport:
+    per = {c: sum(1 for i in items if i.label == c) for c in scenes.CLASSES}
+    return personal.LearnReport(
+        corrections=len(items),
+        per_class={k: v for k, v in per.items() if v},
+        folds=0,
+        bundled_accuracy=0.0,
+        personal_accuracy=0.0,
+        replay_before=0.0,
+        replay_after=0.0,
+        replay_photos=0,
+        temperature=0.0,
+        seconds=0.0,
+        reason=f"head not learned: {why}",
     )
-    version = versions.add(learned, card.model_id) if learned.report.adopted else None
-    return LearnOutcome(learned, version)

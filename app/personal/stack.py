@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app import defaults
 from app.model.engine import Classifier, SceneClassifier
-from app.personal.versions import PersonalClassifier, Versions, base_classifier
+from app.personal.versions import PersonalClassifier, VersionError, Versions, base_classifier
 
 WarnFn = Callable[[str], None]
 
@@ -81,4 +81,10 @@ def build_classifier(
     if active is None:
         return clf
     head, version = active
-    return PersonalClassifier(clf, head, version)
+    try:  # the person's own "none" photos, kept with the version (app.model.openset)
+        none_bank = (versions or Versions()).none_bank(version)
+    except (OSError, ValueError, VersionError) as exc:
+        if warn:
+            warn(f"the personal model's 'Not a scene' photos cannot be read ({exc})")
+        none_bank = None
+    return PersonalClassifier(clf, head, version, none_bank)

@@ -91,7 +91,10 @@ class Versions:
 
         index = self._index()
         number = 1 + max((v["number"] for v in index["versions"]), default=0)
-        blob = save(learned.head.tensors(), metadata={"base_model": base_model})
+        tensors = learned.head.tensors()
+        if learned.none_bank is not None and len(learned.none_bank):
+            tensors["none_bank"] = np.asarray(learned.none_bank, np.float32)
+        blob = save(tensors, metadata={"base_model": base_model})
         file = f"personal.{number}.safetensors"
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f"{file}.tmp"
@@ -161,16 +164,34 @@ class Versions:
         data = (self.folder / version.file).read_bytes()
         if scenes.sha256_bytes(data) != version.sha256:
             raise VersionError(f"{version.file} does not match its sha256 in {INDEX}")
-        return Head.from_tensors(load(data))
+        return Head.from_tensors({k: v for k, v in load(data).items() if k.startswith("layer")})
+
+    def none_bank(self, version: Version) -> np.ndarray | None:
+        """The features of the person's own "none" photos kept with `version` (None: none)."""
+        from safetensors.numpy import load
+
+        data = (self.folder / version.file).read_bytes()
+        if scenes.sha256_bytes(data) != version.sha256:
+            raise VersionError(f"{version.file} does not match its sha256 in {INDEX}")
+        return load(data).get("none_bank")
 
 
 class PersonalClassifier(ClassifierLayer):
     """A classifier's features through a personal head; model_id names the version, every
     other SceneClassifier member is the inner classifier's."""
 
-    def __init__(self, inner: SceneClassifier, head: Head, version: Version) -> None:
+    def __init__(
+        self,
+        inner: SceneClassifier,
+        head: Head,
+        version: Version,
+        none_bank: np.ndarray | None = None,
+    ) -> None:
+        """`none_bank`: the features of the person's own "none" photos: a photo nearer to one
+        of them than to the k-th scene neighbour is "none" (app.model.openset)."""
         super().__init__(inner)
         self.head, self.version = head, version
+        self.none_bank = none_bank
         self.temperature = version.temperature
 
     @property
@@ -185,8 +206,18 @@ class PersonalClassifier(ClassifierLayer):
         best = int(p.argmax())
         scores = {c: float(v) for c, v in zip(classes, p, strict=True)}
         pred = Prediction(Path(path), classes[best], float(p[best]), scores, feature=feature)
-        decide = getattr(self.inner, "decide", None)  # the open-set score: the same feature
-        return decide([pred])[0] if decide is not None else pred
+        open_set = self.open_set
+        if open_set is None:
+            return pred
+        from app.model import openset  # the open-set score: the same feature, the person's bank
+
+        return openset.decide([pred], open_set, self.none_threshold)[0]
+
+    @property
+    def open_set(self) -> Any:
+        """The inner open set with the person's own "none" photos added."""
+        inner = self.inner.open_set
+        return inner.with_personal_none(self.none_bank) if inner is not None else None
 
     def rescore(self, pred: Prediction) -> Prediction:
         """One base prediction (with its feature) as the personal head sees it."""

@@ -160,7 +160,7 @@ def _learn_task(classifier: Any, snapshot: list[tuple[int, Any, Any]]) -> dict[s
     result: dict[str, Any] = {"report": outcome.report, "version": outcome.version, "rescored": {}}
     if outcome.version is None:
         return result
-    clf = PersonalClassifier(base, outcome.learned.head, outcome.version)
+    clf = PersonalClassifier(base, outcome.learned.head, outcome.version, outcome.learned.none_bank)
     result["classifier"] = clf
     need = [path for _, path, feat in snapshot if feat is None]
     feats = {rid: feat for rid, _, feat in snapshot if feat is not None}

@@ -34,19 +34,17 @@ def apply_none_threshold(classifier: Any, session: Any, wanted: float | None) ->
     every photo's outcome decided again with it from its open-set score: nothing runs again."""
     from app.model import openset
 
-    clf = classifier
-    while clf is not None and "open_set" not in vars(clf) and hasattr(clf, "inner"):
-        clf = clf.inner  # under the results cache and a personal head: the Classifier
-    if clf is None or getattr(clf, "open_set", None) is None:
+    open_set = getattr(classifier, "open_set", None)  # a personal head's has the person's photos
+    if open_set is None:
         return
-    clf.none_threshold = wanted if wanted is not None else clf.open_set.threshold
+    classifier.none_threshold = wanted if wanted is not None else open_set.threshold
     if session is None:
         return
     changed = {}
     for r in session.records:
         p = r.prediction
         if p is not None and p.ok:
-            [q] = openset.decide([p], clf.open_set, clf.none_threshold)
+            [q] = openset.decide([p], open_set, classifier.none_threshold)
             if q.label != p.label:
                 changed[r.id] = (q, r.model_id)
     if changed:
