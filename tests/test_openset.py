@@ -211,3 +211,19 @@ def test_the_learn_gate_wants_evidence_that_survives_noise() -> None:
     assert sign_test(4, 0) > ADOPT_P >= sign_test(5, 0)
     assert sign_test(6, 1) > ADOPT_P >= sign_test(7, 1)
     assert sign_test(0, 0) == 1.0
+
+
+def test_label_scene_none_writes_no_keyword_and_is_a_correction(
+    capsys, open_set_card: Path, tmp_path: Path
+) -> None:
+    from app.personal.corrections import Corrections
+
+    photo = odd_photo(tmp_path / "cat.png")
+    args = ("label", "--model", open_set_card, "--scene", "none", photo)
+    code, lines, err = run(capsys, *args)
+    assert code == 0, err
+    info = sidecar.read_sidecar(photo)
+    assert info.keywords == [] and (info.scene.label, info.scene.source) == ("none", "manual")
+    store = Corrections()
+    assert store.counts() == {"none": 1}
+    store.close()

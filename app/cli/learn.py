@@ -73,19 +73,25 @@ def _store() -> Any:
 
 
 def label_parser() -> argparse.ArgumentParser:
-    from app.model.scenes import CLASSES  # numpy: only when label's parser is built
+    from app.model.openset import OUTCOMES  # numpy: only when label's parser is built
 
     p = argparse.ArgumentParser(
         prog=f"{prog()} label",
         description="Label photos by hand, exactly as the window does (keys 1-6, drag and "
         "drop): a manual scene tag in each photo's XMP sidecar, which automatic runs never "
-        "overwrite. The photo itself is never written. Each label is recorded, with the "
+        "overwrite; 'none' (key 7, 'Not a scene') says it shows none of the six scenes and "
+        "writes no keyword. The photo itself is never written. Each label is recorded, with the "
         "model's feature of the photo, for `learn`.",
         epilog=LABEL_EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="the photos to label")
-    p.add_argument("--scene", required=True, choices=CLASSES, help="the scene of these photos")
+    p.add_argument(
+        "--scene",
+        required=True,
+        choices=OUTCOMES,
+        help="the scene of these photos, or none (none of the six)",
+    )
     p.add_argument(
         "--sidecar-name",
         choices=defaults.NAMINGS,
@@ -216,7 +222,7 @@ def learn_parser() -> argparse.ArgumentParser:
 
 
 def _import_folders(args: argparse.Namespace, store: Any) -> int:
-    from app.model.scenes import CLASSES
+    from app.model.openset import OUTCOMES
     from app.personal.corrections import Correction
     from app.tagging.session import Session
 
@@ -231,7 +237,7 @@ def _import_folders(args: argparse.Namespace, store: Any) -> int:
         for r in session.records:
             if r.sidecar_error:
                 err(f"{r.path}\tERROR: {r.sidecar_error}")
-            elif r.saved is not None and r.saved.source == "manual" and r.saved.label in CLASSES:
+            elif r.saved is not None and r.saved.source == "manual" and r.saved.label in OUTCOMES:
                 items.append(Correction(r.path, r.saved.label))
         found += store.record(items)
         out(f"{folder}: {len(items)} photos labelled by hand")
