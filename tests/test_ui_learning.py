@@ -74,8 +74,11 @@ def test_learn_from_corrections_rescore_accept_undo_and_reset(
         return Classifier(None, backend="onnx", precision="int8")
 
     win = make_window(factory=bundled)
+    # drawn noise is far from every real scene: "Not a scene" off, so the head decides
+    win.settings.none_threshold = 2.0
     learn = win.actions[ActionId.LEARN]
     open_and_scan(qtbot, win, folder)
+    assert win.classifier.none_threshold == 2.0
     assert not learn.isEnabled()  # nothing to learn from yet
     before = {
         n: win.session.records[i].auto_label for n, i in zip(noise, _ids(win, noise), strict=True)
