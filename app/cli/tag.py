@@ -24,7 +24,6 @@ from app.cli.common import (
     probability,
     prog,
 )
-from app.model.openset import NONE
 
 if TYPE_CHECKING:
     from app.model.engine import Prediction
@@ -186,7 +185,7 @@ def _tag_outcome(
         report.line("errors", r.path, f"ERROR: {outcome.error}")
     elif outcome is not None and outcome.skipped_reason:
         report.line("skipped manual", r.path, f"skipped: {outcome.skipped_reason}")
-    elif label == NONE:  # none of the six scenes: no keyword; an earlier automatic one goes
+    elif label == "none":  # app.model.openset.NONE: no keyword; an earlier automatic one goes
         done = ("would remove" if report.dry_run else "removed") if planned else "no keyword"
         report.line("none", r.path, f"none\t{done}\topen-set {_distance(r)}")
     elif planned:
