@@ -41,7 +41,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "label_issues" / "seg_train.tsv"
 
 
 def pooled_features(
-    root: Path, precision: str = "auto", progress: bool = True
+    root: Path, precision: str = "auto", progress: bool = True, features: str = "bundled"
 ) -> tuple[data.DecodedSplit, np.ndarray, str]:
     """seg_train, the bundled model's pooled block-5 features of each photo (N, 512) and the
     weights' sha256.
@@ -49,7 +49,10 @@ def pooled_features(
     Blocks 1-3 of the bundled model are ImageNet's (its recipe never trains them), so the
     features start from the `vgg16` recipe's own pool3 caches of its training rows and holdout
     (made here when missing, exactly as `train vgg16` makes them, and shared with it): only
-    blocks 4-5 run here. Both passes are cached and resume per batch."""
+    blocks 4-5 run here. Both passes are cached and resume per batch.
+
+    features="imagenet": ImageNet's pooled block-5 features instead, which never saw a label
+    (the very caches the recipe's first phase trains its head on)."""
     from training.imagenet import imagenet_vgg16_features
     from training.models import RECIPES, build
     from training.run import Splits, _feature_cache_tag
@@ -71,17 +74,20 @@ def pooled_features(
     for suffix, idx in (("", fit_idx), ("h", hold_idx)):
         part = parts[suffix]
         source = compute_stage(imagenet, part, pool3, recipe.normalization, ctx, tag + suffix)
+        net, name = (bundled, f"bundled-{card.weights_sha256[:12]}")
+        if features == "imagenet":
+            net, name = imagenet, tag
         feats = compute_stage(
-            bundled,
+            net,
             part,
-            head_stage(bundled),
+            head_stage(net),
             card.normalization,
             ctx,
-            f"bundled-{card.weights_sha256[:12]}" + suffix,
+            name + suffix,
             source=(pool3, source),
         )
         out[idx] = np.asarray(feats, dtype=np.float64).reshape(len(part), -1)
-    return train, out, card.weights_sha256
+    return train, out, card.weights_sha256 if features == "bundled" else "imagenet"
 
 
 def out_of_fold_probs(
@@ -124,12 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--precision", default="auto", help="autocast of the feature pass")
     p.add_argument("--probs", type=Path, help="also save the out-of-fold probabilities (.npz)")
+    p.add_argument(
+        "--features",
+        choices=["bundled", "imagenet"],
+        default="bundled",
+        help="whose pooled features the head is fitted on (imagenet: never saw a label)",
+    )
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     root = Path(args.data) if args.data else data.default_data_dir()
     if root is None:
         raise data.DataError("no --data given and ../shared/data/intel-scenes does not exist")
-    split, feats, sha = pooled_features(root, args.precision, progress=not args.quiet)
+    split, feats, sha = pooled_features(root, args.precision, not args.quiet, args.features)
     labels = split.labels
     probs = out_of_fold_probs(feats, labels, args.folds, args.seed)
     issues = find_issues(labels, probs)
@@ -154,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     comment = [
         "seg_train photos whose label cleanlab flags (python -m training.label_issues)",
-        f"bundled weights sha256 {sha[:12]}; pooled block-5 features ({args.precision}); "
+        f"{'bundled weights sha256 ' + sha[:12] if args.features == 'bundled' else 'ImageNet'}; "
+        f"pooled block-5 features ({args.precision}); "
         f"{args.folds}-fold logistic head, seed {args.seed}; out-of-fold accuracy {oof_acc:.4f}",
         f"{len(issues)} of {len(labels)} flagged ({len(issues) / len(labels):.2%}); "
         f"on the rows blocks 4-5 were fine-tuned on {rate_fit:.2%}, on the holdout {rate_hold:.2%}",
