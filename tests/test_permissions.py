@@ -96,7 +96,7 @@ def test_tag_recursive_tags_what_it_can_and_reports_the_subfolder(
     assert done.returncode == 1
     assert f"error: cannot list {locked}: permission denied" in done.stderr
     assert (
-        "2 written, 0 unchanged, 0 skipped manual, 0 below threshold, 0 errors, 1 folder not read;"
+        "2 written, 0 unchanged, 0 skipped manual, 0 below threshold, 0 none, 0 errors, 1 folder not read;"
         in done.stderr
     )
     assert sorted(p.name for p in tree.glob("*.xmp")) == ["IMG_0.jpg.xmp", "IMG_1.jpg.xmp"]
