@@ -80,6 +80,7 @@ def ids(session: Session, *stems: str) -> list[int]:
         ("ch", {"church", "beach"}),  # in the name
         ("scene:street", {"market"}),
         ("scene:st", {"market"}),
+        ("scene:none", set()),  # "Not a scene": none of these photos
         ("is:manual", {"church"}),
         ("is:auto", {"harbour_1", "harbour_2", "market", "beach"}),
         ("is:review", {"harbour_2", "broken"}),
@@ -113,7 +114,7 @@ def test_a_query_selects_the_photos_it_says(
     assert got == expected
 
 
-@pytest.mark.parametrize("query", ["is:nothing", "scene:s", "scene:cat", "scene:"])
+@pytest.mark.parametrize("query", ["is:nothing", "scene:s", "scene:cat", "scene:", "scene:x"])
 def test_a_query_it_cannot_mean_is_refused_with_the_reason(query: str) -> None:
     with pytest.raises(QueryError, match="is not"):
         photofilter.parse(query)
@@ -475,3 +476,12 @@ def test_large_pictures_stay_in_memory_only_and_memory_is_bounded_in_bytes(
     small = cache_key(photos[0], 640)
     assert small is not None and (tmp_path / "cache" / small[:2] / f"{small}.jpg").is_file()
     assert os.path.isdir(tmp_path / "cache")
+
+
+def test_the_not_a_scene_list_is_named_as_the_window_names_it(qtbot: Any, make_window: Any) -> None:
+    from app.model.openset import NONE
+
+    win = make_window()
+    assert win.browser.list_name(win.group_panes[NONE].view) == "Not a scene"
+    assert win.browser.list_name(win.group_panes["sea"].view) == "sea"
+    assert win.browser.list_name(win.review_pane.view) == "Needs review"

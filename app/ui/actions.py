@@ -198,7 +198,7 @@ REGISTRY: dict[ActionId, ActionSpec] = {
         "Needs &Review",
         lambda w: w.browser.show_list(1),
         "Ctrl+2",
-        "The photos the model is unsure about, the first one selected: press 1–6 to work "
+        "The photos the model is unsure about, the first one selected: press 1–7 to work "
         "through them",
     ),
     ActionId.ZOOM_IN: ActionSpec(

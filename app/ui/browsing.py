@@ -1,6 +1,6 @@
 """Moving through the photos the way Lightroom and digiKam users do.
 
-- Keys 1–6 and 0 act on the selection (or, when nothing is selected, on the current photo);
+- Keys 1–6 (7: "Not a scene") and 0 act on the selection (or, when nothing is selected, on the current photo);
   then the next photo of the same list becomes the current, selected one, so the keys walk a
   list: "Needs review" empties photo by photo. The arrow keys move (Qt's list view does that).
 - Ctrl+1 / Ctrl+2 (or a click on a tab) show the scene groups or "Needs review" with the
@@ -30,7 +30,7 @@ from app.ui.loupe import Loupe
 from app.ui.models import PhotoListModel, RecordRole
 from app.ui.proxies import _RecordProxy
 from app.ui.settings import Settings
-from app.ui.views import THUMB_SIDES, GroupPane, PhotoView, cell_size
+from app.ui.views import THUMB_SIDES, GroupPane, PhotoView, cell_size, outcome_title
 
 SCENES_TAB, REVIEW_TAB = 0, 1
 SELECT = QItemSelectionModel.SelectionFlag.ClearAndSelect
@@ -114,7 +114,8 @@ class Browser(QObject):
     def list_name(self, view: PhotoView) -> str:
         if view is self.review_pane.view:
             return "Needs review"
-        return next((label for label, p in self.panes.items() if p.view is view), "this list")
+        label = next((label for label, p in self.panes.items() if p.view is view), None)
+        return outcome_title(label) or "this list"
 
     @staticmethod
     def proxy(view: PhotoView) -> _RecordProxy:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeyEvent
 from PySide6.QtWidgets import QLineEdit, QMenu, QStyle, QWidget
 
-from app.model.scenes import CLASSES
+from app.model.openset import NONE, OUTCOMES
 from app.ui import photofilter
 from app.ui.photofilter import ATTRIBUTES, PhotoFilter, QueryError
 
@@ -45,8 +45,9 @@ class FindBox(QLineEdit):
         for name, (meaning, _test) in ATTRIBUTES.items():
             self._term(f"is:{name}", f"Only photos {meaning}  (is:{name})")
         self.terms_menu.addSeparator()
-        for scene in CLASSES:
-            self._term(f"scene:{scene}", f"Only {scene}  (scene:{scene})")
+        for scene in OUTCOMES:
+            title = "Not a scene" if scene == NONE else scene
+            self._term(f"scene:{scene}", f"Only {title}  (scene:{scene})")
         self.terms_menu.addSeparator()
         self.terms_menu.addAction("Show every photo", self.clear)
         menu_action = QAction(icon, "Find terms", self)

@@ -2,7 +2,7 @@
 Lightroom's loupe and digiKam's preview show it, on a neutral dark ground.
 
 It shows the current photo of the list it was opened from, with its label and where it is in
-that list, and takes the review keys itself: 1–6 and 0 label it and go on to the next photo
+that list, and takes the review keys itself: 1–7 and 0 label it and go on to the next photo
 (through the same path as in the grid), the arrow keys step through the list, Space, Return
 or Esc go back to the grid. The picture is decoded at LOUPE_SIDE off the GUI thread by the
 thumbnail cache; the next photo's is asked for ahead, so stepping forward shows it at once.
@@ -28,7 +28,8 @@ MAX_ZOOM = 3.0  # a small photo (the 150 px samples) shown at most 3x its size, 
 GROUND = QColor("#262626")  # neutral: colours are judged against grey, not the theme
 INK = QColor("#e8e8e8")
 HINT = (
-    "1–6 label and go on · 0 back to the model · ← → previous / next · Space, Esc back to the grid"
+    "1–6 label, 7 not a scene, and go on · 0 back to the model · ← → previous / next · "
+    "Space, Esc back to the grid"
 )
 
 STEPS = {

@@ -5,7 +5,7 @@ on its own.
 
     sea               the name contains "sea", or the scene starts with "sea"
     IMG_20 harbour    both words (every term must hold)
-    scene:forest      the scene is forest            is:manual   labelled by hand
+    scene:forest      the scene is forest (scene:none: "Not a scene")   is:manual   by hand
     is:auto           an automatic label             is:review   needs review
     is:error          a photo that could not be read
     -is:manual        a leading minus negates a term; "two words" keeps a space in a name
@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.model.scenes import CLASSES
+from app.model.openset import OUTCOMES
 
 # (name key, label, manual, needs review, has error) -> bool
 Test = Callable[[str, "str | None", bool, bool, bool], bool]
@@ -31,7 +31,8 @@ ATTRIBUTES: dict[str, tuple[str, Test]] = {
 ALIASES = {"automatic": "auto", "hand": "manual", "errors": "error", "unsure": "review"}
 HELP = (
     "Find photos: words match the file name or the scene (every word must match).\n"
-    "scene:sea — only that scene · is:manual, is:auto, is:review, is:error\n"
+    "scene:sea — only that scene (scene:none: Not a scene) · is:manual, is:auto, is:review, "
+    "is:error\n"
     'A leading minus excludes (-is:manual); quotes keep a space ("my trip"). '
     "Ctrl+F comes here, Esc clears."
 )
@@ -85,9 +86,9 @@ def parse(text: str) -> PhotoFilter:
                 )
             terms.append((negated, ATTRIBUTES[value][1]))
         elif colon and key == "scene":
-            scenes = [c for c in CLASSES if c.startswith(value)] if value else []
+            scenes = [c for c in OUTCOMES if c.startswith(value)] if value else []
             if len(scenes) != 1:
-                raise QueryError(f"scene:{value} is not one of " + ", ".join(CLASSES))
+                raise QueryError(f"scene:{value} is not one of " + ", ".join(OUTCOMES))
             terms.append((negated, _scene(scenes[0])))
         elif word:
             terms.append((negated, _word(word)))

@@ -18,7 +18,8 @@ from app.ui.views import SCENE_COLORS, badge_text
 
 EMPTY = (
     "Select a photo to see it here, with the model's score for each scene.\n\n"
-    "1–6 give it a scene, 0 gives it back to the model, Space shows it larger."
+    "1–6 give it a scene, 7 says it is none of them, 0 gives it back to the model, Space shows "
+    "it larger."
 )
 
 

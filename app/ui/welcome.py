@@ -33,7 +33,8 @@ STEPS = (
     "<li><b>Open</b> a folder: its photos appear grouped by scene, each with the model's "
     "confidence.</li>"
     "<li><b>Review</b>: <i>Needs review</i> (Ctrl+2) holds the photos the model is unsure about. "
-    "Press 1–6 to give the selected photo a scene (0 leaves it to the model) and the next one "
+    "Press 1–6 to give the selected photo a scene, 7 for <i>Not a scene</i> (0 leaves it to the "
+    "model), and the next one "
     "is selected; Space shows it larger. Or drag photos onto another group.</li>"
     "<li><b>Save</b> (Ctrl+S): each scene goes as a keyword into an XMP sidecar beside the photo "
     "(<tt>IMG_0001.jpg.xmp</tt>), where digiKam, darktable and Lightroom find it. The photos "
@@ -42,8 +43,8 @@ STEPS = (
 )
 INTRO = (
     "<b>Welcome to Scene Tagger.</b> These are sample photos, sorted by the model into six "
-    "scenes. Correct one by dragging it onto another group, or select it and press 1–6 (0 gives "
-    "it back to the model); <i>Needs review</i> holds those the model is unsure about; Space "
+    "scenes. Correct one by dragging it onto another group, or select it and press 1–6 (7: not "
+    "a scene; 0 gives it back to the model); <i>Needs review</i> holds those the model is unsure about; Space "
     "shows a photo larger. <b>Save</b> (Ctrl+S) writes each scene as a keyword into an XMP "
     "sidecar beside the photo, where digiKam, darktable and Lightroom find it; the photos "
     "themselves are never changed."
