@@ -316,8 +316,8 @@ def test_label_refuses_a_file_that_is_not_a_photo_and_counts_only_photos(
     out, err = capsys.readouterr()
     assert code == 1
     assert (
-        f"{notes}\tERROR: not a readable photo (not a readable image (unknown format or "
-        "corrupt file)); not labelled" in err
+        f"{notes}\tERROR: not a readable image (unknown format or corrupt file); not labelled"
+        in err
     )
     assert out.splitlines() == [f"{good}\tsea\tIMG_1.jpg.xmp"]
     assert not Path(f"{notes}.xmp").exists() and not (tmp_path / "notes.xmp").exists()

@@ -124,7 +124,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             failed += 1
         elif (problem := imaging.unreadable(photo)) is not None:
             # a text file named .jpg: no sidecar, no correction (nothing to learn from)
-            err(f"{photo}\tERROR: not a readable photo ({problem}); not labelled")
+            err(f"{photo}\tERROR: {problem}; not labelled")
             failed += 1
         else:
             by_folder.setdefault(photo.parent, []).append(photo)
