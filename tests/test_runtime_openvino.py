@@ -121,11 +121,50 @@ def test_auto_takes_openvino_only_where_installed_gated_and_faster(
     for kind in slow:  # no faster, not gated there, or the kind cannot be told: ONNX Runtime
         monkeypatch.setattr(runtimes, "cpu_kind", lambda kind=kind: kind)
         assert runtimes.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
-        assert "auto takes it only on AMX" in runtimes.auto_choice(gated, "cpu")
+        assert "auto takes it only on AMX and AVX-512 BF16" in runtimes.auto_choice(gated, "cpu")
     monkeypatch.setattr(runtimes, "cpu_kind", lambda: fast)
     monkeypatch.setattr(runtimes, "openvino_available", lambda: False)
     assert runtimes.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
     assert "OpenVINO is not installed" in runtimes.auto_choice(gated, "cpu")
+
+
+def test_auto_takes_openvino_only_on_the_kinds_of_cpu_its_gate_ran_on(
+    onnx_card: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from training.openvino_gate import merged_record
+
+    card_file = _gated_copy(onnx_card, tmp_path)
+    data = json.loads(card_file.read_text())
+
+    def rec(kind: str, passed: bool, acc: float = 0.93) -> dict:
+        return {"measured_on": f"{kind} CPU", "gate": {"passed": passed, "accuracy_int8": acc}}
+
+    data["onnx"]["int8"]["openvino"] = merged_record(None, rec("AMX", True))
+    card_file.write_text(json.dumps(data))
+    amx_only = scenes.ModelCard.read(card_file)
+    monkeypatch.setattr(runtimes, "cpu_kind", lambda: "AVX-512 BF16")
+    assert runtimes.openvino_gated_kinds(amx_only) == ["AMX"]
+    assert runtimes.candidates(amx_only, "auto", "auto", "cpu")[0] == ("onnx", "int8")
+    assert "gated on AMX kernels, not on AVX-512 BF16's" in runtimes.auto_choice(amx_only, "cpu")
+    # an explicit --backend openvino still runs the gated int8 file
+    assert runtimes.candidates(amx_only, "openvino", "auto", None)[0] == ("openvino", "int8")
+
+    # a second kind's run is added beside the first; the top level stays the first kind's
+    both = merged_record(data["onnx"]["int8"]["openvino"], rec("AVX-512 BF16", True, 0.94))
+    assert both["measured_on"] == "AMX CPU" and set(both["by_cpu"]) == {"AMX", "AVX-512 BF16"}
+    # a rerun on a kind replaces that kind's record only
+    again = merged_record(both, rec("AMX", True, 0.95))
+    assert again["gate"]["accuracy_int8"] == again["by_cpu"]["AMX"]["gate"]["accuracy_int8"] == 0.95
+    assert again["by_cpu"]["AVX-512 BF16"]["gate"]["accuracy_int8"] == 0.94
+    failed_here = merged_record(again, rec("AVX-512 BF16", False))
+    for record, first in ((again, ("openvino", "int8")), (failed_here, ("onnx", "int8"))):
+        data["onnx"]["int8"]["openvino"] = record
+        card_file.write_text(json.dumps(data))
+        card = scenes.ModelCard.read(card_file)
+        assert runtimes.candidates(card, "auto", "auto", "cpu")[0] == first
+    assert runtimes.openvino_gated_kinds(card) == ["AMX"]
 
 
 def test_auto_loads_openvino_and_a_damaged_file_falls_back(
@@ -169,7 +208,11 @@ def test_the_bundled_openvino_gate_record_follows_from_its_figures() -> None:
     if ov is None:
         pytest.skip("the bundled card records no OpenVINO gate")
     onnx = CARD.extra["onnx"]
-    for g in (ov, onnx["int8"]["openvino"]["without_bf16"]["gate"]):
+    record = onnx["int8"]["openvino"]
+    records = [record, *(record.get("by_cpu") or {}).values()]
+    for kind, r in (record.get("by_cpu") or {}).items():  # each kind's run says it ran there
+        assert r["measured_on"] == f"{kind} CPU" and "by_cpu" not in r
+    for g in [x for r in records for x in (r["gate"], r["without_bf16"]["gate"])]:
         assert g["n"] == 3000
         assert g["accuracy_fp32"] == pytest.approx(onnx["fp32"]["evaluation"]["accuracy"])
         assert g["accuracy_drop_points"] == pytest.approx(
@@ -189,6 +232,8 @@ def test_a_seg_test_slice_reproduces_the_openvino_record(shared_data: Path) -> N
     record = (CARD.extra.get("onnx") or {}).get("int8", {}).get("openvino")
     if not record:
         pytest.skip("the bundled card records no OpenVINO gate")
+    # this CPU's own run where the card has one (its kernels), else the first one recorded
+    record = (record.get("by_cpu") or {}).get(runtimes.cpu_kind(), record)
     index = D.index_split(shared_data, "seg_test")
     idx = slice_indices(index.labels)
     pixels = np.stack([imaging.load_pixels(index.paths[i]) for i in idx])

@@ -97,8 +97,10 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
 
 
 def cpu_kind() -> str:
-    """The CPU's int8 matrix features, as the runtimes' kernels pick them: "AMX", "AVX-512 VNNI",
-    "AVX-VNNI", "AVX2", or "" where this cannot be told cheaply (not Linux)."""
+    """The CPU's int8 matrix features, as the runtimes' kernels pick them: "AMX", "AVX-512 BF16"
+    (AVX-512 VNNI with bf16 instructions: Cooper Lake, Sapphire Rapids and later where AMX is not
+    exposed, AMD Zen 4/5), "AVX-512 VNNI", "AVX-VNNI", "AVX2", or "" where this cannot be told
+    cheaply (not Linux)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
@@ -111,6 +113,7 @@ def cpu_kind() -> str:
         return ""
     for flag, name in (
         ("amx_int8", "AMX"),
+        ("avx512_bf16", "AVX-512 BF16"),
         ("avx512_vnni", "AVX-512 VNNI"),
         ("avx_vnni", "AVX-VNNI"),
         ("avx2", "AVX2"),

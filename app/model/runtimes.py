@@ -232,12 +232,37 @@ def openvino_cache_dir() -> Path | None:
     return userdirs.cache_dir() / "openvino"
 
 
-def openvino_gate(card: ModelCard, precision: str = "int8") -> dict | None:
-    """The card's record of OpenVINO running its `precision` file: onnx.<precision>.openvino."""
+def openvino_gate(card: ModelCard, precision: str = "int8", kind: str | None = None) -> dict | None:
+    """The card's record of OpenVINO running its `precision` file: onnx.<precision>.openvino's
+    gate; with `kind` (devices.cpu_kind()), the gate measured on that kind of CPU's kernels
+    (`by_cpu`, or the record itself where it names that kind or no kind), else None."""
     entry = (card.extra.get("onnx") or {}).get(precision)
     ov = entry.get("openvino") if isinstance(entry, dict) else None
-    gate = ov.get("gate") if isinstance(ov, dict) else None
+    if not isinstance(ov, dict):
+        return None
+    if kind is not None:
+        by_cpu = ov.get("by_cpu")
+        if isinstance(by_cpu, dict) and isinstance(by_cpu.get(kind), dict):
+            ov = by_cpu[kind]
+        elif ov.get("measured_on") not in (None, f"{kind} CPU"):
+            return None
+    gate = ov.get("gate")
     return gate if isinstance(gate, dict) else None
+
+
+def openvino_gated_kinds(card: ModelCard, precision: str = "int8") -> list[str]:
+    """The kinds of CPU on whose kernels the card's OpenVINO `precision` gate passed."""
+    entry = (card.extra.get("onnx") or {}).get(precision)
+    ov = entry.get("openvino") if isinstance(entry, dict) else None
+    if not isinstance(ov, dict):
+        return []
+    kinds = [str(ov.get("measured_on", "")).removesuffix(" CPU")]
+    kinds += list(ov.get("by_cpu") or {})
+    return [
+        k
+        for k in dict.fromkeys(kinds)
+        if k and (openvino_gate(card, precision, k) or {}).get("passed") is True
+    ]
 
 
 class OpenVinoRuntime(Runtime):
@@ -423,14 +448,21 @@ def _on_gpu(device: str | None) -> bool:
     return devices.pick_device(None).type != "cpu"
 
 
-# OpenVINO int8 / ONNX Runtime int8, model only, batch 32, 2 threads, each kind of CPU emulated on
-# this AMX Xeon by masking CPUID (docs/bench_runtimes.md; AMX from a quiet run, the others from
-# one round under load 14-23, so read them as ±30 %).
-OPENVINO_OVER_ORT = {"AMX": 3.6, "AVX-512 VNNI": 1.0, "AVX-VNNI": 1.0, "AVX2": 1.3}
-# Where auto takes OpenVINO: faster, and its int8 gated on that kind of CPU's kernels (the
-# card's gate ran on AMX). AVX2 without VNNI runs other int8 kernels whose accuracy was not
-# measured, for a gain within the noise; where the kind cannot be told (not Linux), ONNX Runtime.
-OPENVINO_TAKEN = ("AMX",)
+# OpenVINO int8 / ONNX Runtime int8, model only, batch 32, 2 threads (docs/bench_runtimes.md):
+# AMX and AVX-512 BF16 measured on real Xeons, quiet (an AMX one; one whose hypervisor hides
+# AMX); the others emulated on the AMX Xeon by masking CPUID, one round under load 14-23 (±30 %).
+OPENVINO_OVER_ORT = {
+    "AMX": 3.6,
+    "AVX-512 BF16": 1.14,
+    "AVX-512 VNNI": 0.9,
+    "AVX-VNNI": 1.0,
+    "AVX2": 1.3,
+}
+# Where auto takes OpenVINO: measured faster, and its int8 gated on that kind of CPU's kernels
+# (the card's onnx.int8.openvino records each kind it ran on). AVX-512 VNNI and AVX-VNNI: no
+# faster; AVX2 without VNNI runs other int8 kernels whose accuracy was not measured, for a gain
+# within the noise; where the kind cannot be told (not Linux), ONNX Runtime.
+OPENVINO_TAKEN = ("AMX", "AVX-512 BF16")
 
 
 def candidates(
@@ -477,7 +509,8 @@ def candidates(
 
 
 def _prefer_openvino(card: ModelCard) -> bool:
-    return openvino_available() and _openvino_int8_passed(card) and cpu_kind() in OPENVINO_TAKEN
+    kind = cpu_kind()
+    return openvino_available() and kind in OPENVINO_TAKEN and _openvino_int8_passed(card, kind)
 
 
 def auto_choice(
@@ -499,10 +532,10 @@ def auto_choice(
         return "torch fp32 (the card lists no usable ONNX model, or onnxruntime is missing)"
     if first[0] == "openvino":
         ratio = OPENVINO_OVER_ORT.get(kind)
-        measured = f"{ratio:.1f}x ONNX Runtime's int8 rate" if ratio else "faster"
+        measured = f"{ratio:.2g}x ONNX Runtime's int8 rate" if ratio else "faster"
         return (
             f"OpenVINO int8: on {kind} it measured {measured} "
-            "(docs/bench_runtimes.md), and its int8 passed the card's gate"
+            f"(docs/bench_runtimes.md), and its int8 passed the card's gate on {kind} kernels"
         )
     why = []
     if not openvino_available():
@@ -511,8 +544,12 @@ def auto_choice(
         why.append("the card records no passed OpenVINO int8 gate")
     elif cpu_kind() not in OPENVINO_TAKEN:
         ratio = OPENVINO_OVER_ORT.get(kind)
-        measured = f"measured {ratio:.1f}x ONNX Runtime's rate" if ratio else "not measured"
-        why.append(f"on {kind} OpenVINO {measured}; auto takes it only on AMX")
+        measured = f"measured {ratio:.2g}x ONNX Runtime's rate" if ratio else "not measured"
+        taken = " and ".join(OPENVINO_TAKEN)
+        why.append(f"on {kind} OpenVINO {measured}; auto takes it only on {taken}")
+    elif not _openvino_int8_passed(card, cpu_kind()):
+        gated = ", ".join(openvino_gated_kinds(card)) or "no CPU"
+        why.append(f"OpenVINO's int8 was gated on {gated} kernels, not on {kind}'s")
     what = f"ONNX Runtime {first[1]}"
     return what + (f" ({'; '.join(why)})" if why else "")
 
@@ -528,8 +565,13 @@ def _int8_passed(card: ModelCard) -> bool:
         return False
 
 
-def _openvino_int8_passed(card: ModelCard) -> bool:
-    gate = openvino_gate(card, "int8")
+def _openvino_int8_passed(card: ModelCard, kind: str | None = None) -> bool:
+    """Passed on `kind`'s kernels; without a kind, on some CPU's (an explicit --backend openvino)."""
+    if kind is None:
+        return bool(openvino_gated_kinds(card)) or bool(
+            (openvino_gate(card, "int8") or {}).get("passed") is True
+        )
+    gate = openvino_gate(card, "int8", kind)
     return bool(gate and gate.get("passed") is True)
 
 
