@@ -253,9 +253,12 @@ def test_bad_arguments(tiny_card: Path) -> None:
             Classifier(tiny_card, device="cuda")
 
 
-def test_default_decode_workers() -> None:
-    assert 1 <= engine.default_decode_workers(torch.device("cpu")) <= 4
-    assert engine.default_decode_workers(torch.device("cuda")) >= 2
+def test_default_decode_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # two decode workers beside the model even on 2 cores (bench/decode_split.py), at most 4
+    for cores, cpu in ((1, 2), (2, 2), (4, 2), (8, 4), (64, 4)):
+        monkeypatch.setattr(engine.os, "cpu_count", lambda cores=cores: cores)
+        assert engine.default_decode_workers(torch.device("cpu")) == cpu, cores
+    assert engine.default_decode_workers(torch.device("cuda")) == 8
 
 
 # --- unusable weights ----------------------------------------------------------------------
