@@ -1,8 +1,8 @@
 """What goes into the SceneTagger bundle, in one place the spec and the tests both read.
 
-The app's runtime needs torch (CPU), numpy, Pillow (with its AVIF plugin), defusedxml,
-platformdirs, safetensors, the photo decoders pi-heif and rawpy, and three Qt modules (QtCore,
-QtGui, QtWidgets). Everything listed here was checked against
+The bundled app's runtime needs ONNX Runtime and OpenVINO (the int8 model on the CPU; no torch),
+numpy, Pillow (with its AVIF plugin), defusedxml, platformdirs, safetensors, the photo decoders
+pi-heif and rawpy, and three Qt modules (QtCore, QtGui, QtWidgets). Everything listed here was checked against
 sys.modules after a self-test and a window session; tests/test_packaging.py re-checks that
 nothing the app imports is excluded.
 """
@@ -74,8 +74,44 @@ QT_UNUSED = (
 # libraries (libheif, libde265; LibRaw's libjpeg, lcms2, jasper, libgomp) come with the
 # extension modules; THIRD_PARTY_NOTICES names them and their licences.
 DECODERS = ("pi_heif", "pi_heif.as_plugin", "rawpy", "rawpy._rawpy", "PIL.AvifImagePlugin")
-# The model runtime, imported lazily by app.model.runtimes.
-RUNTIME = ("onnxruntime", "onnxruntime.capi._pybind_state")
+# The model runtimes, imported lazily by app.model.runtimes: ONNX Runtime everywhere, OpenVINO
+# where `auto` takes it (app.model.runtimes.OPENVINO_TAKEN).
+RUNTIME = ("onnxruntime", "onnxruntime.capi._pybind_state", "openvino", "openvino._pyopenvino")
+# OpenVINO's wheel holds every device plugin and model frontend (180 MB); the app compiles the
+# shipped ONNX int8 file on the CPU: it needs libopenvino, the CPU plugin, the ONNX frontend (and
+# the IR frontend, small, for the compiled-model cache) and libtbb. Left out: the GPU/NPU and
+# multi-device plugins, the other frameworks' frontends, the C API, TBB's allocator and its
+# hwloc binding (the model runs without them: packaging/check.sh), headers, cmake files and the
+# GPU plugin's kernel cache.
+OPENVINO_PLUGINS = (
+    "libopenvino_*_plugin.so",  # Linux
+    "libopenvino_*_frontend.so*",
+    "libopenvino_*_plugin.dylib",  # macOS
+    "libopenvino_*_frontend*.dylib",
+    "openvino_*_plugin.dll",  # Windows
+    "openvino_*_frontend.dll",
+)
+OPENVINO_DROP = (
+    "openvino/libs/libopenvino_intel_gpu_plugin",
+    "openvino/libs/libopenvino_intel_npu_plugin",
+    "openvino/libs/libopenvino_auto_plugin",
+    "openvino/libs/libopenvino_auto_batch_plugin",
+    "openvino/libs/libopenvino_hetero_plugin",
+    "openvino/libs/libopenvino_tensorflow_frontend",
+    "openvino/libs/libopenvino_tensorflow_lite_frontend",
+    "openvino/libs/libopenvino_paddle_frontend",
+    "openvino/libs/libopenvino_pytorch_frontend",
+    "openvino/libs/libopenvino_jax_frontend",
+    "openvino/libs/libopenvino_gguf_frontend",
+    "openvino/libs/libopenvino_c.",
+    "openvino/libs/libtbbmalloc",
+    "openvino/libs/libtbbbind",
+    "openvino/libs/libhwloc",
+    "openvino/libs/cache.json",
+    "openvino/libs/pkgconfig/",
+    "openvino/include/",
+    "openvino/cmake/",
+)
 REPO = Path(__file__).resolve().parent.parent
 # Every third party's licence and terms (Help ▸ About ▸ Licences shows it): package data of the
 # app, so it is in the bundle's resources/ too; the spec also puts it, with LICENSE, in licenses/.
@@ -224,6 +260,8 @@ def wanted(dest: str) -> bool:
     if d.startswith(KEEP):
         return True
     if d.startswith(DROP_PREFIXES) or any(n in d for n in DROP_NAMES):
+        return False
+    if d.startswith(OPENVINO_DROP):
         return False
     if "PySide6/" in d and any(q in d for q in QT_PLATFORM_DROP):
         return False
