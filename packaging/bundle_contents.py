@@ -91,24 +91,24 @@ OPENVINO_PLUGINS = (
     "openvino_*_plugin.dll",  # Windows
     "openvino_*_frontend.dll",
 )
-OPENVINO_DROP = (
-    "openvino/libs/libopenvino_intel_gpu_plugin",
-    "openvino/libs/libopenvino_intel_npu_plugin",
-    "openvino/libs/libopenvino_auto_plugin",
-    "openvino/libs/libopenvino_auto_batch_plugin",
-    "openvino/libs/libopenvino_hetero_plugin",
-    "openvino/libs/libopenvino_tensorflow_frontend",
-    "openvino/libs/libopenvino_tensorflow_lite_frontend",
-    "openvino/libs/libopenvino_paddle_frontend",
-    "openvino/libs/libopenvino_pytorch_frontend",
-    "openvino/libs/libopenvino_jax_frontend",
-    "openvino/libs/libopenvino_gguf_frontend",
-    "openvino/libs/libopenvino_c.",
-    "openvino/libs/libtbbmalloc",
-    "openvino/libs/libtbbbind",
-    "openvino/libs/libhwloc",
-    "openvino/libs/cache.json",
-    "openvino/libs/pkgconfig/",
+OPENVINO_DROP = (  # parts of a file name under openvino/ (Linux lib*.so*, Windows *.dll)
+    "openvino_intel_gpu_plugin",
+    "openvino_intel_npu_plugin",
+    "openvino_auto_plugin",
+    "openvino_auto_batch_plugin",
+    "openvino_hetero_plugin",
+    "openvino_tensorflow_frontend",
+    "openvino_tensorflow_lite_frontend",
+    "openvino_paddle_frontend",
+    "openvino_pytorch_frontend",
+    "openvino_jax_frontend",
+    "openvino_gguf_frontend",
+    "openvino_c.",
+    "tbbmalloc",
+    "tbbbind",
+    "hwloc",
+    "cache.json",
+    "/pkgconfig/",
     "openvino/include/",
     "openvino/cmake/",
 )
@@ -261,7 +261,7 @@ def wanted(dest: str) -> bool:
         return True
     if d.startswith(DROP_PREFIXES) or any(n in d for n in DROP_NAMES):
         return False
-    if d.startswith(OPENVINO_DROP):
+    if d.startswith("openvino/") and any(n in d for n in OPENVINO_DROP):
         return False
     if "PySide6/" in d and any(q in d for q in QT_PLATFORM_DROP):
         return False
