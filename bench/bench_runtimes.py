@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np
 
-from app.model import devices, runtimes, scenes
+from app.model import choice, devices, runtimes, scenes
 from app.model.engine import Classifier
 from bench.bench_classify import (
     DEFAULT_DATA,
@@ -221,7 +221,7 @@ def report(args, rows, cli, swept, n_large) -> str:
         "|---|---|---|---:|---:|---:|---|",
     ]
     base = {(r["set"], r["mode"]): r["rate"] for r in rows if r["runtime"] == "torch fp32"}
-    peak = PEAK_INT8.get(runtimes.cpu_kind())
+    peak = PEAK_INT8.get(choice.cpu_kind())
     if peak:
         lines[-2] = lines[-2].replace("load at start |", "of int8 peak | load at start |")
         lines[-1] += "---:|"
@@ -235,7 +235,7 @@ def report(args, rows, cli, swept, n_large) -> str:
     if peak:
         lines += [
             "",
-            f"Int8 peak: {runtimes.cpu_kind()}, {GMAC_PER_PHOTO} GMAC a photo -> about "
+            f"Int8 peak: {choice.cpu_kind()}, {GMAC_PER_PHOTO} GMAC a photo -> about "
             f"{peak:.0f} photos/s on 2 cores (the issue's estimate); the column is rate / peak.",
         ]
     if cli:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np
 
-from app.model import runtimes
+from app.model import choice, runtimes
 from app.model.calibration import softmax
 from app.model.engine import flip_average, mirror
 from app.model.scenes import CLASSES
@@ -108,9 +108,9 @@ def scored(
     if cache.exists():
         return dict(np.load(cache))
     if precision == "torch":
-        rt = runtimes.open_runtime(card, "torch", "fp32", "cpu", threads, print)
+        rt = choice.open_runtime(card, "torch", "fp32", "cpu", threads, print)
     else:
-        rt = runtimes.open_runtime(card, "onnx", precision, None, threads, print)
+        rt = choice.open_runtime(card, "onnx", precision, None, threads, print)
     plain, s_plain = logits_of(rt, pixels)
     flipped, s_flip = logits_of(rt, mirror(pixels)) if flips else (None, 0.0)
     rec = {

@@ -75,7 +75,7 @@ QT_UNUSED = (
 # extension modules; THIRD_PARTY_NOTICES names them and their licences.
 DECODERS = ("pi_heif", "pi_heif.as_plugin", "rawpy", "rawpy._rawpy", "PIL.AvifImagePlugin")
 # The model runtimes, imported lazily by app.model.runtimes: ONNX Runtime everywhere, OpenVINO
-# where `auto` takes it (app.model.runtimes.OPENVINO_TAKEN).
+# where `auto` takes it (app.model.choice.OPENVINO_TAKEN).
 RUNTIME = ("onnxruntime", "onnxruntime.capi._pybind_state", "openvino", "openvino._pyopenvino")
 # OpenVINO's wheel holds every device plugin and model frontend (180 MB); the app compiles the
 # shipped ONNX int8 file on the CPU: it needs libopenvino, the CPU plugin, the ONNX frontend (and

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.cli.main import main
-from app.model import runtimes, scenes
+from app.model import choice, runtimes, scenes
 from app.model.engine import Classifier
 from app.photos import imaging
 from training import data as D
@@ -95,37 +95,37 @@ def test_auto_takes_openvino_only_where_installed_gated_and_faster(
     ungated = scenes.ModelCard.read(onnx_card)
     gated = scenes.ModelCard.read(_gated_copy(onnx_card, tmp_path))
     failed = scenes.ModelCard.read(_gated_copy(onnx_card, tmp_path / "f", passed=False))
-    fast = runtimes.OPENVINO_TAKEN[0]
-    monkeypatch.setattr(runtimes, "cpu_kind", lambda: fast)
-    assert runtimes.candidates(gated, "auto", "auto", "cpu")[:2] == [
+    fast = choice.OPENVINO_TAKEN[0]
+    monkeypatch.setattr(choice, "cpu_kind", lambda: fast)
+    assert choice.candidates(gated, "auto", "auto", "cpu")[:2] == [
         ("openvino", "int8"),
         ("onnx", "int8"),
     ]
-    assert "OpenVINO int8" in runtimes.auto_choice(gated, "cpu")
-    assert runtimes.expected_model_id(gated, "auto", "auto", "cpu") == f"{gated.model_id}/int8"
-    assert runtimes.candidates(ungated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
-    assert "no passed OpenVINO int8 gate" in runtimes.auto_choice(ungated, "cpu")
-    assert runtimes.candidates(failed, "auto", "auto", "cpu")[0] == ("onnx", "int8")
-    assert runtimes.candidates(gated, "auto", "fp32", "cpu")[0] == ("onnx", "fp32")
-    assert runtimes.candidates(gated, "openvino", "auto", None) == [
+    assert "OpenVINO int8" in choice.auto_choice(gated, "cpu")
+    assert choice.expected_model_id(gated, "auto", "auto", "cpu") == f"{gated.model_id}/int8"
+    assert choice.candidates(ungated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
+    assert "no passed OpenVINO int8 gate" in choice.auto_choice(ungated, "cpu")
+    assert choice.candidates(failed, "auto", "auto", "cpu")[0] == ("onnx", "int8")
+    assert choice.candidates(gated, "auto", "fp32", "cpu")[0] == ("onnx", "fp32")
+    assert choice.candidates(gated, "openvino", "auto", None) == [
         ("openvino", "int8"),
         ("openvino", "fp32"),
     ]
-    assert runtimes.candidates(ungated, "openvino", "auto", None) == [("openvino", "fp32")]
+    assert choice.candidates(ungated, "openvino", "auto", None) == [("openvino", "fp32")]
     with pytest.raises(ValueError, match="OpenVINO runs on the CPU"):
-        runtimes.candidates(gated, "openvino", "auto", "cuda")
+        choice.candidates(gated, "openvino", "auto", "cuda")
     with pytest.raises(ValueError, match="bf16 runs on torch only"):
-        runtimes.candidates(gated, "openvino", "bf16", None)
-    slow = [k for k in (*runtimes.OPENVINO_OVER_ORT, "") if k not in runtimes.OPENVINO_TAKEN]
+        choice.candidates(gated, "openvino", "bf16", None)
+    slow = [k for k in (*choice.OPENVINO_OVER_ORT, "") if k not in choice.OPENVINO_TAKEN]
     assert "AVX2" in slow
     for kind in slow:  # no faster, not gated there, or the kind cannot be told: ONNX Runtime
-        monkeypatch.setattr(runtimes, "cpu_kind", lambda kind=kind: kind)
-        assert runtimes.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
-        assert "auto takes it only on AMX and AVX-512 BF16" in runtimes.auto_choice(gated, "cpu")
-    monkeypatch.setattr(runtimes, "cpu_kind", lambda: fast)
+        monkeypatch.setattr(choice, "cpu_kind", lambda kind=kind: kind)
+        assert choice.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
+        assert "auto takes it only on AMX and AVX-512 BF16" in choice.auto_choice(gated, "cpu")
+    monkeypatch.setattr(choice, "cpu_kind", lambda: fast)
     monkeypatch.setattr(runtimes, "openvino_available", lambda: False)
-    assert runtimes.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
-    assert "OpenVINO is not installed" in runtimes.auto_choice(gated, "cpu")
+    assert choice.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
+    assert "OpenVINO is not installed" in choice.auto_choice(gated, "cpu")
 
 
 def test_auto_takes_openvino_only_on_the_kinds_of_cpu_its_gate_ran_on(
@@ -144,12 +144,12 @@ def test_auto_takes_openvino_only_on_the_kinds_of_cpu_its_gate_ran_on(
     data["onnx"]["int8"]["openvino"] = merged_record(None, rec("AMX", True))
     card_file.write_text(json.dumps(data))
     amx_only = scenes.ModelCard.read(card_file)
-    monkeypatch.setattr(runtimes, "cpu_kind", lambda: "AVX-512 BF16")
-    assert runtimes.openvino_gated_kinds(amx_only) == ["AMX"]
-    assert runtimes.candidates(amx_only, "auto", "auto", "cpu")[0] == ("onnx", "int8")
-    assert "gated on AMX kernels, not on AVX-512 BF16's" in runtimes.auto_choice(amx_only, "cpu")
+    monkeypatch.setattr(choice, "cpu_kind", lambda: "AVX-512 BF16")
+    assert choice.openvino_gated_kinds(amx_only) == ["AMX"]
+    assert choice.candidates(amx_only, "auto", "auto", "cpu")[0] == ("onnx", "int8")
+    assert "gated on AMX kernels, not on AVX-512 BF16's" in choice.auto_choice(amx_only, "cpu")
     # an explicit --backend openvino still runs the gated int8 file
-    assert runtimes.candidates(amx_only, "openvino", "auto", None)[0] == ("openvino", "int8")
+    assert choice.candidates(amx_only, "openvino", "auto", None)[0] == ("openvino", "int8")
 
     # a second kind's run is added beside the first; the top level stays the first kind's
     both = merged_record(data["onnx"]["int8"]["openvino"], rec("AVX-512 BF16", True, 0.94))
@@ -163,8 +163,8 @@ def test_auto_takes_openvino_only_on_the_kinds_of_cpu_its_gate_ran_on(
         data["onnx"]["int8"]["openvino"] = record
         card_file.write_text(json.dumps(data))
         card = scenes.ModelCard.read(card_file)
-        assert runtimes.candidates(card, "auto", "auto", "cpu")[0] == first
-    assert runtimes.openvino_gated_kinds(card) == ["AMX"]
+        assert choice.candidates(card, "auto", "auto", "cpu")[0] == first
+    assert choice.openvino_gated_kinds(card) == ["AMX"]
 
 
 def test_auto_loads_openvino_and_a_damaged_file_falls_back(
@@ -173,7 +173,7 @@ def test_auto_loads_openvino_and_a_damaged_file_falls_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     card_file = _gated_copy(onnx_card, tmp_path)
-    monkeypatch.setattr(runtimes, "cpu_kind", lambda: "AMX")
+    monkeypatch.setattr(choice, "cpu_kind", lambda: "AMX")
     monkeypatch.setenv(runtimes.OV_CACHE_ENV, "")
     with Classifier(card_file, device="cpu") as clf:
         assert (clf.backend, clf.precision) == ("openvino", "int8")
@@ -190,7 +190,7 @@ def test_auto_loads_openvino_and_a_damaged_file_falls_back(
 
 
 def test_self_test_names_openvino_and_why(capsys: pytest.CaptureFixture[str]) -> None:
-    if runtimes.openvino_gate(CARD) is None:
+    if choice.openvino_gate(CARD) is None:
         pytest.skip("the bundled card records no OpenVINO gate")
     assert main(["--self-test", "--backend", "openvino"]) == 0
     out = capsys.readouterr().out
@@ -204,7 +204,7 @@ def test_self_test_names_openvino_and_why(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_the_bundled_openvino_gate_record_follows_from_its_figures() -> None:
-    ov = runtimes.openvino_gate(CARD)
+    ov = choice.openvino_gate(CARD)
     if ov is None:
         pytest.skip("the bundled card records no OpenVINO gate")
     onnx = CARD.extra["onnx"]
@@ -233,7 +233,7 @@ def test_a_seg_test_slice_reproduces_the_openvino_record(shared_data: Path) -> N
     if not record:
         pytest.skip("the bundled card records no OpenVINO gate")
     # this CPU's own run where the card has one (its kernels), else the first one recorded
-    record = (record.get("by_cpu") or {}).get(runtimes.cpu_kind(), record)
+    record = (record.get("by_cpu") or {}).get(choice.cpu_kind(), record)
     index = D.index_split(shared_data, "seg_test")
     idx = slice_indices(index.labels)
     pixels = np.stack([imaging.load_pixels(index.paths[i]) for i in idx])

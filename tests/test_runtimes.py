@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from app.cli.main import main
-from app.model import runtimes, scenes
+from app.model import choice, runtimes, scenes
 from app.model.engine import Classifier
 from app.photos import imaging
 from app.tagging import sidecar
@@ -160,17 +160,17 @@ def test_the_onnx_path_never_imports_torch(onnx_card: Path, tmp_path: Path) -> N
 
 def test_choice_of_runtime(onnx_card: Path) -> None:
     card = scenes.ModelCard.read(onnx_card)
-    assert runtimes.candidates(card, "auto", "auto", "cpu") == [
+    assert choice.candidates(card, "auto", "auto", "cpu") == [
         ("onnx", "int8"),
         ("onnx", "fp32"),
         ("torch", "fp32"),
     ]
-    assert runtimes.candidates(card, "auto", "fp32", "cpu") == [("onnx", "fp32"), ("torch", "fp32")]
-    assert runtimes.candidates(card, "auto", "bf16", "cpu") == [("torch", "bf16")]
-    assert runtimes.candidates(card, "onnx", "auto", None) == [("onnx", "int8"), ("onnx", "fp32")]
-    assert runtimes.candidates(card, "torch", "auto", None) == [("torch", "auto")]
+    assert choice.candidates(card, "auto", "fp32", "cpu") == [("onnx", "fp32"), ("torch", "fp32")]
+    assert choice.candidates(card, "auto", "bf16", "cpu") == [("torch", "bf16")]
+    assert choice.candidates(card, "onnx", "auto", None) == [("onnx", "int8"), ("onnx", "fp32")]
+    assert choice.candidates(card, "torch", "auto", None) == [("torch", "auto")]
     with pytest.raises(ValueError, match="ONNX Runtime runs on the CPU"):
-        runtimes.candidates(card, "onnx", "auto", "cuda")
+        choice.candidates(card, "onnx", "auto", "cuda")
 
 
 def test_self_test_on_the_bundled_onnx_model(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.model import runtimes, scenes
+from app.model import devices, runtimes, scenes
 from app.model.scenes import ModelCard
 from training import data as D
 from training.evaluation import evaluation, runtime_logits
@@ -42,7 +42,7 @@ def openvino_record(
         "reads": "the int8 QDQ file above, as it is (no separate OpenVINO model)",
         "openvino": ov.__version__,
         "config": "PERFORMANCE_HINT LATENCY, INFERENCE_NUM_THREADS = physical cores",
-        "measured_on": f"{runtimes.cpu_kind() or 'unknown'} CPU",
+        "measured_on": f"{devices.cpu_kind() or 'unknown'} CPU",
         "note": "measured by `python -m training gate-openvino` (or export-onnx) through "
         "app.model.runtimes.OpenVinoRuntime and the app's preprocessing; fp32 reference: "
         "ONNX Runtime fp32 on the same pixels",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from app import defaults
-from app.model import openset, runtimes, scenes
+from app.model import choice, openset, runtimes, scenes
 from app.model.calibration import softmax
 from app.model.modelid import ModelId
 from app.photos import imaging
@@ -264,7 +264,7 @@ class Classifier:
                 warn(message)
 
         # ModelError (sha256, missing, damaged, nothing can run) propagates
-        self.runtime = runtimes.open_runtime(card, backend, precision, device, threads, note)
+        self.runtime = choice.open_runtime(card, backend, precision, device, threads, note)
         self.card = self.runtime.card
         self.runtime_why = self.runtime.why
         self.device = self.runtime.device

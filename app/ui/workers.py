@@ -253,10 +253,10 @@ def cache_lookup(settings: Any) -> Callable[[list[Path]], tuple[str, list[Any]]]
     def lookup(paths: list[Path]) -> tuple[str, list[Any]]:
         if not state:
             from app.cache.library import Library
-            from app.model import runtimes
+            from app.model import choice
             from app.model.modelid import ModelId
 
-            model_id = runtimes.expected_model_id(None, backend, "auto", device)
+            model_id = choice.expected_model_id(None, backend, "auto", device)
             state["id"] = str(ModelId.parse(model_id).with_tta(tta)) if model_id else ""
             state["library"] = Library(warn=lambda message: log.warning("%s", message))
             state["open_set"] = _open_set(state)
