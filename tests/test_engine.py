@@ -312,3 +312,24 @@ def test_predictions_carry_the_pooled_feature_the_head_saw(tmp_path: Path) -> No
     probs = softmax(head.logits(feats), temperature)
     scores = np.array([list(p.scores.values()) for p in preds])
     np.testing.assert_allclose(probs, scores, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "flags", "bf16"),
+    [
+        ("GenuineIntel", "avx2 avx512f avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16", True),
+        ("GenuineIntel", "avx2 avx512f avx512_vnni avx512_bf16", False),  # AMX hidden: 0.72x
+        ("AuthenticAMD", "avx2 avx512f avx512_vnni avx512_bf16", True),  # EPYC: 2x fp32
+        ("AuthenticAMD", "avx2 fma", False),  # emulated bf16: 6x slower
+    ],
+)
+def test_torch_autocasts_to_bf16_only_where_it_measured_faster(
+    monkeypatch: pytest.MonkeyPatch, vendor: str, flags: str, bf16: bool
+) -> None:
+
+    info = f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: fpu sse {flags}\n"
+    monkeypatch.setattr(devices, "_cpuinfo", lambda: info)
+    assert devices.cpu_supports_bf16() is bf16
+    expected = torch.bfloat16 if bf16 else None
+    assert devices.autocast_dtype(torch.device("cpu")) is expected
+    assert devices.autocast_dtype(torch.device("cpu"), "bf16") is torch.bfloat16

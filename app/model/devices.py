@@ -65,18 +65,27 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_supports_bf16() -> bool:
-    """Native bf16 (AVX512-BF16 or AMX). Without it oneDNN emulates bf16 and is slower than fp32
-    (measured on a 2-core AVX2 EPYC: VGG16 forward 0.4 img/s bf16 vs 2.4 img/s fp32)."""
+def _cpuinfo() -> str | None:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            flags = f.read()
-        return "avx512_bf16" in flags or "amx_bf16" in flags
-    except OSError:  # not Linux: trust torch's view of the CPU
+            return f.read()
+    except OSError:
+        return None
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether torch's bf16 beats its fp32 on this CPU, as measured (VGG16 at 150 px, 2 cores):
+    AMX: yes; AMD with AVX512-BF16 (EPYC, 2026-11-30): 2x fp32; an Intel Xeon with AVX512-BF16
+    but AMX hidden by its hypervisor (2026-12-06): 0.72x fp32, so no; without native bf16 oneDNN
+    emulates it (an AVX2 EPYC: 0.4 img/s bf16 vs 2.4 fp32), so no. docs/bench_runtimes.md."""
+    info = _cpuinfo()
+    if info is None:  # not Linux: trust torch's view of the CPU
         import torch
 
         cap = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
         return "AMX" in str(cap).upper()
+    flags = set(info.split())
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and "AuthenticAMD" in flags)
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
