@@ -15,6 +15,7 @@ from app.model.engine import Classifier
 from app.personal import head as personal
 from app.personal.corrections import Correction, Corrections
 from app.personal.versions import Versions
+from app.photos import imaging
 from app.tagging import sidecar
 from app.tagging.session import Session
 from tests.conftest import BUNDLED_ID, make_photo
@@ -327,6 +328,25 @@ def test_label_refuses_a_file_that_is_not_a_photo_and_counts_only_photos(
     assert cli.main(["learn", "--list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["corrections"] == 1 and listed["by_scene"] == {"sea": 1}
+
+
+def test_label_tags_a_photo_it_cannot_decode_but_learns_nothing_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A truncated copy is still a photo its owner knows (so is a panorama over the size limit,
+    or a HEIC without its decoder): `label` writes its scene, as the window's keys do
+    (imaging.not_a_photo is the one rule); with no pixels there is no correction to learn."""
+    whole = make_photo(tmp_path / "src.jpg").read_bytes()
+    cut = tmp_path / "IMG_9.jpg"
+    cut.write_bytes(whole[: len(whole) // 2])
+    assert imaging.unreadable(cut) is not None and imaging.not_a_photo(cut) is None
+    code = cli.main(["label", str(cut), "--scene", "glacier", "--backend", "onnx"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and out.splitlines() == [f"{cut}\tglacier\tIMG_9.jpg.xmp"]
+    assert sidecar.read_sidecar(cut).scene.label == "glacier"
+    store = Corrections()
+    assert len(store) == 0
+    store.close()
 
 
 def test_a_save_of_a_photo_the_model_could_not_read_is_no_correction(tmp_path: Path) -> None:

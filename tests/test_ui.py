@@ -233,9 +233,14 @@ def test_unreadable_photo_shows_in_the_errors_list(
     assert win.review_proxy.mapFromSource(win.photos.index(rid)).isValid()
     qtbot.waitUntil(lambda: win.errors_dock.windowTitle() == "Errors · 1")
     assert win.errors_dock.isVisible()
-    # it can still be labelled by hand
-    win.assign([rid], "street")
-    assert proxy_index(win, "street", rid).isValid()
+    # a file that is no image gets no scene by hand either (as `label` refuses it), and says so
+    assert win.assign([rid], "street") == 0
+    assert r.manual is None and not proxy_index(win, "street", rid).isValid()
+    assert "broken.jpg: not a readable image" in win.statusBar().currentMessage()
+    assert not win.undo_stack.canUndo()
+    other = next(i for i in range(len(session)) if i != rid)  # the rest of a selection still is
+    assert win.assign([rid, other], "street") == 1
+    assert session.records[other].manual == "street" and r.manual is None
 
 
 def test_missing_model_is_reported_and_hand_labelling_still_works(

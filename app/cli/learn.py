@@ -122,8 +122,8 @@ def cmd_label(args: argparse.Namespace) -> int:
         elif not imaging.is_photo(photo):
             err(f"{photo}\tERROR: not a photo this app reads ({photo.suffix or 'no extension'})")
             failed += 1
-        elif (problem := imaging.unreadable(photo)) is not None:
-            # a text file named .jpg: no sidecar, no correction (nothing to learn from)
+        elif (problem := imaging.not_a_photo(photo)) is not None:
+            # a text file named .jpg: no sidecar, no correction (the window refuses it too)
             err(f"{photo}\tERROR: {problem}; not labelled")
             failed += 1
         else:

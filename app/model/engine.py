@@ -54,6 +54,9 @@ class Prediction:
     # The open-set score (app.model.openset): cosine distance to the k-th nearest training
     # photo; None when the card has no open-set section or the runtime gave no feature
     open_set: float | None = field(default=None, compare=False)
+    # the error says the file is no image at all (imaging.ImageError.not_a_photo): it gets no
+    # scene, by the model or by hand (app.tagging.record.PhotoRecord.labelable)
+    not_a_photo: bool = field(default=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -205,12 +208,16 @@ def flip_average(logits: np.ndarray, mirror_logits: np.ndarray, temperature: flo
     return (one + other) / np.float32(2)
 
 
+class NotAPhoto(str):
+    """A decode error saying the file is no image at all (still the message, as a str)."""
+
+
 def _decode(path: Path, size: int) -> np.ndarray | str:
     """Pixels, or the message explaining why there are none (runs in the decode pool)."""
     try:
         return imaging.load_pixels(path, size)
     except imaging.ImageError as exc:
-        return str(exc)
+        return NotAPhoto(exc) if exc.not_a_photo else str(exc)
     except MemoryError:
         return "not enough memory to decode this image"
     except Exception as exc:  # a decoder bug must not end the run; report it on the photo
@@ -406,7 +413,7 @@ class Classifier:
         preds: list[Prediction] = []
         for i, (path, d) in enumerate(zip(paths, decoded, strict=True)):
             if isinstance(d, str):
-                preds.append(Prediction(path, error=d))
+                preds.append(Prediction(path, error=str(d), not_a_photo=isinstance(d, NotAPhoto)))
             elif probs is None:
                 preds.append(Prediction(path, error=failure or "classification failed"))
             else:

@@ -35,7 +35,13 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not gre
 
 
 class ImageError(Exception):
-    """A photo that cannot be read; str() is a message fit to show the user."""
+    """A photo that cannot be read; str() is a message fit to show the user. `not_a_photo`: the
+    file is no image at all (text named .jpg, an unknown format), as opposed to a photo this app
+    cannot decode now (too large, truncated, no HEIC decoder, no permission)."""
+
+    def __init__(self, message: str, not_a_photo: bool = False) -> None:
+        super().__init__(message)
+        self.not_a_photo = not_a_photo
 
 
 def _register_heif() -> str | None:
@@ -84,7 +90,9 @@ def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
         missing = _missing_decoder(source)
         if missing:
             raise ImageError(missing) from None
-        raise ImageError("not a readable image (unknown format or corrupt file)") from None
+        raise ImageError(
+            "not a readable image (unknown format or corrupt file)", not_a_photo=True
+        ) from None
     except Image.DecompressionBombError as exc:
         raise ImageError(
             f"image too large, refused as a possible decompression bomb ({exc})"
@@ -93,7 +101,7 @@ def _open(source: str | os.PathLike[str] | bytes) -> Image.Image:
         raise ImageError(f"cannot open: {os_reason(exc)}") from None
     w, h = img.size
     if w <= 0 or h <= 0:
-        raise ImageError("image has no pixels")
+        raise ImageError("image has no pixels", not_a_photo=True)
     if w * h > MAX_PIXELS:
         img.close()
         raise ImageError(
@@ -201,6 +209,18 @@ def resize_for_model(img: Image.Image, size: int = INPUT_SIZE) -> np.ndarray:
 def load_pixels(source: str | os.PathLike[str] | bytes, size: int = INPUT_SIZE) -> np.ndarray:
     """A photo file -> the uint8 (size, size, 3) pixels the model sees. Raises ImageError."""
     return resize_for_model(open_photo(source, min_side=2 * size), size)
+
+
+def not_a_photo(source: str | os.PathLike[str]) -> str | None:
+    """Why `source` is no image at all (ImageError's words), or None for a photo, readable or
+    not: the one rule for what may get a scene by hand (CLI `label`, the window's keys and drops
+    through PhotoRecord.labelable). A panorama over the size limit, a truncated copy or a HEIC
+    without its decoder is still a photo its owner may tag."""
+    try:
+        open_photo(source, min_side=2 * INPUT_SIZE).close()
+    except ImageError as exc:
+        return str(exc) if exc.not_a_photo else None
+    return None
 
 
 def unreadable(source: str | os.PathLike[str]) -> str | None:

@@ -142,6 +142,12 @@ class PhotoRecord:
         return None
 
     @property
+    def labelable(self) -> bool:
+        """Whether a scene may be given by hand: not when the file proved to be no image at all
+        (imaging.not_a_photo's rule; a photo that merely failed to decode may be)."""
+        return not getattr(self.prediction, "not_a_photo", False)
+
+    @property
     def error(self) -> str | None:
         """Everything that went wrong with this photo, fit to show the user; None when fine."""
         parts = [e for e in (self.classify_error, self.sidecar_error) if e]

@@ -25,7 +25,13 @@ class AssignSceneCommand(QUndoCommand):
     def __init__(self, session: Session, ids: Sequence[int], label: str | None) -> None:
         self.session = session
         self.label = label
-        self.old = {i: session.records[i].manual for i in ids if session.records[i].manual != label}
+        records = session.records
+        # files that proved to be no image get no scene (PhotoRecord.labelable), as in `label`
+        self.refused = [i for i in ids if label is not None and not records[i].labelable]
+        refused = set(self.refused)
+        self.old = {
+            i: records[i].manual for i in ids if records[i].manual != label and i not in refused
+        }
         super().__init__(describe(label, len(self.old)))
 
     def is_noop(self) -> bool:

@@ -429,6 +429,9 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return 0
         command = AssignSceneCommand(self.session, ids, label)
+        if command.refused:
+            r = self.session.records[command.refused[0]]
+            self.statusBar().showMessage(f"{r.path.name}: {r.classify_error}; not labelled", 8000)
         if command.is_noop():
             return 0
         self.undo_stack.push(command)
