@@ -399,3 +399,17 @@ def test_learn_list_json(capsys: pytest.CaptureFixture[str]) -> None:
         "active": None,
         "versions": [],
     }
+
+
+@pytest.mark.parametrize("command", ["tag", "label"])
+def test_tag_and_label_share_the_sidecar_options_and_their_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    photo = make_photo(tmp_path / "IMG_1.jpg")
+    target = [str(tmp_path)] if command == "tag" else [str(photo), "--scene", "sea"]
+    assert cli.main([command, *target, "--parent", " / "]) == 2
+    assert "argument --parent: must name a keyword, e.g. Scene" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.xmp"))
+    assert cli.main([command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # help wraps lines
+    assert "an existing sidecar of either name is updated" in text and "--parent" in text

@@ -146,6 +146,33 @@ def positive_int(text: str) -> int:
 positive_int.__name__ = "positive integer"
 
 
+def keyword_parent(text: str) -> str:
+    if not text.strip(" |/"):
+        raise argparse.ArgumentTypeError("must name a keyword, e.g. Scene")
+    return text
+
+
+keyword_parent.__name__ = "keyword"
+
+
+def add_sidecar_options(p: argparse.ArgumentParser) -> None:
+    """How scenes are written into sidecars: the same options, help and checks for every
+    command that writes them (tag, label)."""
+    p.add_argument(
+        "--sidecar-name",
+        choices=defaults.NAMINGS,
+        default=defaults.NAMING,
+        help="name of new sidecars: IMG.jpg.xmp (ext, default) or IMG.xmp (base); "
+        "an existing sidecar of either name is updated",
+    )
+    p.add_argument(
+        "--parent",
+        type=keyword_parent,
+        default=defaults.PARENT,
+        help=f"parent of the hierarchical keyword (default: {defaults.PARENT})",
+    )
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", metavar="CARD", type=Path, help="model card (default: the bundled model)"

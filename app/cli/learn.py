@@ -25,6 +25,7 @@ from app.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_model_options,
+    add_sidecar_options,
     err,
     open_classifier,
     out,
@@ -92,17 +93,7 @@ def label_parser() -> argparse.ArgumentParser:
         choices=OUTCOMES,
         help="the scene of these photos, or none (none of the six)",
     )
-    p.add_argument(
-        "--sidecar-name",
-        choices=defaults.NAMINGS,
-        default=defaults.NAMING,
-        help="name of new sidecars: IMG.jpg.xmp (ext, default) or IMG.xmp (base)",
-    )
-    p.add_argument(
-        "--parent",
-        default=defaults.PARENT,
-        help=f"parent of the hierarchical keyword (default: {defaults.PARENT})",
-    )
+    add_sidecar_options(p)
     _model_options(p)
     return p
 

@@ -15,6 +15,7 @@ from app.cli.common import (
     EXIT_USAGE,
     Run,
     add_model_options,
+    add_sidecar_options,
     classify_all,
     err,
     exit_status,
@@ -60,13 +61,7 @@ def tag_parser() -> argparse.ArgumentParser:
         help="leave photos below this confidence untagged, as the window's 'Needs review' "
         f"does: 0.8 or 80%% (default: {defaults.THRESHOLD:g})",
     )
-    p.add_argument(
-        "--sidecar-name",
-        choices=defaults.NAMINGS,
-        default=defaults.NAMING,
-        help="name of new sidecars: IMG.jpg.xmp (ext, default) or IMG.xmp (base); "
-        "an existing sidecar of either name is updated",
-    )
+    add_sidecar_options(p)
     p.add_argument(
         "--raw-jpeg",
         choices=defaults.RAW_JPEG_MODES,
@@ -74,11 +69,6 @@ def tag_parser() -> argparse.ArgumentParser:
         help="a RAW + JPEG pair (IMG.CR2 + IMG.JPG): two photos, each classified and tagged "
         "(separate, default: darktable, digiKam), or one photo, the JPEG classified and its "
         "label written to both sidecars (one: Lightroom's way)",
-    )
-    p.add_argument(
-        "--parent",
-        default=defaults.PARENT,
-        help=f"parent of the hierarchical keyword (default: {defaults.PARENT})",
     )
     p.add_argument(
         "-n", "--dry-run", action="store_true", help="report what would change, write nothing"
@@ -117,9 +107,6 @@ class _TagReport:
 def cmd_tag(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         err(f"error: not a folder: {args.folder}")
-        return EXIT_USAGE
-    if not args.parent.strip(" |/"):
-        err("error: --parent must name a keyword, e.g. Scene")
         return EXIT_USAGE
     from app.tagging.session_io import execute_save
 
