@@ -6,7 +6,8 @@ runs OpenVINO only where that record says it passed (app.model.runtimes).
     python -m training gate-openvino        re-measure and record (export-onnx runs it after)
 
 It runs twice: with the plugin's default precision for the few fp32 nodes (bf16 on CPUs with
-AVX512-BF16/AMX, like this one) and with f32, as CPUs without bf16 run them; both must pass.
+AVX512-BF16/AMX) and with f32, as the app asks for (OpenVinoRuntime) and as CPUs without bf16
+run them; both must pass.
 The fp32 reference logits are export-onnx's (runs/onnx/<sha12>/fp32-test.npy), else computed
 through ONNX Runtime fp32 and kept there.
 """
@@ -47,7 +48,12 @@ def openvino_record(
         "app.model.runtimes.OpenVinoRuntime and the app's preprocessing; fp32 reference: "
         "ONNX Runtime fp32 on the same pixels",
     }
-    for key, config in (("native", None), ("f32", {"INFERENCE_PRECISION_HINT": "f32"})):
+    # the plugin's own default for the fp32 nodes (bf16 on AVX512-BF16/AMX CPUs) at the top,
+    # and f32, as the app runs them since 2026-12-06 (and as CPUs without bf16 do), beside it
+    for key, config in (
+        ("native", {"INFERENCE_PRECISION_HINT": "bf16"}),
+        ("f32", {"INFERENCE_PRECISION_HINT": "f32"}),
+    ):
         rt = runtimes.OpenVinoRuntime(card, "int8", threads=threads, cache_dir=None, config=config)
         t0 = time.time()
         logits = runtime_logits(rt, test.pixels, desc=f"openvino int8 {key}", progress=progress)
