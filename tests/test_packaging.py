@@ -417,8 +417,12 @@ def test_build_defaults_keep_the_venv_out_of_the_repo() -> None:
     assert args.distpath == REPO / "dist"
     assert args.workpath == REPO / "build" / "pyinstaller"
     reqs = (PACKAGING / "requirements-build.txt").read_text().splitlines()
-    pins = dict(line.split("==") for line in reqs if line and not line.startswith("#"))
+    lines = [line for line in reqs if line and not line.startswith("#")]
+    pins = dict(line.split(";")[0].strip().split("==", 1) for line in lines)
     assert {"PySide6-Essentials", "pyinstaller", "safetensors", "defusedxml"} <= set(pins)
     assert not pins["PySide6-Essentials"].startswith("6.12.0")  # see app/ui/compat.py
     assert not {"torch", "torchvision", "PySide6", "scipy", "matplotlib"} & set(pins)
     assert "onnxruntime" in pins
+    # OpenVINO only where the app installs it too (pyproject's marker): x86-64 Linux, Windows
+    (marker,) = [line.split(";", 1)[1] for line in lines if line.startswith("openvino==")]
+    assert "x86_64" in marker and "win32" in marker
