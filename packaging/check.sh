@@ -71,7 +71,7 @@ else
 fi
 
 # Both CPU runtimes the bundle carries load and classify the samples: OpenVINO (auto's choice on
-# AMX and AVX-512 BF16 CPUs, where its gate ran) with only the files bundle_contents keeps, and
+# CPUs with AMX, AVX-512 VNNI or AVX-VNNI, where its gate ran) with only the files bundle_contents keeps, and
 # ONNX Runtime (every other CPU).
 if [ "$placeholder" = 0 ]; then
     for backend in openvino onnx; do

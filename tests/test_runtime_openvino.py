@@ -123,7 +123,8 @@ def test_auto_takes_openvino_only_where_installed_gated_and_faster(
     for kind in slow:  # no faster, not gated there, or the kind cannot be told: ONNX Runtime
         monkeypatch.setattr(choice, "cpu_kind", lambda kind=kind: kind)
         assert choice.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
-        assert "auto takes it only on AMX and AVX-512 BF16" in choice.auto_choice(gated, "cpu")
+        taken = ", ".join(choice.OPENVINO_TAKEN)
+        assert f"auto takes it only on {taken}" in choice.auto_choice(gated, "cpu")
     monkeypatch.setattr(choice, "cpu_kind", lambda: fast)
     monkeypatch.setattr(runtimes, "openvino_available", lambda: False)
     assert choice.candidates(gated, "auto", "auto", "cpu")[0] == ("onnx", "int8")
@@ -214,6 +215,8 @@ def test_the_bundled_openvino_gate_record_follows_from_its_figures() -> None:
     records = [record, *(record.get("by_cpu") or {}).values()]
     for kind, r in (record.get("by_cpu") or {}).items():  # each kind's run says it ran there
         assert r["measured_on"] == f"{kind} CPU" and "by_cpu" not in r
+    # every kind auto would take OpenVINO on has its own passed gate in the bundled card
+    assert set(choice.OPENVINO_TAKEN) <= set(choice.openvino_gated_kinds(CARD))
     for g in [x for r in records for x in (r["gate"], r["without_bf16"]["gate"])]:
         assert g["n"] == 3000
         assert g["accuracy_fp32"] == pytest.approx(onnx["fp32"]["evaluation"]["accuracy"])

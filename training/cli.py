@@ -154,7 +154,9 @@ def cmd_gate_openvino(args) -> int:
     from training.openvino_gate import gate_openvino
 
     card = Path(args.card) if args.card else None
-    return gate_openvino(data.data_root(args.data), Path(args.runs), card, args.quiet)
+    return gate_openvino(
+        data.data_root(args.data), Path(args.runs), card, args.quiet, emulated=args.emulated
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,6 +361,13 @@ def parser() -> argparse.ArgumentParser:
     )
     common(sp)
     sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    sp.add_argument(
+        "--emulated",
+        metavar="KIND",
+        choices=["AMX", "AVX-512 BF16", "AVX-512 VNNI", "AVX-VNNI", "AVX2"],
+        help="the run is on a smaller CPU emulated by masking CPUID (e.g. the LD_PRELOAD shim "
+        "of docs/bench_runtimes.md): record it under this kind, marked as emulated",
+    )
     sp.set_defaults(func=cmd_gate_openvino)
 
     from training import openset

@@ -96,8 +96,12 @@ def merged_record(old: dict | None, new: dict) -> dict:
     return {**first, "by_cpu": by_cpu}
 
 
-def gate_openvino(root: Path, runs: Path, card_path: Path | None, quiet: bool) -> int:
-    """`python -m training gate-openvino`: measure, record in the card, print; 1 if it failed."""
+def gate_openvino(
+    root: Path, runs: Path, card_path: Path | None, quiet: bool, emulated: str | None = None
+) -> int:
+    """`python -m training gate-openvino`: measure, record in the card, print; 1 if it failed.
+    `emulated`: the kind of CPU a CPUID mask makes this one look like (/proc/cpuinfo still
+    names the real one), recorded as that kind with the real CPU beside it."""
     card = ModelCard.read(card_path or scenes.default_card_path())
     if not runtimes.openvino_available():
         raise scenes.ModelError("openvino is not installed (pip install openvino)")
@@ -112,6 +116,9 @@ def gate_openvino(root: Path, runs: Path, card_path: Path | None, quiet: bool) -
     fp32_logits = _cached(work, "fp32-test", fp32)
     record = openvino_record(card, fp32_logits, test, progress=not quiet)
     assert record is not None
+    if emulated:
+        record["emulated_on"] = record["measured_on"]
+        record["measured_on"] = f"{emulated} CPU"
     card.extra["onnx"]["int8"]["openvino"] = merged_record(
         card.extra["onnx"]["int8"].get("openvino"), record
     )

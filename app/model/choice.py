@@ -85,21 +85,21 @@ def _on_gpu(device: str | None) -> bool:
     return devices.pick_device(None).type != "cpu"
 
 
-# OpenVINO int8 / ONNX Runtime int8, model only, batch 32, 2 threads (docs/bench_runtimes.md):
-# AMX and AVX-512 BF16 measured on real Xeons, quiet (an AMX one; one whose hypervisor hides
-# AMX); the others emulated on the AMX Xeon by masking CPUID, one round under load 14-23 (±30 %).
+# OpenVINO int8 / ONNX Runtime int8, model only, batch 32, 2 threads, quiet (docs/bench_runtimes.md):
+# AMX and AVX-512 BF16 on real Xeons (an AMX one; one whose hypervisor hides AMX); AVX-512 VNNI,
+# AVX-VNNI and AVX2 on the AVX-512 BF16 one with CPUID masked (the kernels each runtime picks
+# are those of such a CPU; the microarchitecture stays the Xeon's).
 OPENVINO_OVER_ORT = {
     "AMX": 3.6,
     "AVX-512 BF16": 1.14,
-    "AVX-512 VNNI": 0.9,
-    "AVX-VNNI": 1.0,
-    "AVX2": 1.3,
+    "AVX-512 VNNI": 1.12,  # two rounds: 1.17, 1.08
+    "AVX-VNNI": 1.1,  # 1.15, 1.04
+    "AVX2": 0.93,  # 0.97, 0.89
 }
 # Where auto takes OpenVINO: measured faster, and its int8 gated on that kind of CPU's kernels
-# (the card's onnx.int8.openvino records each kind it ran on). AVX-512 VNNI and AVX-VNNI: no
-# faster; AVX2 without VNNI runs other int8 kernels whose accuracy was not measured, for a gain
-# within the noise; where the kind cannot be told (not Linux), ONNX Runtime.
-OPENVINO_TAKEN = ("AMX", "AVX-512 BF16")
+# (the card's onnx.int8.openvino.by_cpu records each kind it ran on). AVX2 without VNNI: no
+# faster, so ONNX Runtime stays; where the kind cannot be told (not Linux), ONNX Runtime.
+OPENVINO_TAKEN = ("AMX", "AVX-512 BF16", "AVX-512 VNNI", "AVX-VNNI")
 
 
 def candidates(
@@ -186,7 +186,7 @@ def auto_choice(
     elif cpu_kind() not in OPENVINO_TAKEN:
         ratio = OPENVINO_OVER_ORT.get(kind)
         measured = f"measured {ratio:.2g}x ONNX Runtime's rate" if ratio else "not measured"
-        taken = " and ".join(OPENVINO_TAKEN)
+        taken = ", ".join(OPENVINO_TAKEN)
         why.append(f"on {kind} OpenVINO {measured}; auto takes it only on {taken}")
     elif not _openvino_int8_passed(card, cpu_kind()):
         gated = ", ".join(openvino_gated_kinds(card)) or "no CPU"
