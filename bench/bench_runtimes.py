@@ -44,7 +44,7 @@ from bench.bench_classify import (
 )
 
 VARIANTS: tuple[tuple[str, str], ...] = (("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"))
-if devices.cpu_supports_bf16() or "avx512_bf16" in (devices._cpuinfo() or ""):
+if devices.cpu_supports_bf16() or "avx512_bf16" in devices.cpu_flags():
     VARIANTS = (*VARIANTS, ("torch", "bf16"))  # native bf16: measured even where fp32 is faster
 if runtimes.openvino_available():
     VARIANTS = (*VARIANTS, ("openvino", "fp32"), ("openvino", "int8"))

@@ -6,10 +6,9 @@ listed photos, against the same number of photos left out at random (the noise f
     python bench/clean_head.py [--data DIR] [--lists training/label_issues/seg_train.tsv …]
                                [--controls 10] [--precision fp32] [--out FILE]
 
-The features come from training.label_issues.pooled_features (the recipe's own pool3 caches,
-resumable per batch; ~17 min on 2 AMX-less cores in fp32) plus seg_test's, cached the same way.
-The head is training.label_issues' multinomial logistic regression on standardized features,
-its C picked on the recipe's 10 % holdout. Reported per list: seg_test accuracy (official) and
+The features and the head are training.label_issues' (pooled_features of seg_train and of
+seg_test, the recipe's own pool3 caches, resumable per batch, ~17 min on 2 AMX-less cores in
+fp32; logistic_head, its C picked on the recipe's 10 % holdout). Reported per list: seg_test accuracy (official) and
 without the photos whose label docs/seg_test_checked.tsv calls wrong, holdout accuracy, and the
 random-removal controls' mean and range. A list is worth a full recipe run only if it beats
 every control.
@@ -39,46 +38,8 @@ LISTS = (
 )
 
 
-def test_features(root: Path, precision: str) -> tuple[data.DecodedSplit, np.ndarray]:
-    """seg_test's ImageNet pooled block-5 features, through the same stages and caches."""
-    import torch
-
-    from app.model.scenes import load_model
-    from training.imagenet import imagenet_vgg16_features
-    from training.loop import compute_stage, head_stage, make_context, resolve_stage
-    from training.models import build
-    from training.run import Splits, _feature_cache_tag
-
-    train = data.decode_split(data.index_split(root, "seg_train"), progress=False)
-    test = data.decode_split(data.index_split(root, "seg_test"), progress=True)
-    recipe = RECIPES["vgg16"]
-    fit_idx, hold_idx = data.stratified_holdout(train.labels, recipe.holdout_fraction, recipe.seed)
-    hold = train.subset(hold_idx)
-    hold.split = "holdout"
-    tag = _feature_cache_tag(recipe, Splits(train.subset(fit_idx), test, hold))
-    ctx = make_context(torch.device("cpu"), precision, progress=True)
-    bundled, card = load_model()
-    net = build(recipe)
-    net.features.load_state_dict(imagenet_vgg16_features(), strict=True)
-    net.to(memory_format=torch.channels_last)
-    pool3 = resolve_stage(bundled, recipe.phases[1].train)
-    source = compute_stage(net, test, pool3, recipe.normalization, ctx, tag + "t")
-    feats = compute_stage(
-        net, test, head_stage(net), card.normalization, ctx, tag + "t", source=(pool3, source)
-    )
-    return test, np.asarray(feats, dtype=np.float64).reshape(len(test), -1)
-
-
-def fit_head(x: np.ndarray, y: np.ndarray, c: float):  # noqa: ANN201 (an sklearn pipeline)
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x, y)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from training.label_issues import pooled_features
+    from training.label_issues import logistic_head, pooled_features
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -89,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     train, x, _ = pooled_features(args.data, args.precision, features="imagenet")
-    test, xt = test_features(args.data, args.precision)
+    test, xt, _ = pooled_features(args.data, args.precision, features="imagenet", split="seg_test")
     recipe = RECIPES["vgg16"]
     fit_idx, hold_idx = data.stratified_holdout(train.labels, recipe.holdout_fraction, recipe.seed)
     y, yt = train.labels, test.labels
@@ -98,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # C on the holdout, with every training row (the recipe's own selection rule: never seg_test)
     cs = (0.001, 0.002, 0.005, 0.01, 0.03, 0.1)
-    hold_acc = {c: fit_head(x[fit_idx], y[fit_idx], c).score(x[hold_idx], y[hold_idx]) for c in cs}
+    hold_acc = {
+        c: logistic_head(x[fit_idx], y[fit_idx], c).score(x[hold_idx], y[hold_idx]) for c in cs
+    }
     c = max(cs, key=lambda k: hold_acc[k])
     print(f"C on the holdout: {c} ({', '.join(f'{k}: {v:.4f}' for k, v in hold_acc.items())})")
 
@@ -106,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(keep: np.ndarray) -> dict[str, float]:
         rows = fit_idx[keep[fit_idx]]
-        head = fit_head(x[rows], y[rows], c)
+        head = logistic_head(x[rows], y[rows], c)
         right = head.predict(xt) == yt
         fixed = int((right & ~base).sum()) if base is not None else 0
         broken = int((~right & base).sum()) if base is not None else 0

@@ -27,7 +27,8 @@ sys.path[:0] = [str(REPO), str(REPO / "bench"), str(REPO / "tests")]
 from bench_formats import make_sets  # noqa: E402
 
 from app.model import scenes  # noqa: E402
-from app.model.engine import Classifier, _decode, default_decode_workers  # noqa: E402
+from app.model.engine import Classifier, default_decode_workers  # noqa: E402
+from app.photos import imaging  # noqa: E402
 
 DEFAULT_SEG_TEST = REPO.parent / "shared" / "data" / "intel-scenes" / "seg_test"
 REAL = REPO.parent / "shared" / "data" / "real-scenes-dev"
@@ -47,7 +48,7 @@ def slice_of(folder: Path, limit: int) -> list[Path]:
 def decode_rate(paths: list[Path], size: int) -> float:
     t0 = time.perf_counter()
     for p in paths:
-        _decode(p, size)
+        imaging.load_pixels(p, size)  # what the engine's decode workers run
     return len(paths) / (time.perf_counter() - t0)
 
 

@@ -327,9 +327,10 @@ def test_torch_autocasts_to_bf16_only_where_it_measured_faster(
     monkeypatch: pytest.MonkeyPatch, vendor: str, flags: str, bf16: bool
 ) -> None:
 
-    info = f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t\t: fpu sse {flags}\n"
+    info = {"vendor_id": vendor, "flags": f"fpu sse {flags}", "model name": "a CPU"}
     monkeypatch.setattr(devices, "_cpuinfo", lambda: info)
     assert devices.cpu_supports_bf16() is bf16
     expected = torch.bfloat16 if bf16 else None
     assert devices.autocast_dtype(torch.device("cpu")) is expected
     assert devices.autocast_dtype(torch.device("cpu"), "bf16") is torch.bfloat16
+    assert devices.cpu_flags() >= set(flags.split()) and devices.cpu_name() == "a CPU"

@@ -181,7 +181,9 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def common(sp, with_data=True):
+    def common(sp, with_data=True, with_card=False):
+        if with_card:
+            sp.add_argument("--card", help="model card (default: resources/model_card.json)")
         if with_data:
             sp.add_argument(
                 "--data",
@@ -261,8 +263,7 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser(
         "evaluate", help="evaluate weights through their model card (default: the bundled ones)"
     )
-    common(sp)
-    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    common(sp, with_card=True)
     sp.add_argument(
         "--split",
         default="seg_test",
@@ -313,8 +314,7 @@ def parser() -> argparse.ArgumentParser:
         help="write the ONNX fp32 + int8 models from the bundled safetensors (no run dir), "
         "fit their temperatures, gate int8, record all in the card",
     )
-    common(sp, with_data=True)
-    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    common(sp, with_data=True, with_card=True)
     onnx_options(sp)
     sp.set_defaults(func=cmd_export_onnx)
 
@@ -340,8 +340,7 @@ def parser() -> argparse.ArgumentParser:
         help="write the personal head's replay bank (seg_train pooled features, float16) "
         "into resources/",
     )
-    common(sp, with_data=True)
-    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    common(sp, with_data=True, with_card=True)
     sp.add_argument(
         "--per-class", type=int, default=PER_CLASS, help=f"photos per scene (default {PER_CLASS})"
     )
@@ -359,8 +358,7 @@ def parser() -> argparse.ArgumentParser:
         help="measure OpenVINO running the card's int8 ONNX file on seg_test against the int8 "
         "gate and record it in the card (auto uses OpenVINO only where it passed)",
     )
-    common(sp)
-    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    common(sp, with_card=True)
     sp.add_argument(
         "--emulated",
         metavar="KIND",

@@ -41,7 +41,11 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "label_issues" / "seg_train.tsv"
 
 
 def pooled_features(
-    root: Path, precision: str = "auto", progress: bool = True, features: str = "bundled"
+    root: Path,
+    precision: str = "auto",
+    progress: bool = True,
+    features: str = "bundled",
+    split: str = "seg_train",
 ) -> tuple[data.DecodedSplit, np.ndarray, str]:
     """seg_train, the bundled model's pooled block-5 features of each photo (N, 512) and the
     weights' sha256.
@@ -52,7 +56,8 @@ def pooled_features(
     blocks 4-5 run here. Both passes are cached and resume per batch.
 
     features="imagenet": ImageNet's pooled block-5 features instead, which never saw a label
-    (the very caches the recipe's first phase trains its head on)."""
+    (the very caches the recipe's first phase trains its head on). split="seg_test": that
+    split's features, through the same stages (bench/clean_head.py scores heads on them)."""
     from training.imagenet import imagenet_vgg16_features
     from training.models import RECIPES, build
     from training.run import Splits, _feature_cache_tag
@@ -70,9 +75,12 @@ def pooled_features(
     imagenet.features.load_state_dict(imagenet_vgg16_features(), strict=True)
     imagenet.to(memory_format=torch.channels_last)  # as the training run holds it
     pool3 = resolve_stage(bundled, recipe.phases[1].train)  # 17, the recipe's cached stage
-    out = np.zeros((len(train), 512))
-    for suffix, idx in (("", fit_idx), ("h", hold_idx)):
-        part = parts[suffix]
+    if split == "seg_test":
+        target, runs = test, (("t", test, np.arange(len(test))),)
+    else:
+        target, runs = train, (("", parts[""], fit_idx), ("h", parts["h"], hold_idx))
+    out = np.zeros((len(target), 512))
+    for suffix, part, idx in runs:
         source = compute_stage(imagenet, part, pool3, recipe.normalization, ctx, tag + suffix)
         net, name = (bundled, f"bundled-{card.weights_sha256[:12]}")
         if features == "imagenet":
@@ -87,24 +95,31 @@ def pooled_features(
             source=(pool3, source),
         )
         out[idx] = np.asarray(feats, dtype=np.float64).reshape(len(part), -1)
-    return train, out, card.weights_sha256 if features == "bundled" else "imagenet"
+    return target, out, card.weights_sha256 if features == "bundled" else "imagenet"
+
+
+def logistic_head(features: np.ndarray, labels: np.ndarray, c: float = 1.0):  # noqa: ANN201
+    """A multinomial logistic head on standardized features (an sklearn pipeline), fitted."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(
+        features, labels
+    )
 
 
 def out_of_fold_probs(
     features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 42, c: float = 1.0
 ) -> np.ndarray:
     """(N, classes) probabilities, each row from a head that never saw that row's label."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     probs = np.zeros((len(labels), len(CLASSES)))
     for fit_idx, held_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
         features, labels
     ):
-        head = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
-        head.fit(features[fit_idx], labels[fit_idx])
+        head = logistic_head(features[fit_idx], labels[fit_idx], c)
         probs[held_idx] = head.predict_proba(features[held_idx])
     return probs
 

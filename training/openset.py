@@ -150,8 +150,7 @@ def add_parser(sub, common) -> None:
         help="write the model card's open_set section (kNN bank, k, threshold from the "
         "holdout) for the 'none of these' outcome; run after export-replay",
     )
-    common(sp, with_data=True)
-    sp.add_argument("--card", help="model card (default: resources/model_card.json)")
+    common(sp, with_data=True, with_card=True)
     sp.add_argument("--k", type=int, default=K, help=f"nearest neighbour (default {K})")
     sp.add_argument(
         "--percentile",

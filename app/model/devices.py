@@ -6,6 +6,7 @@ function, so importing this module costs nothing until a device is actually chos
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from app.model.scenes import ModelError
@@ -51,26 +52,34 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+@functools.cache
+def _cpuinfo() -> dict[str, str] | None:
+    """The first processor's fields in /proc/cpuinfo ("model name", "vendor_id", "flags"…);
+    None where there is no such file (not Linux). Read once a process."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the end of the first processor
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return None
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux names them (avx2, avx512_vnni, amx_int8…); empty where
+    they cannot be read."""
+    return frozenset((_cpuinfo() or {}).get("flags", "").split())
+
+
 def cpu_name() -> str:
     """The processor's marketing name where the OS tells it (Linux), else platform's guess."""
     import platform
 
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpuinfo() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
-            return f.read()
-    except OSError:
-        return None
+    return (_cpuinfo() or {}).get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_supports_bf16() -> bool:
@@ -84,8 +93,9 @@ def cpu_supports_bf16() -> bool:
 
         cap = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
         return "AMX" in str(cap).upper()
-    flags = set(info.split())
-    return "amx_bf16" in flags or ("avx512_bf16" in flags and "AuthenticAMD" in flags)
+    flags = cpu_flags()
+    amd = info.get("vendor_id") == "AuthenticAMD"
+    return "amx_bf16" in flags or ("avx512_bf16" in flags and amd)
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
@@ -110,15 +120,8 @@ def cpu_kind() -> str:
     (AVX-512 VNNI with bf16 instructions: Cooper Lake, Sapphire Rapids and later where AMX is not
     exposed, AMD Zen 4/5), "AVX-512 VNNI", "AVX-VNNI", "AVX2", or "" where this cannot be told
     cheaply (not Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-            else:
-                return ""
-    except OSError:
+    flags = cpu_flags()
+    if not flags:
         return ""
     for flag, name in (
         ("amx_int8", "AMX"),

@@ -211,27 +211,29 @@ def load_pixels(source: str | os.PathLike[str] | bytes, size: int = INPUT_SIZE) 
     return resize_for_model(open_photo(source, min_side=2 * size), size)
 
 
-def not_a_photo(source: str | os.PathLike[str]) -> str | None:
-    """Why `source` is no image at all (ImageError's words), or None for a photo, readable or
-    not: the one rule for what may get a scene by hand (CLI `label`, the window's keys and drops
-    through PhotoRecord.labelable). A panorama over the size limit, a truncated copy or a HEIC
-    without its decoder is still a photo its owner may tag."""
+def _open_problem(source: str | os.PathLike[str]) -> ImageError | None:
+    """Why `source` cannot be decoded as the model would decode it, or None when it can."""
     try:
         open_photo(source, min_side=2 * INPUT_SIZE).close()
     except ImageError as exc:
-        return str(exc) if exc.not_a_photo else None
+        return exc
     return None
 
 
 def unreadable(source: str | os.PathLike[str]) -> str | None:
     """Why `source` is not a photo this app can read (ImageError's words), or None when it is:
-    decoded as the model would decode it. A file named .jpg that holds text is not a photo to
-    label or learn from."""
-    try:
-        open_photo(source, min_side=2 * INPUT_SIZE).close()
-    except ImageError as exc:
-        return str(exc)
-    return None
+    decoded as the model would decode it. Such a file has no features: nothing to learn from."""
+    problem = _open_problem(source)
+    return None if problem is None else str(problem)
+
+
+def not_a_photo(source: str | os.PathLike[str]) -> str | None:
+    """Why `source` is no image at all (ImageError's words), or None for a photo, readable or
+    not: the one rule for what may get a scene by hand (CLI `label`, the window's keys and drops
+    through PhotoRecord.labelable). A panorama over the size limit, a truncated copy or a HEIC
+    without its decoder is still a photo its owner may tag."""
+    problem = _open_problem(source)
+    return str(problem) if problem is not None and problem.not_a_photo else None
 
 
 def make_thumbnail(source: str | os.PathLike[str], max_side: int = 256) -> Image.Image:
