@@ -100,3 +100,15 @@ def test_tag_recursive_tags_what_it_can_and_reports_the_subfolder(
         in done.stderr
     )
     assert sorted(p.name for p in tree.glob("*.xmp")) == ["IMG_0.jpg.xmp", "IMG_1.jpg.xmp"]
+
+
+def test_label_a_photo_in_a_folder_it_may_not_search_says_so_and_labels_the_rest(
+    tree: Path, tiny_card: Path
+) -> None:
+    hidden, open_one = tree / "locked" / "IMG_9.jpg", tree / "IMG_0.jpg"
+    done = run_app(
+        "label", "--model", tiny_card, "--scene", "sea", hidden, open_one, denied=tree / "locked"
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{hidden}\tERROR: permission denied; not labelled" in done.stderr
+    assert done.stdout.splitlines() == [f"{open_one}\tsea\tIMG_0.jpg.xmp"]

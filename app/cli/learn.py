@@ -101,13 +101,20 @@ def label_parser() -> argparse.ArgumentParser:
 def cmd_label(args: argparse.Namespace) -> int:
     from app.personal.corrections import StoreError, sync_session
     from app.photos import imaging
+    from app.photos.oserrors import os_reason
     from app.tagging.session import Session
     from app.tagging.session_io import display_path, execute_save
 
     failed = 0
     by_folder: dict[Path, list[Path]] = {}
     for photo in args.photos:
-        if not photo.is_file():
+        try:
+            is_file = photo.is_file()  # raises where its folder may not be searched
+        except OSError as exc:
+            err(f"{photo}\tERROR: {os_reason(exc)}; not labelled")
+            failed += 1
+            continue
+        if not is_file:
             err(f"{photo}\tERROR: {'not a file' if photo.exists() else 'no such file'}")
             failed += 1
         elif not imaging.is_photo(photo):
