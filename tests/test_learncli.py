@@ -382,7 +382,7 @@ def test_learn_from_a_missing_folder_is_bad_usage_and_learns_nothing(
     missing = tmp_path / "no such folder"
     assert cli.main(["learn", "--from", str(missing)]) == 2
     out, err = capsys.readouterr()
-    assert f"error: not a folder: {missing}" in err
+    assert f"error: no such file or folder: {missing}" in err
     assert "held-out" not in out and out == ""  # nothing was learned
     assert Versions().list() == []
     assert cli.main(["learn", "--from", str(tmp_path), str(missing)]) == 2  # one bad of two

@@ -112,3 +112,23 @@ def test_label_a_photo_in_a_folder_it_may_not_search_says_so_and_labels_the_rest
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"{hidden}\tERROR: permission denied; not labelled" in done.stderr
     assert done.stdout.splitlines() == [f"{open_one}\tsea\tIMG_0.jpg.xmp"]
+
+
+def test_a_path_behind_a_folder_it_may_not_search_is_permission_denied_everywhere(
+    tree: Path, tiny_card: Path
+) -> None:
+    """Not 'no such file', not a traceback: classify names the path's problem per path, tag
+    and learn --from refuse a folder they cannot reach or list (bad usage, nothing learned)."""
+    locked = tree / "locked"
+    hidden = locked / "IMG_9.jpg"
+    done = run_app("classify", "--model", tiny_card, hidden, tree / "IMG_0.jpg", denied=locked)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stdout.splitlines()  # a line a path, the readable photo classified
+    assert len(lines) == 2 and f"{hidden}\tERROR: permission denied" in lines
+    done = run_app("tag", "--model", tiny_card, hidden, denied=locked)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"error: permission denied: {hidden}" in done.stderr
+    done = run_app("learn", "--from", locked, "--model", tiny_card, denied=locked)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"error: cannot list {locked}: permission denied" in done.stderr
+    assert "kept:" not in done.stdout and "active" not in done.stdout

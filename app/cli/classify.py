@@ -19,9 +19,9 @@ from app.cli.common import (
     classify_all,
     err,
     exit_status,
-    missing_paths,
     open_classifier,
     out,
+    path_problem,
     plural,
     prog,
 )
@@ -30,7 +30,6 @@ from app.tagging import report
 if TYPE_CHECKING:
     from app.model.engine import Prediction
 
-MISSING = "no such file or folder"
 FORMAT_HELP = """formats:
   text  PATH<TAB>LABEL<TAB>97.3%  (manual instead of the percentage for a label set by
         hand), or PATH<TAB>ERROR: why
@@ -79,10 +78,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
         writer.write(report.row_for_prediction(pred, model, report.manual_label(pred.path)))
 
     # A missing path among several is that path's error line, not a stop (as exiftool does).
-    missing = missing_paths(args.paths)
-    present = [p for p in args.paths if p not in missing]
-    for path in missing:
-        show(Prediction(path=path, error=MISSING))
+    problems = {p: why for p in args.paths if (why := path_problem(p)) is not None}
+    present = [p for p in args.paths if p not in problems]
+    for path, why in problems.items():
+        show(Prediction(path=path, error=why))
     # A folder that cannot be read is said so, never an empty folder; one named on the command
     # line that cannot be listed at all makes the run bad usage (exit 2), a subfolder exit 1.
     unlisted: list[ListingError] = []
@@ -93,7 +92,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     photos = cachecli.select_shard(photos, present, args)
     if not photos:
         writer.write_all([])  # a CSV still gets its header
-        if not missing and not unlisted:
+        if not problems and not unlisted:
             err("no photos found")
         status = exit_status(Run(EXIT_OK, 0, 0.0), errors, len(unlisted))
         return EXIT_USAGE if named else status
@@ -104,7 +103,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         clf, photos, lambda pred: show(pred, clf.model_id), output_is_the_product=True
     )
     writer.write_all([])
-    total = run.count + len(missing)
+    total = run.count + len(problems)
     folders = f", {plural(len(unlisted), 'folder')} not read" if unlisted else ""
     err(f"{plural(total, 'photo')}, {plural(errors, 'error')}{folders}{run.summary(clf)}")
     status = exit_status(run, errors, len(unlisted))

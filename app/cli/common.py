@@ -9,6 +9,7 @@ import contextlib
 import io
 import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -230,8 +231,22 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Name
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
-def missing_paths(paths: Sequence[Path]) -> list[Path]:
-    return [p for p in paths if not os.path.lexists(p)]
+def path_problem(path: Path, folder: bool | None = None) -> str | None:
+    """Why a path named on the command line cannot be used, in plain words, or None: it does
+    not exist, it may not be reached (a folder above it that may not be searched: permission
+    denied), or it is not the folder (folder=True) or the file (folder=False) asked for.
+    Path.is_dir/is_file raise for a permission error instead of saying it."""
+    from app.photos.oserrors import os_reason
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return os_reason(exc, ENOENT="no such file or folder")
+    if folder is True and not stat.S_ISDIR(mode):
+        return "not a folder"
+    if folder is False and not stat.S_ISREG(mode):
+        return "not a file"
+    return None
 
 
 def bad_device(device: str | None) -> str | None:

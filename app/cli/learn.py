@@ -29,6 +29,7 @@ from app.cli.common import (
     err,
     open_classifier,
     out,
+    path_problem,
     prog,
 )
 
@@ -101,21 +102,14 @@ def label_parser() -> argparse.ArgumentParser:
 def cmd_label(args: argparse.Namespace) -> int:
     from app.personal.corrections import StoreError, sync_session
     from app.photos import imaging
-    from app.photos.oserrors import os_reason
     from app.tagging.session import Session
     from app.tagging.session_io import display_path, execute_save
 
     failed = 0
     by_folder: dict[Path, list[Path]] = {}
     for photo in args.photos:
-        try:
-            is_file = photo.is_file()  # raises where its folder may not be searched
-        except OSError as exc:
-            err(f"{photo}\tERROR: {os_reason(exc)}; not labelled")
-            failed += 1
-            continue
-        if not is_file:
-            err(f"{photo}\tERROR: {'not a file' if photo.exists() else 'no such file'}")
+        if (why := path_problem(photo, folder=False)) is not None:
+            err(f"{photo}\tERROR: {why}; not labelled")
             failed += 1
         elif not imaging.is_photo(photo):
             err(f"{photo}\tERROR: not a photo this app reads ({photo.suffix or 'no extension'})")
@@ -219,27 +213,32 @@ def learn_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _import_folders(args: argparse.Namespace, store: Any) -> int:
+def _import_folders(args: argparse.Namespace, store: Any) -> list[Any]:
+    """Record the hand labels of the named folders' sidecars as corrections; returns the
+    folders that could not be listed (each said on stderr), never skipped in silence."""
     from app.model.openset import OUTCOMES
     from app.personal.corrections import Correction
     from app.tagging.session import Session
 
-    found = 0
+    unlisted = []
     for folder in args.folders:  # each a folder: cmd_learn checked
         # a RAW + JPEG pair is one photo to learn from (their features are near twins: counted
         # twice they would weigh twice); its label is the one either sidecar holds
         session = Session.open(
             folder, recursive=args.recursive, naming=args.sidecar_name, raw_jpeg="one"
         )
+        for problem in session.listing_errors:
+            err(f"error: {problem}")
+        unlisted += session.listing_errors
         items = []
         for r in session.records:
             if r.sidecar_error:
                 err(f"{r.path}\tERROR: {r.sidecar_error}")
             elif r.saved is not None and r.saved.source == "manual" and r.saved.label in OUTCOMES:
                 items.append(Correction(r.path, r.saved.label))
-        found += store.record(items)
+        store.record(items)
         out(f"{folder}: {len(items)} photos labelled by hand")
-    return found
+    return unlisted
 
 
 def _list(versions: Any, store: Any, as_json: bool = False) -> int:
@@ -287,9 +286,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     from app.personal.learning import learn_from_corrections, missing_features
     from app.personal.versions import VersionError, Versions
 
-    not_folders = [f for f in args.folders if not f.is_dir()]
-    for folder in not_folders:
-        err(f"error: not a folder: {folder}")
+    not_folders = {f: why for f in args.folders if (why := path_problem(f, folder=True))}
+    for folder, why in not_folders.items():
+        err(f"error: {why}: {folder}")
     if not_folders:
         return EXIT_USAGE  # nothing imported, nothing learned: the command was not the one meant
     versions = Versions()
@@ -306,8 +305,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
             active = versions.rollback() if args.rollback else versions.reset()
             out(f"active: {'bundled model' if active is None else f'personal.{active.number}'}")
             return EXIT_OK
-        if args.folders:
-            _import_folders(args, store)
+        unlisted = _import_folders(args, store) if args.folders else []
+        if any(problem.folder in args.folders for problem in unlisted):
+            return EXIT_USAGE  # a named folder could not be read: learning now would mislead
         if missing_features(store):  # a model is opened only when a feature is missing
             clf = _classifier(args, personal=False)
             if isinstance(clf, int):
@@ -339,7 +339,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
                     "kept: "
                     + ("the bundled model" if active is None else f"personal.{active.number}")
                 )
-        return EXIT_OK
+        return EXIT_FAILED if unlisted else EXIT_OK  # a subfolder (-r) could not be read
     except VersionError as exc:
         err(f"error: {exc}")
         return EXIT_FAILED

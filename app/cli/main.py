@@ -36,6 +36,7 @@ from app.cli.common import (
     err,
     out,
     parse,
+    path_problem,
     prog,
     reader_gone,
 )
@@ -258,6 +259,9 @@ def _dispatch(argv: Sequence[str] | None) -> int:
             args.model, args.device, args.samples, args.backend, args.precision, args.tta
         )
     target = args.folder[0] if args.folder else None
+    if target is not None and (why := path_problem(target)) is not None:
+        err(f"error: {why}: {target}")
+        return EXIT_USAGE
     if target is not None and target.is_file():
         from app.photos.formats import is_photo
 

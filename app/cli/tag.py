@@ -21,6 +21,7 @@ from app.cli.common import (
     exit_status,
     open_classifier,
     out,
+    path_problem,
     percent,
     probability,
     prog,
@@ -105,8 +106,8 @@ class _TagReport:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    if not args.folder.is_dir():
-        err(f"error: not a folder: {args.folder}")
+    if (why := path_problem(args.folder, folder=True)) is not None:
+        err(f"error: {why}: {args.folder}")
         return EXIT_USAGE
     from app.tagging.session_io import execute_save
 
