@@ -404,7 +404,11 @@ def test_window_opens_on_a_folder(
         (None, False, photo),
     ]
     code, _, err = run(capsys, photo_folder / "missing")
-    assert code == 2 and "not a folder" in err and len(opened) == 4
+    assert (
+        code == 2
+        and f"no such file or folder: {photo_folder / 'missing'}" in err
+        and len(opened) == 4
+    )
 
 
 def test_window_unavailable_says_so(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
