@@ -35,16 +35,17 @@ from app.cli.common import (
 
 LABEL_EXIT_HELP = """exit status:
   0    every photo was labelled (its sidecar written, or already saying so)
-  1    some photos were not labelled: not a photo, not readable, or their sidecar could
-       not be read or written (each named on stderr); the others were
+  1    some photos were not labelled: not a photo, missing or not reachable (permission
+       denied), or their sidecar could not be read or written (each named on stderr);
+       the others were
   2    bad usage (unknown option, a scene that is not one of the six)"""
 LEARN_EXIT_HELP = """exit status:
   0    done: a personal model was adopted, or the one in use was kept (the report says
        why), or --list, --rollback, --reset did what they say
   1    nothing learned: too few corrections, one scene only, or the corrections store
-       cannot be opened (said on stderr)
-  2    bad usage (unknown option; a --from that is not a folder: nothing is imported or
-       learned)
+       cannot be opened (said on stderr); or a subfolder of --from -r could not be read
+  2    bad usage (unknown option; a --from that is not a folder or cannot be listed:
+       nothing is learned)
   3    the model cannot be used to compute the corrections' features"""
 
 if TYPE_CHECKING:
